@@ -1,0 +1,65 @@
+"""Small adapters: the ingest queue, Powertools metrics, secrets, and the wall clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+
+class SqsQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._url = queue_url
+
+    def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+        self._client.send_message(
+            QueueUrl=self._url,
+            MessageBody=body,
+            DelaySeconds=delay_seconds,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+
+
+class PowertoolsMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
+        if not dimensions:
+            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            return
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=value, namespace=self._metrics.namespace
+        ) as metric:
+            for key, dim in dimensions.items():
+                metric.add_dimension(name=key, value=dim)
+
+
+def secret_reader(provider: SecretsProvider, secret_id: str, max_age: int) -> Callable[[bool], str]:
+    """A function returning the secret's string value from Powertools' cache (refetched when asked)."""
+
+    def read(force: bool) -> str:
+        value = provider.get(secret_id, max_age=max_age, force_fetch=force)
+        if isinstance(value, bytes):
+            return value.decode("utf-8").strip()
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"secret {secret_id} is empty; set it (see the README)")
+        return value.strip()
+
+    return read
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

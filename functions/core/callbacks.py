@@ -1,0 +1,155 @@
+"""The provider's callback: authenticate it, validate it, and move the record forward only.
+
+Order matters: the token is checked before anything else, so a forged request never reaches the
+table; the body is validated before the record is read; a status that would move the video
+backwards (UNPARSE after PARSE) or repeat the current one changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Final
+
+from functions.core.clock import iso
+from functions.core.errors import (
+    ConflictingVideoNo,
+    InvalidCallback,
+    RecordNotFound,
+    StaleRecord,
+    TokenInvalid,
+)
+from functions.core.ports import Clock, Metrics, StatusStore
+from functions.core.signing import VIDEO_ID_PATTERN, token_matches
+from functions.core.status import (
+    BY_CALLBACK,
+    PARSE,
+    PROVIDER_STATUS_PATTERN,
+    UNPARSE,
+    is_failure,
+    normalize_provider_status,
+    rank,
+)
+
+MAX_BODY_BYTES: Final = 4096
+VIDEO_NO_MAX_LENGTH: Final = 64
+CLIENT_ID_MAX_LENGTH: Final = 128
+_VIDEO_NO_PATTERN: Final = re.compile(rf"^[A-Za-z0-9_-]{{1,{VIDEO_NO_MAX_LENGTH}}}$")
+_JSON_TYPES: Final = ("application/json",)
+_WRITE_TRIES: Final = 8
+_APPLIED_METRIC: Final = {UNPARSE: "VideosIndexing", PARSE: "VideosParsed"}
+
+
+class Result(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackPayload:
+    video_no: str
+    status: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackOutcome:
+    result: Result
+    status: str
+    detail: str
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
+    """The payload, or InvalidCallback with a message that says what is wrong."""
+    media_type = _media_type(content_type)
+    if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
+        raise InvalidCallback(f"content type must be application/json, not {media_type or 'missing'!r}")
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidCallback(f"body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidCallback(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise InvalidCallback("body must be a JSON object with videoNo and status")
+    video_no, status, client_id = data.get("videoNo"), data.get("status"), data.get("clientId")
+    if not isinstance(video_no, str) or not _VIDEO_NO_PATTERN.match(video_no):
+        raise InvalidCallback(
+            f"videoNo must be a string of 1-{VIDEO_NO_MAX_LENGTH} letters, digits, '_' or '-'"
+        )
+    if not isinstance(status, str) or not PROVIDER_STATUS_PATTERN.match(status):
+        raise InvalidCallback("status must be a word of at most 32 letters, digits or '_', e.g. PARSE")
+    if client_id is not None and (
+        not isinstance(client_id, str | int) or len(str(client_id)) > CLIENT_ID_MAX_LENGTH
+    ):
+        raise InvalidCallback(f"clientId must be a string of at most {CLIENT_ID_MAX_LENGTH} characters")
+    return CallbackPayload(
+        video_no=video_no, status=status, client_id=None if client_id is None else str(client_id)
+    )
+
+
+class CallbackService:
+    def __init__(
+        self, *, store: StatusStore, signing_key: Callable[[], bytes], clock: Clock, metrics: Metrics
+    ) -> None:
+        self._store = store
+        self._signing_key = signing_key
+        self._clock = clock
+        self._metrics = metrics
+
+    def authenticate(self, video_id: str, token: str | None) -> None:
+        if not VIDEO_ID_PATTERN.match(video_id):
+            raise RecordNotFound("no such video")
+        if not token:
+            raise TokenInvalid("missing token")
+        if not token_matches(self._signing_key(), video_id, token):
+            self._metrics.count("CallbacksForged")
+            raise TokenInvalid("invalid token")
+
+    def handle(
+        self, video_id: str, token: str | None, body: bytes, content_type: str | None
+    ) -> CallbackOutcome:
+        self.authenticate(video_id, token)
+        payload = parse_callback(body, content_type)
+        status = normalize_provider_status(payload.status)
+        for _ in range(_WRITE_TRIES):
+            record = self._store.get(video_id)
+            if record is None:
+                raise RecordNotFound("no such video")
+            if record.video_no is not None and record.video_no != payload.video_no:
+                self._metrics.count("CallbacksConflicting")
+                raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
+            if record.status == status:
+                outcome = CallbackOutcome(Result.DUPLICATE, record.status, "already in that status")
+            elif rank(status) <= rank(record.status):
+                outcome = CallbackOutcome(
+                    Result.IGNORED, record.status, f"would move it back from {record.status}"
+                )
+            else:
+                note = f"memories.ai reported {payload.status}"
+                updated = record.moved(status, by=BY_CALLBACK, at=iso(self._clock.now()), note=note)
+                updated = replace(
+                    updated,
+                    video_no=payload.video_no,
+                    callbacks=record.callbacks + 1,
+                    lease_until=None,
+                    reason=note if is_failure(status) else None,
+                )
+                try:
+                    self._store.save(updated)
+                except StaleRecord:
+                    continue
+                outcome = CallbackOutcome(Result.APPLIED, status, f"moved from {record.status}")
+            self._metrics.count("CallbacksReceived", dimensions={"result": outcome.result.value})
+            if outcome.result is Result.APPLIED:
+                self._metrics.count(_APPLIED_METRIC.get(status, "VideosFailed"))
+            return outcome
+        raise StaleRecord(f"could not update {video_id} after {_WRITE_TRIES} tries")

@@ -1,0 +1,234 @@
+"""Typed settings, read once at cold start from a mapping (``os.environ`` in the handlers).
+
+Every problem is reported with the variable's name; the handlers fail their cold start with it
+rather than misbehave later. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from functions.core import env
+from functions.core.contract import CALLBACK_MAX_LENGTH, OptionalFields, validate_optional_fields
+from functions.core.errors import SettingsError
+from functions.core.signing import callback_url_length
+
+DEFAULT_API_BASE_URL = "https://api.memories.ai"
+DEFAULT_UNIQUE_ID = "default"
+DEFAULT_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".m3u8")
+# The provider's documented source limit (m3u8 above it needs its permission).
+DEFAULT_MAX_OBJECT_BYTES = 1024**3
+# Six hours: the provider fetches at request time and again until parsing starts, which is minutes
+# for short videos; see the README for how the role's temporary credentials cap it.
+DEFAULT_PRESIGNED_URL_TTL_SECONDS = 6 * 3600
+SIGV4_MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+DEFAULT_UPLOADS_PER_MINUTE = 1.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 3.05
+DEFAULT_READ_TIMEOUT_SECONDS = 20.0
+DEFAULT_SECRET_CACHE_SECONDS = 300
+DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
+DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
+
+T = TypeVar("T")
+
+
+def _raw(environ: Mapping[str, str], name: str, default: str | None) -> str:
+    value = environ.get(name, "").strip()
+    if value:
+        return value
+    if default is None:
+        raise SettingsError(name, "is required but not set")
+    return default
+
+
+def _parse(environ: Mapping[str, str], name: str, default: str | None, parse: Callable[[str], T]) -> T:
+    raw = _raw(environ, name, default)
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise SettingsError(name, f"is malformed ({raw!r}): {exc}") from exc
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _http_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return raw.rstrip("/")
+
+
+def _suffixes(raw: str) -> tuple[str, ...]:
+    items = tuple(
+        s if s.startswith(".") else f".{s}" for s in (p.strip().lower() for p in raw.split(",")) if s
+    )
+    if not items:
+        raise ValueError("must list at least one suffix, e.g. .mp4,.mov")
+    return items
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    return _raw(environ, name, None)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    table_name: str
+    api_base_url: str
+    api_key_secret_id: str
+    unique_id: str
+    callback_base_url: str
+    signing_secret_id: str
+    queue_url: str
+    presigned_url_ttl_seconds: int
+    video_suffixes: tuple[str, ...]
+    max_object_bytes: int
+    uploads_per_minute: float
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    secret_cache_seconds: int
+    defaults: OptionalFields
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
+        defaults = OptionalFields.from_strings(
+            datetime_taken=environ.get(env.DEFAULT_DATETIME_TAKEN),
+            camera_model=environ.get(env.DEFAULT_CAMERA_MODEL),
+            latitude=environ.get(env.DEFAULT_LATITUDE),
+            longitude=environ.get(env.DEFAULT_LONGITUDE),
+            tags=environ.get(env.DEFAULT_TAGS),
+            retain_original_video=environ.get(env.DEFAULT_RETAIN_ORIGINAL_VIDEO),
+            video_transcription_prompt=environ.get(env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT),
+        )
+        problems = validate_optional_fields(defaults)
+        if problems:
+            field, reason = problems[0]
+            raise SettingsError(f"DEFAULT_{field.upper()}", reason)
+        settings = cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
+            api_base_url=_parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url),
+            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
+            unique_id=_raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID),
+            callback_base_url=_parse(environ, env.CALLBACK_BASE_URL, None, _http_url),
+            signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
+            queue_url=_parse(environ, env.INGEST_QUEUE_URL, None, _http_url),
+            presigned_url_ttl_seconds=_parse(
+                environ,
+                env.PRESIGNED_URL_TTL_SECONDS,
+                str(DEFAULT_PRESIGNED_URL_TTL_SECONDS),
+                _bounded_int(60, SIGV4_MAX_PRESIGN_SECONDS),
+            ),
+            video_suffixes=_parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes),
+            max_object_bytes=_parse(
+                environ, env.MAX_OBJECT_BYTES, str(DEFAULT_MAX_OBJECT_BYTES), _bounded_int(1, 5 * 1024**4)
+            ),
+            uploads_per_minute=_parse(
+                environ, env.UPLOADS_PER_MINUTE, str(DEFAULT_UPLOADS_PER_MINUTE), _positive_float
+            ),
+            connect_timeout_seconds=_parse(
+                environ,
+                env.PROVIDER_CONNECT_TIMEOUT_SECONDS,
+                str(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+                _positive_float,
+            ),
+            read_timeout_seconds=_parse(
+                environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
+            ),
+            secret_cache_seconds=_parse(
+                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
+            ),
+            defaults=defaults,
+        )
+        if callback_url_length(settings.callback_base_url) > CALLBACK_MAX_LENGTH:
+            raise SettingsError(
+                env.CALLBACK_BASE_URL,
+                f"is too long: callback URLs built on it would exceed the provider's {CALLBACK_MAX_LENGTH}"
+                " characters",
+            )
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackSettings:
+    table_name: str
+    signing_secret_id: str
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> CallbackSettings:
+        return cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
+            signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
+            secret_cache_seconds=_parse(
+                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileSettings:
+    table_name: str
+    api_base_url: str
+    api_key_secret_id: str
+    unique_id: str
+    queue_url: str
+    reconcile_after_seconds: int
+    stuck_after_seconds: int
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    secret_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ReconcileSettings:
+        return cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
+            api_base_url=_parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url),
+            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
+            unique_id=_raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID),
+            queue_url=_parse(environ, env.INGEST_QUEUE_URL, None, _http_url),
+            reconcile_after_seconds=_parse(
+                environ,
+                env.RECONCILE_AFTER_SECONDS,
+                str(DEFAULT_RECONCILE_AFTER_SECONDS),
+                _bounded_int(0, 30 * 86400),
+            ),
+            stuck_after_seconds=_parse(
+                environ,
+                env.STUCK_AFTER_SECONDS,
+                str(DEFAULT_STUCK_AFTER_SECONDS),
+                _bounded_int(0, 30 * 86400),
+            ),
+            connect_timeout_seconds=_parse(
+                environ,
+                env.PROVIDER_CONNECT_TIMEOUT_SECONDS,
+                str(DEFAULT_CONNECT_TIMEOUT_SECONDS),
+                _positive_float,
+            ),
+            read_timeout_seconds=_parse(
+                environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
+            ),
+            secret_cache_seconds=_parse(
+                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
+            ),
+        )

@@ -1,0 +1,115 @@
+"""The status model: every state a video's record can be in, and who moves it where.
+
+    (no record) --ingest--> SUBMITTING --ingest--> UNPARSE --callback/reconcile--> PARSE
+                     |            |  ^                  \\--callback/reconcile--> <provider failure>
+                     |            |  |                   (FAIL, PARSE_ERROR, ... stored as given)
+                     |            v  |ingest (retry)
+                     |        RETRY_WAIT   (rate limited, provider down, out of credit, bad key)
+                     |            |
+                     |            +--ingest--> REJECTED (bad parameters; provider refused them)
+                     +--ingest--> REJECTED (not a video, too large, gone, invalid metadata)
+    SUBMITTING --ingest--> UNCERTAIN (no answer after the request was sent; maybe billed)
+    UNCERTAIN --callback--> UNPARSE/PARSE/failure;  --reconcile--> UNPARSE/PARSE/failure, or
+              RETRY_WAIT when the provider shows no such upload after the grace period.
+    any final state --operator (resubmit)--> RETRY_WAIT
+
+A record never moves to a lower rank, except by the reconciler on evidence or by an operator: that
+is what keeps a late UNPARSE callback from undoing PARSE.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+SUBMITTING: Final = "SUBMITTING"
+RETRY_WAIT: Final = "RETRY_WAIT"
+UNCERTAIN: Final = "UNCERTAIN"
+REJECTED: Final = "REJECTED"
+UNPARSE: Final = "UNPARSE"
+PARSE: Final = "PARSE"
+
+PIPELINE_STATUSES: Final = (SUBMITTING, RETRY_WAIT, UNCERTAIN, REJECTED)
+PROVIDER_PENDING: Final = UNPARSE
+PROVIDER_DONE: Final = PARSE
+# Statuses the reconciler looks at: the ones that wait on something outside the pipeline.
+NON_FINAL: Final = (SUBMITTING, RETRY_WAIT, UNCERTAIN, UNPARSE)
+_RANK: Final = {SUBMITTING: 0, RETRY_WAIT: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3}
+FINAL_RANK: Final = 3
+
+# What the provider may send: an upper-case word. Anything else is refused as malformed input.
+PROVIDER_STATUS_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+
+HISTORY_LIMIT: Final = 20
+
+# Who makes a transition.
+BY_INGEST: Final = "ingest"
+BY_CALLBACK: Final = "callback"
+BY_RECONCILE: Final = "reconcile"
+BY_OPERATOR: Final = "operator"
+
+
+def rank(status: str) -> int:
+    """Anything the pipeline does not know is a provider failure status: final."""
+    return _RANK.get(status.upper() if status.upper() in (UNPARSE, PARSE) else status, FINAL_RANK)
+
+
+def normalize_provider_status(status: str) -> str:
+    """``parse`` and ``PARSE`` are the same state; unknown statuses are kept as given."""
+    return status.upper() if status.upper() in (UNPARSE, PARSE) else status
+
+
+def is_final(status: str) -> bool:
+    return rank(status) >= FINAL_RANK
+
+
+def is_failure(status: str) -> bool:
+    return is_final(status) and status != PARSE
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at: str
+    from_status: str | None
+    to_status: str
+    by: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRecord:
+    """One object version's journey. ``revision`` guards every write (optimistic concurrency)."""
+
+    video_id: str
+    bucket: str
+    key: str
+    object_version: str
+    size: int
+    status: str
+    created_at: str
+    updated_at: str
+    revision: int = 0
+    reason: str | None = None
+    video_no: str | None = None
+    video_name: str | None = None
+    upload_time: str | None = None
+    attempts: int = 0
+    transient_errors: int = 0
+    lease_until: float | None = None
+    retry_at: str | None = None
+    callbacks: int = 0
+    transitions: int = 0
+    history: tuple[Transition, ...] = field(default_factory=tuple)
+
+    def moved(self, to: str, *, by: str, at: str, note: str | None = None, **changes: object) -> VideoRecord:
+        """A copy in state ``to`` with the transition appended to the bounded history."""
+        step = Transition(at=at, from_status=self.status, to_status=to, by=by, note=note)
+        return replace(
+            self,
+            status=to,
+            updated_at=at,
+            history=(*self.history, step)[-HISTORY_LIMIT:],
+            transitions=self.transitions + 1,
+            **changes,  # type: ignore[arg-type]
+        )
