@@ -1,0 +1,1 @@
+"""Local stand-ins for the AWS services and memories.ai, for running the pipeline without an AWS account."""

@@ -1,0 +1,237 @@
+"""The HTTP server: provider endpoints, the /_emulator/ control API, and the Python handle on both."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import unquote, urlsplit
+
+from devstack.emulator.errors import InvalidFaultRuleError, UnknownVideoError
+from devstack.emulator.faults import parse_rule
+from devstack.emulator.provider import Provider, ProviderSettings, Reply
+from devstack.emulator.state import EmulatorState, JsonObject, max_in_window
+
+logger = logging.getLogger("devstack.emulator")
+
+API_PREFIX = "/serve/api/v1/"
+CONTROL_PREFIX = "/_emulator/"
+
+
+class MemoriesEmulator:
+    """A local memories.ai that enforces the documented contract and misbehaves on request.
+
+    api_key: the only Authorization value accepted. port 0 picks a free port.
+    uploads_per_minute: the account's upload rate limit; None (default) means unlimited.
+    callback_delays: seconds after acceptance at which the video is announced UNPARSE, then PARSE.
+    fetch_timeout: seconds allowed for fetching the submitted url.
+    """
+
+    def __init__(
+        self,
+        api_key: str = "local-test-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        uploads_per_minute: float | None = None,
+        callback_delays: tuple[float, float] = (0.2, 0.6),
+        fetch_timeout: float = 10.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must be non-empty")
+        if not 0 <= callback_delays[0] <= callback_delays[1]:
+            raise ValueError(f"callback_delays must be 0 <= first <= second, got {callback_delays}")
+        self._address = (host, port)
+        self._state = EmulatorState(uploads_per_minute)
+        self._stopping = threading.Event()
+        self._provider = Provider(
+            self._state, ProviderSettings(api_key, callback_delays, fetch_timeout), self._stopping
+        )
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MemoriesEmulator:
+        if self._server is not None:
+            raise RuntimeError("emulator already started")
+        self._stopping.clear()
+        self._server = _Server(self._address, self._route)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="memories-emulator", daemon=True
+        )
+        self._thread.start()
+        logger.info("memories.ai emulator listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> MemoriesEmulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("emulator not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def add_faults(self, rules: Iterable[Mapping[str, object]]) -> None:
+        """Append fault rules (see faults.py); all are validated before any is added."""
+        self._state.add_faults([parse_rule(rule) for rule in rules])
+
+    def clear_faults(self) -> None:
+        self._state.clear_faults()
+
+    def calls(self) -> list[JsonObject]:
+        """Every upload_url request received, in order."""
+        return self._state.calls()
+
+    def callbacks(self) -> list[JsonObject]:
+        """Every callback POST attempted, in order."""
+        return self._state.callbacks()
+
+    def videos(self) -> list[JsonObject]:
+        return self._state.videos()
+
+    def set_status(self, video_no: str, status: str) -> None:
+        """Change a video's status without any callback, as when the provider's notice is lost."""
+        self._state.set_status(video_no, status)
+
+    def reset(self) -> None:
+        """Forget calls, callbacks, videos and faults; pending callbacks of old videos are not sent."""
+        self._state.reset()
+
+    def billed_calls(self) -> int:
+        return len(self._state.accepted_times())
+
+    def max_calls_in_window(self, seconds: float) -> int:
+        """The most accepted upload_url calls that arrived within any window of this many seconds."""
+        return max_in_window(self._state.accepted_times(), seconds)
+
+    def _route(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Answer one HTTP request. Header names in `headers` are lower-case."""
+        parts = urlsplit(target)
+        path = parts.path
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path.removeprefix(CONTROL_PREFIX), body)
+        authorization = headers.get("authorization")
+        content_type = headers.get("content-type", "")
+        route = (method, path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX) else None)
+        if route == ("POST", "upload_url"):
+            return self._provider.upload_url(authorization, content_type, body)
+        if route == ("GET", "get_metadata"):
+            return self._provider.get_metadata(authorization, parts.query)
+        if route == ("POST", "list_videos"):
+            return self._provider.list_videos(authorization, content_type, body)
+        return Reply.json(404, {"error": f"no route for {method} {path}"})
+
+    def _control(self, method: str, action: str, body: bytes) -> Reply:
+        try:
+            return self._control_action(method, action, body)
+        except (InvalidFaultRuleError, ValueError) as exc:
+            return Reply.json(400, {"error": str(exc)})
+        except UnknownVideoError as exc:
+            return Reply.json(404, {"error": f"unknown video {exc}"})
+
+    def _control_action(self, method: str, action: str, body: bytes) -> Reply:
+        listings = {"calls": self.calls, "callbacks": self.callbacks, "videos": self.videos}
+        if method == "GET" and action in listings:
+            return Reply.json(200, listings[action]())
+        if (method, action) == ("POST", "faults"):
+            rules = json.loads(body)
+            if not isinstance(rules, list):
+                raise InvalidFaultRuleError("POST /_emulator/faults takes a JSON list of rules")
+            self.add_faults(rules)
+            return Reply.json(200, {"ok": True})
+        if (method, action) == ("DELETE", "faults"):
+            self.clear_faults()
+            return Reply.json(200, {"ok": True})
+        if (method, action) == ("POST", "reset"):
+            self.reset()
+            return Reply.json(200, {"ok": True})
+        segments = action.split("/")
+        if method == "POST" and len(segments) == 3 and segments[0] == "videos" and segments[2] == "status":
+            request = json.loads(body)
+            status = request.get("status") if isinstance(request, dict) else None
+            if not isinstance(status, str) or not status:
+                raise ValueError('body must be {"status": "<non-empty string>"}')
+            self.set_status(unquote(segments[1]), status)
+            return Reply.json(200, {"ok": True})
+        return Reply.json(404, {"error": f"no control route for {method} {CONTROL_PREFIX}{action}"})
+
+
+Route = Callable[[str, str, Mapping[str, str], bytes], Reply]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], route: Route) -> None:
+        self.route = route
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.server.route(self.command, self.path, headers, body)
+        path = urlsplit(self.path).path
+        if reply.drop:
+            self.close_connection = True
+            logger.info("%s %s -> connection dropped without a reply", self.command, path)
+            return
+        code = f" code {reply.code}" if reply.code else ""
+        logger.info("%s %s -> HTTP %d%s", self.command, path, reply.status, code)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            # The client gave up (a `slow` fault outlasting its timeout); the call was processed anyway.
+            logger.info("%s %s -> client had closed the connection", self.command, path)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: _serve logs one line per request, without headers."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.warning("%s: %s", self.address_string(), format % args)
