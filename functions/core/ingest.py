@@ -331,6 +331,7 @@ class Ingestor:
             bucket=ref.bucket,
             key=ref.key,
             object_version=ref.object_version,
+            version_id=ref.version_id,
             size=ref.size,
             status=status,
             created_at=at,

@@ -90,6 +90,7 @@ class VideoRecord:
     created_at: str
     updated_at: str
     revision: int = 0
+    version_id: str | None = None
     reason: str | None = None
     video_no: str | None = None
     video_name: str | None = None

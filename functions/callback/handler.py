@@ -1,0 +1,101 @@
+"""Callback Lambda: memories.ai's status POSTs, through API Gateway, move a video's record forward.
+
+Wiring only: authentication, validation and the transition rules are in ``functions.core.callbacks``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from http import HTTPStatus
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters import wiring
+from functions.adapters.aws import PowertoolsMetrics, SystemClock
+from functions.core.callbacks import CallbackService
+from functions.core.errors import CallbackRefused, InvalidCallback
+from functions.core.settings import CallbackSettings
+from functions.core.signing import TOKEN_PARAMETER
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+api = APIGatewayRestResolver()
+
+_service: CallbackService | None = None
+
+
+def build(settings: CallbackSettings, session: boto3.Session | None = None) -> CallbackService:
+    session = session or boto3.Session()
+    key = wiring.signing_key(
+        wiring.secrets(session), settings.signing_secret_id, settings.secret_cache_seconds
+    )
+    return CallbackService(
+        store=wiring.status_store(session, settings.table_name),
+        signing_key=lambda: key().encode("utf-8"),
+        clock=SystemClock(),
+        metrics=PowertoolsMetrics(metrics),
+    )
+
+
+def _raw_body() -> bytes:
+    event = api.current_event
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidCallback("body is not valid base64") from exc
+    return body.encode("utf-8")
+
+
+@api.post("/callbacks/<video_id>")
+def receive(video_id: str) -> dict[str, str]:
+    assert _service is not None
+    logger.set_correlation_id(video_id)
+    outcome = _service.handle(
+        video_id,
+        api.current_event.get_query_string_value(TOKEN_PARAMETER),
+        _raw_body(),
+        api.current_event.headers.get("content-type") or api.current_event.headers.get("Content-Type"),
+    )
+    logger.info(f"callback {outcome.result}: {outcome.detail}", extra={"status": outcome.status})
+    return {"result": outcome.result.value, "status": outcome.status}
+
+
+@api.exception_handler(CallbackRefused)  # type: ignore[untyped-decorator]
+def refused(exc: CallbackRefused) -> Response[dict[str, str]]:
+    logger.warning(f"callback refused ({exc.http_status}): {exc}")
+    return Response(
+        status_code=exc.http_status, content_type=content_types.APPLICATION_JSON, body={"error": str(exc)}
+    )
+
+
+@api.not_found
+def not_found(_: Exception) -> Response[dict[str, str]]:
+    return Response(
+        status_code=HTTPStatus.NOT_FOUND,
+        content_type=content_types.APPLICATION_JSON,
+        body={"error": "not found"},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(
+    event: dict[str, Any], context: LambdaContext, service: CallbackService | None = None
+) -> dict[str, Any]:
+    global _service  # noqa: PLW0603 - built once per execution environment
+    if service is not None:
+        _service = service
+    elif _service is None:
+        _service = build(CallbackSettings.from_env(os.environ))
+    return api.resolve(event, context)
