@@ -1,0 +1,1 @@
+"""Operator tools: the memories-ingest command line."""
