@@ -34,6 +34,7 @@ _service: CallbackService | None = None
 
 def build(settings: CallbackSettings, session: boto3.Session | None = None) -> CallbackService:
     session = session or boto3.Session()
+    metrics.namespace = settings.metrics_namespace
     key = wiring.signing_key(
         wiring.secrets(session), settings.signing_secret_id, settings.secret_cache_seconds
     )

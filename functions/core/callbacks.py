@@ -21,6 +21,7 @@ from functions.core.errors import (
     RecordNotFound,
     StaleRecord,
     TokenInvalid,
+    TokenMissing,
 )
 from functions.core.ports import Clock, Metrics, StatusStore
 from functions.core.signing import VIDEO_ID_PATTERN, token_matches
@@ -109,7 +110,7 @@ class CallbackService:
         if not VIDEO_ID_PATTERN.match(video_id):
             raise RecordNotFound("no such video")
         if not token:
-            raise TokenInvalid("missing token")
+            raise TokenMissing("missing token")
         if not token_matches(self._signing_key(), video_id, token):
             self._metrics.count("CallbacksForged")
             raise TokenInvalid("invalid token")

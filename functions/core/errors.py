@@ -19,6 +19,7 @@ __all__ = [
     "SettingsError",
     "StaleRecord",
     "TokenInvalid",
+    "TokenMissing",
 ]
 
 
@@ -79,6 +80,10 @@ class CallbackRefused(Exception):
 
 class InvalidCallback(CallbackRefused):
     http_status = 400
+
+
+class TokenMissing(CallbackRefused):
+    http_status = 401
 
 
 class TokenInvalid(CallbackRefused):

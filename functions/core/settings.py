@@ -32,6 +32,7 @@ DEFAULT_READ_TIMEOUT_SECONDS = 20.0
 DEFAULT_SECRET_CACHE_SECONDS = 300
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
 DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
+DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
 
 T = TypeVar("T")
 
@@ -92,6 +93,12 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
 
+def _metrics_namespace(environ: Mapping[str, str]) -> str:
+    # Powertools reads this variable itself but refuses to flush without it; a default keeps a
+    # forgotten variable from failing every invocation.
+    return _raw(environ, env.POWERTOOLS_METRICS_NAMESPACE, DEFAULT_METRICS_NAMESPACE)
+
+
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     table_name: str
@@ -109,6 +116,7 @@ class IngestSettings:
     read_timeout_seconds: float
     secret_cache_seconds: int
     defaults: OptionalFields
+    metrics_namespace: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -159,6 +167,7 @@ class IngestSettings:
                 environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
             ),
             defaults=defaults,
+            metrics_namespace=_metrics_namespace(environ),
         )
         if callback_url_length(settings.callback_base_url) > CALLBACK_MAX_LENGTH:
             raise SettingsError(
@@ -174,6 +183,7 @@ class CallbackSettings:
     table_name: str
     signing_secret_id: str
     secret_cache_seconds: int
+    metrics_namespace: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CallbackSettings:
@@ -183,6 +193,7 @@ class CallbackSettings:
             secret_cache_seconds=_parse(
                 environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
             ),
+            metrics_namespace=_metrics_namespace(environ),
         )
 
 
@@ -198,6 +209,7 @@ class ReconcileSettings:
     connect_timeout_seconds: float
     read_timeout_seconds: float
     secret_cache_seconds: int
+    metrics_namespace: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ReconcileSettings:
@@ -231,4 +243,5 @@ class ReconcileSettings:
             secret_cache_seconds=_parse(
                 environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
             ),
+            metrics_namespace=_metrics_namespace(environ),
         )

@@ -64,6 +64,7 @@ class IngestApp:
 
 def build(settings: IngestSettings, session: boto3.Session | None = None) -> IngestApp:
     session = session or boto3.Session()
+    metrics.namespace = settings.metrics_namespace
     secrets = wiring.secrets(session)
     dynamodb = wiring.dynamodb(session)
     s3 = session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))

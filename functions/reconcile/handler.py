@@ -26,6 +26,7 @@ _app: Reconciler | None = None
 
 def build(settings: ReconcileSettings, session: boto3.Session | None = None) -> Reconciler:
     session = session or boto3.Session()
+    metrics.namespace = settings.metrics_namespace
     return Reconciler(
         ReconcileConfig(
             unique_id=settings.unique_id,
