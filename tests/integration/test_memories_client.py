@@ -1,0 +1,165 @@
+"""The memories.ai client against the emulator over real HTTP: every transport and business failure
+lands in the class that decides retry, reject or 'maybe billed'."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from devstack.emulator import MemoriesEmulator
+from functions.adapters.memories import ApiKey, MemoriesClient
+from functions.core.contract import OptionalFields, UploadRequest
+from functions.core.errors import (
+    AmbiguousSubmit,
+    ProviderAuthFailure,
+    ProviderBalanceExhausted,
+    ProviderDuplicate,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderTransient,
+    ProviderUnavailable,
+)
+
+pytestmark = pytest.mark.integration
+KEY = "integration-key-0123456789"
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 256
+
+
+class _Video(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(VIDEO)))
+        self.end_headers()
+        self.wfile.write(VIDEO)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def video_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Video)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/clip.mp4"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[MemoriesEmulator]:
+    with MemoriesEmulator(api_key=KEY, callback_delays=(0.05, 0.1)) as running:
+        yield running
+
+
+@pytest.fixture
+def client(emulator: MemoriesEmulator) -> MemoriesClient:
+    emulator.reset()
+    return MemoriesClient(emulator.base_url, ApiKey(lambda _force: KEY), read_timeout=1.0)
+
+
+def request(url: str, **options: str) -> UploadRequest:
+    return UploadRequest(
+        url=url,
+        callback="http://127.0.0.1:9/callbacks/x?token=y",
+        unique_id="default",
+        options=OptionalFields.from_strings(**options),
+        extra_tags=("ingest-0123",),
+    )
+
+
+def test_accepted_upload_returns_the_video_and_is_billed_once(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str
+) -> None:
+    accepted = client.upload_url(request(video_url, tags="a,b", latitude="66.66"))
+    assert accepted.video_no.startswith("VI")
+    assert accepted.status == "UNPARSE"
+    assert emulator.billed_calls() == 1
+    form = emulator.calls()[0]["form"]
+    assert form["tags"] == ["a", "b", "ingest-0123"]  # one form field per tag
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ({"kind": "code", "code": "0003"}, ProviderRejected),
+        ({"kind": "code", "code": "0001"}, ProviderTransient),
+        ({"kind": "code", "code": "0401"}, ProviderAuthFailure),
+        ({"kind": "code", "code": "0403"}, ProviderAuthFailure),
+        ({"kind": "code", "code": "9009"}, ProviderAuthFailure),
+        ({"kind": "code", "code": "0402"}, ProviderBalanceExhausted),
+        ({"kind": "code", "code": "0409"}, ProviderDuplicate),
+        ({"kind": "code", "code": "0429"}, ProviderRateLimited),
+        ({"kind": "http", "status": 500}, ProviderUnavailable),
+        ({"kind": "http", "status": 503}, ProviderUnavailable),
+    ],
+)
+def test_each_refusal_is_classified_and_not_billed(
+    client: MemoriesClient,
+    emulator: MemoriesEmulator,
+    video_url: str,
+    fault: dict[str, object],
+    expected: type,
+) -> None:
+    emulator.add_faults([{"endpoint": "upload_url", **fault}])
+    with pytest.raises(expected):
+        client.upload_url(request(video_url))
+    assert emulator.billed_calls() == 0
+
+
+@pytest.mark.parametrize("fault", [{"kind": "slow", "seconds": 2.0}, {"kind": "accept_then_reset"}])
+def test_no_answer_after_sending_is_ambiguous_because_it_may_be_billed(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str, fault: dict[str, object]
+) -> None:
+    emulator.add_faults([{"endpoint": "upload_url", **fault}])
+    with pytest.raises(AmbiguousSubmit):
+        client.upload_url(request(video_url))
+
+
+def test_a_connection_that_never_opens_is_safe_to_retry(video_url: str) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    client = MemoriesClient(f"http://127.0.0.1:{closed_port}", ApiKey(lambda _force: KEY))
+    with pytest.raises(ProviderUnavailable):
+        client.upload_url(request(video_url))
+
+
+def test_invalid_metadata_values_are_refused_by_the_provider_too(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str
+) -> None:
+    """The emulator's independent reading of the limits agrees with ours on a bad value."""
+    with pytest.raises(ProviderRejected):
+        client.upload_url(request(video_url, datetime_taken="2025-10-20T11:00:00"))
+
+
+def test_status_query_knows_accepted_videos_and_says_none_for_unknown(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str
+) -> None:
+    accepted = client.upload_url(request(video_url))
+    assert client.video_status(accepted.video_no, "default") in ("UNPARSE", "PARSE")
+    assert client.video_status("VI000000000000000000", "default") is None
+    found = client.find_by_tag("default", "ingest-0123")
+    assert [v.video_no for v in found] == [accepted.video_no]
+    assert client.find_by_tag("default", "ingest-none") == []
+
+
+def test_the_api_key_is_reread_after_the_provider_refuses_it(
+    emulator: MemoriesEmulator, video_url: str
+) -> None:
+    emulator.reset()
+    reads: list[bool] = []
+    keys = iter(["wrong-key", KEY])
+
+    def fetch(force: bool) -> str:
+        reads.append(force)
+        return next(keys)
+
+    client = MemoriesClient(emulator.base_url, ApiKey(fetch))
+    with pytest.raises(ProviderAuthFailure):
+        client.upload_url(request(video_url))
+    client.forget_credentials()
+    assert client.upload_url(request(video_url)).video_no
+    assert reads == [False, True]
