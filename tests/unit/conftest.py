@@ -1,0 +1,141 @@
+"""Unit tests: the domain wired to in-memory fakes, and no network at all."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+from typing import Any, NoReturn
+
+import pytest
+
+from functions.core.callbacks import CallbackService
+from functions.core.contract import OptionalFields
+from functions.core.ingest import IngestConfig, Ingestor
+from functions.core.reconcile import ReconcileConfig, Reconciler
+from tests.unit.fakes import (
+    CALLBACK_BASE,
+    RECONCILE_AFTER,
+    SIGNING_KEY,
+    STUCK_AFTER,
+    UNIQUE_ID,
+    FakeClock,
+    FakeLimiter,
+    FakeMetrics,
+    FakeObjects,
+    FakeProvider,
+    FakeQueue,
+    InMemoryStore,
+    MakeIngestor,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never reach the network: any attempt to connect fails the test loudly."""
+
+    def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(f"unit tests must not use the network (tried {args[1:]!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def objects() -> FakeObjects:
+    return FakeObjects()
+
+
+@pytest.fixture
+def limiter() -> FakeLimiter:
+    return FakeLimiter()
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()
+
+
+@pytest.fixture
+def metrics() -> FakeMetrics:
+    return FakeMetrics()
+
+
+@pytest.fixture
+def ingest_config() -> IngestConfig:
+    return IngestConfig(
+        unique_id=UNIQUE_ID,
+        callback_base_url=CALLBACK_BASE,
+        presigned_url_ttl_seconds=6 * 3600,
+        video_suffixes=(".mp4", ".mov"),
+        max_object_bytes=1024**3,
+        defaults=OptionalFields(camera_model="Default Cam", latitude="10.5", tags=("default-tag",)),
+        lease_seconds=60.0,
+    )
+
+
+@pytest.fixture
+def make_ingestor(
+    ingest_config: IngestConfig,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    limiter: FakeLimiter,
+    clock: FakeClock,
+    metrics: FakeMetrics,
+) -> MakeIngestor:
+    """An Ingestor on the shared fakes, with any IngestConfig field changed."""
+
+    def make(**config_changes: Any) -> Ingestor:
+        return Ingestor(
+            replace(ingest_config, **config_changes),
+            store=store,
+            objects=objects,
+            provider=provider,
+            limiter=limiter,
+            signing_key=lambda: SIGNING_KEY,
+            clock=clock,
+            metrics=metrics,
+        )
+
+    return make
+
+
+@pytest.fixture
+def ingestor(make_ingestor: MakeIngestor) -> Ingestor:
+    return make_ingestor()
+
+
+@pytest.fixture
+def callbacks(store: InMemoryStore, clock: FakeClock, metrics: FakeMetrics) -> CallbackService:
+    return CallbackService(store=store, signing_key=lambda: SIGNING_KEY, clock=clock, metrics=metrics)
+
+
+@pytest.fixture
+def reconciler(
+    store: InMemoryStore, provider: FakeProvider, queue: FakeQueue, clock: FakeClock, metrics: FakeMetrics
+) -> Reconciler:
+    return Reconciler(
+        ReconcileConfig(
+            unique_id=UNIQUE_ID, reconcile_after_seconds=RECONCILE_AFTER, stuck_after_seconds=STUCK_AFTER
+        ),
+        store=store,
+        provider=provider,
+        queue=queue,
+        clock=clock,
+        metrics=metrics,
+    )

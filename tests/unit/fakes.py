@@ -1,0 +1,297 @@
+"""In-memory implementations of the domain's ports (``functions.core.ports``), and record builders.
+
+Each fake keeps what a test needs to assert an outcome: what was sent, what was written, how often
+the table was read. None of them talks to anything outside the process.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+from functions.core.clock import iso
+from functions.core.contract import Accepted, UploadRequest
+from functions.core.errors import StaleRecord
+from functions.core.ingest import Ingestor
+from functions.core.objects import ObjectRef
+from functions.core.ports import ListedVideo, ObjectInfo
+from functions.core.signing import video_id_for
+from functions.core.status import Transition, VideoRecord
+
+# 2025-10-09T08:53:20Z: a fixed "now" so timestamps in records are predictable.
+T0 = 1_760_000_000.0
+BUCKET = "uploads"
+SIGNING_KEY = b"unit-test-signing-key-not-a-secret"
+CALLBACK_BASE = "https://abcdefghij.execute-api.eu-central-1.amazonaws.com/prod"
+UNIQUE_ID = "unit-tests"
+RECONCILE_AFTER = 900
+STUCK_AFTER = 6 * 3600
+
+# Builds an Ingestor on the shared fakes with some IngestConfig fields changed (fixture ``make_ingestor``).
+MakeIngestor = Callable[..., Ingestor]
+
+
+class InMemoryStore:
+    """The status table: conditional create, revision-checked save, and the by-status index."""
+
+    def __init__(self, records: Iterable[VideoRecord] = ()) -> None:
+        self._records: dict[str, VideoRecord] = {}
+        self._before_next_save: Callable[[], object] | None = None
+        self.reads = 0
+        self.writes = 0
+        for record in records:
+            self.put(record)
+
+    # -- test helpers (not counted) -----------------------------------------------------------------
+
+    def put(self, record: VideoRecord) -> VideoRecord:
+        """Seed a record as if it had been written earlier (revision 1 unless given)."""
+        stored = record if record.revision else replace(record, revision=1)
+        self._records[record.video_id] = stored
+        return stored
+
+    def peek(self, video_id: str) -> VideoRecord | None:
+        return self._records.get(video_id)
+
+    def only(self) -> VideoRecord:
+        """The one record in the table (fails the test if there is not exactly one)."""
+        assert len(self._records) == 1, f"expected one record, found {len(self._records)}"
+        return next(iter(self._records.values()))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @property
+    def touched(self) -> bool:
+        return self.reads + self.writes > 0
+
+    def before_next_save(self, action: Callable[[], object]) -> None:
+        """Run ``action`` just before the next ``save`` is checked: a concurrent writer getting there
+        first (e.g. a callback arriving between the claim and the accepted write)."""
+        self._before_next_save = action
+
+    # -- StatusStore ------------------------------------------------------------------------------
+
+    def get(self, video_id: str) -> VideoRecord | None:
+        self.reads += 1
+        return self._records.get(video_id)
+
+    def create(self, record: VideoRecord) -> bool:
+        self.writes += 1
+        if record.video_id in self._records:
+            return False
+        self._records[record.video_id] = replace(record, revision=1)
+        return True
+
+    def save(self, record: VideoRecord) -> VideoRecord:
+        action, self._before_next_save = self._before_next_save, None
+        if action is not None:
+            action()
+        self.writes += 1
+        stored = self._records.get(record.video_id)
+        if stored is None or stored.revision != record.revision:
+            raise StaleRecord(f"record {record.video_id} changed since revision {record.revision}")
+        saved = replace(record, revision=record.revision + 1)
+        self._records[record.video_id] = saved
+        return saved
+
+    def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
+        self.reads += 1
+        matching = [r for r in self._records.values() if r.status == status and r.updated_at < updated_before]
+        return sorted(matching, key=lambda r: r.updated_at)[:limit]
+
+
+def accepted(video_no: str = "VI0001", *, upload_time: str = "1760000000000") -> Accepted:
+    return Accepted(
+        video_no=video_no, video_name=f"{video_no}.mp4", upload_time=upload_time, status="UNPARSE"
+    )
+
+
+class FakeProvider:
+    """memories.ai: ``upload_url`` answers from a script (an Accepted or an exception to raise);
+    with the script empty it accepts, numbering videos VI0001, VI0002, ..."""
+
+    def __init__(self) -> None:
+        self._script: deque[Accepted | BaseException] = deque()
+        self.requests: list[UploadRequest] = []
+        # get_metadata: video_no -> status, None (unknown), or an exception to raise.
+        self.statuses: dict[str, str | BaseException | None] = {}
+        # list_videos by tag: tag -> videos, or an exception to raise.
+        self.tagged: dict[str, Sequence[ListedVideo] | BaseException] = {}
+        self.status_queries: list[str] = []
+        self.tag_queries: list[str] = []
+        self.credentials_forgotten = 0
+
+    def answer(self, *responses: Accepted | BaseException) -> None:
+        self._script.extend(responses)
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def upload_url(self, request: UploadRequest) -> Accepted:
+        self.requests.append(request)
+        if self._script:
+            response = self._script.popleft()
+            if isinstance(response, BaseException):
+                raise response
+            return response
+        return accepted(f"VI{len(self.requests):04d}")
+
+    def video_status(self, video_no: str, unique_id: str) -> str | None:
+        self.status_queries.append(video_no)
+        status = self.statuses.get(video_no)
+        if isinstance(status, BaseException):
+            raise status
+        return status
+
+    def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]:
+        self.tag_queries.append(tag)
+        found = self.tagged.get(tag, ())
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+    def forget_credentials(self) -> None:
+        self.credentials_forgotten += 1
+
+
+class FakeObjects:
+    """The bucket: ``head`` answers for objects added with ``add``; ``presign_get`` is deterministic."""
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple[str, str], ObjectInfo] = {}
+        self.heads: list[tuple[str, str, str | None]] = []
+        self.head_error: BaseException | None = None
+
+    def add(self, key: str, *, size: int = 1000, metadata: Mapping[str, str] | None = None) -> None:
+        self._objects[(BUCKET, key)] = ObjectInfo(size=size, metadata=dict(metadata or {}))
+
+    def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
+        self.heads.append((bucket, key, version_id))
+        if self.head_error is not None:
+            raise self.head_error
+        return self._objects.get((bucket, key))
+
+    def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
+        return presigned_url(bucket, key, version_id, ttl_seconds)
+
+
+def presigned_url(bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
+    return f"https://{bucket}.s3.test/{quote(key)}?versionId={version_id}&X-Amz-Expires={ttl_seconds}"
+
+
+class FakeLimiter:
+    """The account-wide upload slot: each reservation is ``interval`` after the previous one."""
+
+    def __init__(self, *, next_free: float = 0.0, interval: float = 0.0) -> None:
+        self.next_free = next_free
+        self.interval = interval
+        self.reservations: list[float] = []
+        self.hold_offs: list[float] = []
+
+    def reserve(self, now: float) -> float:
+        slot = max(now, self.next_free)
+        self.next_free = slot + self.interval
+        self.reservations.append(slot)
+        return slot
+
+    def hold_off(self, until: float) -> None:
+        self.hold_offs.append(until)
+        self.next_free = max(self.next_free, until)
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    body: str
+    delay_seconds: int
+    attributes: Mapping[str, str]
+
+
+@dataclass
+class FakeQueue:
+    sent: list[SentMessage] = field(default_factory=list)
+
+    def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
+        self.sent.append(SentMessage(body, delay_seconds, dict(attributes)))
+
+
+class FakeClock:
+    """Time that moves only when told to (or when the code under test sleeps): no real waiting."""
+
+    def __init__(self, start: float = T0) -> None:
+        self._now = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self._now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+class FakeMetrics:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.dimensioned: list[tuple[str, Mapping[str, str]]] = []
+
+    def count(self, name: str, value: int = 1, dimensions: Mapping[str, str] | None = None) -> None:
+        self.counts[name] += value
+        if dimensions:
+            self.dimensioned.append((name, dict(dimensions)))
+
+
+# -- builders -----------------------------------------------------------------------------------------
+
+
+def created(
+    key: str = "clips/holiday.mp4",
+    *,
+    size: int = 1000,
+    version_id: str | None = "v1",
+    etag: str | None = "etag-1",
+    bucket: str = BUCKET,
+) -> ObjectRef:
+    """An object as an ObjectCreated notification names it."""
+    return ObjectRef(
+        bucket=bucket, key=key, size=size, version_id=version_id, etag=etag, event_name="ObjectCreated:Put"
+    )
+
+
+def id_of(ref: ObjectRef) -> str:
+    return video_id_for(ref.bucket, ref.key, ref.object_version)
+
+
+def record(
+    status: str,
+    *,
+    ref: ObjectRef | None = None,
+    updated_at: float = T0,
+    created_at: float | None = None,
+    **changes: object,
+) -> VideoRecord:
+    """A stored record for ``ref`` (default: ``created()``) in ``status``, last written at ``updated_at``."""
+    ref = ref or created()
+    created_iso = iso(updated_at if created_at is None else created_at)
+    base = VideoRecord(
+        video_id=id_of(ref),
+        bucket=ref.bucket,
+        key=ref.key,
+        object_version=ref.object_version,
+        version_id=ref.version_id,
+        size=ref.size,
+        status=status,
+        created_at=created_iso,
+        updated_at=iso(updated_at),
+        revision=1,
+        attempts=1,
+        transitions=1,
+        history=(Transition(at=created_iso, from_status=None, to_status=status, by="ingest"),),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]

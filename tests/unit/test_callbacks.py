@@ -1,0 +1,291 @@
+"""The provider's callback: authenticated before anything else, validated, and only ever moving a record forward."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from functions.core.callbacks import CallbackService, Result, parse_callback
+from functions.core.errors import (
+    ConflictingVideoNo,
+    InvalidCallback,
+    RecordNotFound,
+    TokenInvalid,
+    TokenMissing,
+)
+from functions.core.signing import token_for, video_id_for
+from functions.core.status import PARSE, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
+from tests.unit.fakes import SIGNING_KEY, FakeMetrics, InMemoryStore, record
+
+VIDEO_NO = "VI568102998803353600"
+JSON = "application/json"
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+@pytest.fixture
+def video_id(store: InMemoryStore) -> str:
+    """A video memories.ai is indexing; the store's counters start from zero."""
+    seeded = store.put(record(UNPARSE, video_no=VIDEO_NO))
+    return seeded.video_id
+
+
+@pytest.fixture
+def token(video_id: str) -> str:
+    return token_for(SIGNING_KEY, video_id)
+
+
+# -- authentication ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", [None, ""])
+def test_a_callback_without_a_token_never_reaches_the_table(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, missing: str | None
+) -> None:
+    with pytest.raises(TokenMissing) as raised:
+        callbacks.handle(video_id, missing, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert raised.value.http_status == 401
+    assert not store.touched
+
+
+@pytest.mark.parametrize(
+    "bad_token",
+    [token_for(b"other-key", "0" * 32), token_for(SIGNING_KEY, "0" * 32), "x" * 43, "forged"],
+)
+def test_a_callback_with_a_wrong_token_never_reaches_the_table(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, bad_token: str
+) -> None:
+    with pytest.raises(TokenInvalid) as raised:
+        callbacks.handle(video_id, bad_token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert raised.value.http_status == 403
+    assert not store.touched
+    assert store.only().status == UNPARSE
+
+
+def test_a_forged_token_is_counted(callbacks: CallbackService, metrics: FakeMetrics, video_id: str) -> None:
+    with pytest.raises(TokenInvalid):
+        callbacks.handle(video_id, "forged", body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert metrics.counts["CallbacksForged"] == 1
+
+
+def test_another_videos_token_does_not_open_this_one(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str
+) -> None:
+    other = store.put(record(UNPARSE, ref=None, video_id="f" * 32, video_no="VI2"))
+    with pytest.raises(TokenInvalid):
+        callbacks.handle(
+            video_id, token_for(SIGNING_KEY, other.video_id), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+        )
+    assert not store.touched
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["", "abc", "G" * 32, "A" * 32, "a" * 33, "../../etc/passwd", "a" * 31 + "/"]
+)
+def test_a_malformed_video_id_is_not_found(
+    callbacks: CallbackService, store: InMemoryStore, bad_id: str
+) -> None:
+    with pytest.raises(RecordNotFound) as raised:
+        callbacks.handle(bad_id, "t", body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert raised.value.http_status == 404
+    assert not store.touched
+
+
+def test_an_unknown_video_with_a_valid_token_is_not_found(
+    callbacks: CallbackService, store: InMemoryStore
+) -> None:
+    unknown = video_id_for("uploads", "never-seen.mp4", "v1")
+    with pytest.raises(RecordNotFound):
+        callbacks.handle(
+            unknown, token_for(SIGNING_KEY, unknown), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+        )
+    assert store.writes == 0
+
+
+# -- validation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type", [JSON, "application/json; charset=utf-8", "Application/JSON", "application/problem+json"]
+)
+def test_json_content_types_are_accepted(content_type: str) -> None:
+    assert parse_callback(body(videoNo=VIDEO_NO, status="PARSE"), content_type).status == "PARSE"
+
+
+LONGEST_BODY = body(videoNo=VIDEO_NO, status="PARSE", clientId="c" * 60)
+INVALID = [
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), "text/plain", id="text/plain"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), None, id="no content type"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), "application/x-www-form-urlencoded", id="form"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE", pad=" " * 4097), JSON, id="over 4096 bytes"),
+    pytest.param(b"{", JSON, id="invalid json"),
+    pytest.param(b"\xff\xfe{}", JSON, id="not utf-8"),
+    pytest.param(b"", JSON, id="empty"),
+    pytest.param(b"[]", JSON, id="array"),
+    pytest.param(b'"PARSE"', JSON, id="string"),
+    pytest.param(b"null", JSON, id="null"),
+    pytest.param(body(status="PARSE"), JSON, id="videoNo missing"),
+    pytest.param(body(videoNo="", status="PARSE"), JSON, id="videoNo empty"),
+    pytest.param(body(videoNo="V" * 65, status="PARSE"), JSON, id="videoNo too long"),
+    pytest.param(body(videoNo=123, status="PARSE"), JSON, id="videoNo number"),
+    pytest.param(body(videoNo="VI 1", status="PARSE"), JSON, id="videoNo with space"),
+    pytest.param(body(videoNo="VI/../1", status="PARSE"), JSON, id="videoNo with slash"),
+    pytest.param(body(videoNo=VIDEO_NO), JSON, id="status missing"),
+    pytest.param(body(videoNo=VIDEO_NO, status=""), JSON, id="status empty"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE DONE"), JSON, id="status with space"),
+    pytest.param(body(videoNo=VIDEO_NO, status=" PARSE"), JSON, id="status leading space"),
+    pytest.param(body(videoNo=VIDEO_NO, status="P" * 33), JSON, id="status 33 chars"),
+    pytest.param(body(videoNo=VIDEO_NO, status="1PARSE"), JSON, id="status starts with digit"),
+    pytest.param(body(videoNo=VIDEO_NO, status=1), JSON, id="status number"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE", clientId="c" * 129), JSON, id="clientId too long"),
+    pytest.param(body(videoNo=VIDEO_NO, status="PARSE", clientId=["c"]), JSON, id="clientId list"),
+]
+
+
+@pytest.mark.parametrize(("raw", "content_type"), INVALID)
+def test_a_malformed_callback_is_refused_before_the_table_is_read(
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    video_id: str,
+    token: str,
+    raw: bytes,
+    content_type: str | None,
+) -> None:
+    with pytest.raises(InvalidCallback) as raised:
+        callbacks.handle(video_id, token, raw, content_type)
+    assert raised.value.http_status == 400
+    assert not store.touched
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        (body(videoNo="V" * 64, status="PARSE"), True),
+        (body(videoNo=VIDEO_NO, status="P" * 32), True),
+        (body(videoNo=VIDEO_NO, status="PARSE", clientId="c" * 128), True),
+        (body(videoNo=VIDEO_NO, status="PARSE", clientId=42), True),
+        (body(videoNo=VIDEO_NO, status="PARSE").ljust(4096), True),
+        (body(videoNo=VIDEO_NO, status="PARSE").ljust(4097), False),
+    ],
+)
+def test_limits_are_inclusive(raw: bytes, ok: bool) -> None:
+    try:
+        parse_callback(raw, JSON)
+    except InvalidCallback:
+        assert not ok
+    else:
+        assert ok
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: status.PROVIDER_STATUS_PATTERN and callbacks._VIDEO_NO_PATTERN end in '$', which also "
+    "matches before a trailing newline; 'PARSE\\n' is then stored as an unknown (failed) status",
+)
+@pytest.mark.parametrize(
+    "raw",
+    [body(videoNo=VIDEO_NO, status="PARSE\n"), body(videoNo=VIDEO_NO + "\n", status="PARSE")],
+    ids=["status", "videoNo"],
+)
+def test_a_trailing_newline_is_malformed(raw: bytes) -> None:
+    with pytest.raises(InvalidCallback):
+        parse_callback(raw, JSON)
+
+
+# -- transitions ----------------------------------------------------------------------------------
+
+
+def test_parse_moves_an_indexing_video_to_done(
+    callbacks: CallbackService, store: InMemoryStore, metrics: FakeMetrics, video_id: str, token: str
+) -> None:
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert (outcome.result, outcome.status) == (Result.APPLIED, PARSE)
+    saved = store.only()
+    assert (saved.status, saved.callbacks, saved.reason) == (PARSE, 1, None)
+    assert saved.history[-1].by == "callback"
+    assert metrics.counts["VideosParsed"] == 1
+
+
+def test_a_repeated_parse_changes_nothing(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+) -> None:
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    writes = store.writes
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert (outcome.result, outcome.status) == (Result.DUPLICATE, PARSE)
+    assert store.writes == writes
+
+
+def test_a_late_unparse_does_not_undo_parse(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+) -> None:
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    writes = store.writes
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="UNPARSE"), JSON)
+    assert (outcome.result, outcome.status) == (Result.IGNORED, PARSE)
+    assert store.only().status == PARSE
+    assert store.writes == writes
+
+
+@pytest.mark.parametrize("failure", ["FAIL", "PARSE_ERROR", "ERROR", "FAILED"])
+def test_a_failure_is_stored_as_given_and_counted(
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    metrics: FakeMetrics,
+    video_id: str,
+    token: str,
+    failure: str,
+) -> None:
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status=failure), JSON)
+    assert outcome.result is Result.APPLIED
+    saved = store.only()
+    assert saved.status == failure
+    assert is_failure(saved.status)
+    assert failure in str(saved.reason)
+    assert metrics.counts["VideosFailed"] == 1
+
+
+def test_a_lower_case_status_is_normalized(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+) -> None:
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="parse"), JSON)
+    assert store.only().status == PARSE
+
+
+def test_another_videos_number_is_a_conflict(
+    callbacks: CallbackService, store: InMemoryStore, metrics: FakeMetrics, video_id: str, token: str
+) -> None:
+    with pytest.raises(ConflictingVideoNo) as raised:
+        callbacks.handle(video_id, token, body(videoNo="VI999", status="PARSE"), JSON)
+    assert raised.value.http_status == 409
+    assert store.writes == 0
+    assert store.only().status == UNPARSE
+    assert metrics.counts["CallbacksConflicting"] == 1
+
+
+@pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNCERTAIN])
+def test_a_callback_before_ingest_recorded_the_answer_is_applied(
+    callbacks: CallbackService, store: InMemoryStore, status: str
+) -> None:
+    """Given a record with no videoNo yet, when the callback arrives first, then it is applied and the number kept."""
+    seeded = store.put(record(status, lease_until=1e12))
+    token = token_for(SIGNING_KEY, seeded.video_id)
+    outcome = callbacks.handle(seeded.video_id, token, body(videoNo="VI5", status="UNPARSE"), JSON)
+    assert outcome.result is Result.APPLIED
+    saved = store.only()
+    assert (saved.status, saved.video_no, saved.lease_until) == (UNPARSE, "VI5", None)
+
+
+def test_the_result_is_counted_by_kind(
+    callbacks: CallbackService, metrics: FakeMetrics, video_id: str, token: str
+) -> None:
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert metrics.dimensioned == [
+        ("CallbacksReceived", {"result": "applied"}),
+        ("CallbacksReceived", {"result": "duplicate"}),
+    ]
