@@ -56,7 +56,9 @@ def item_to_record(item: Mapping[str, Any]) -> VideoRecord:
     plain = {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
     values = {k: plain[k] for k in _RECORD_FIELDS if k in plain}
     # None values are not stored (DynamoDB attributes are absent instead), so they come back as defaults.
-    values["history"] = tuple(Transition(**{"from_status": None, **step}) for step in plain.get("history", []))
+    values["history"] = tuple(
+        Transition(**{"from_status": None, **step}) for step in plain.get("history", [])
+    )
     if "lease_until" in values:
         values["lease_until"] = float(values["lease_until"])
     return VideoRecord(**values)

@@ -38,7 +38,7 @@ from functions.core.status import (
 MAX_BODY_BYTES: Final = 4096
 VIDEO_NO_MAX_LENGTH: Final = 64
 CLIENT_ID_MAX_LENGTH: Final = 128
-_VIDEO_NO_PATTERN: Final = re.compile(rf"^[A-Za-z0-9_-]{{1,{VIDEO_NO_MAX_LENGTH}}}$")
+_VIDEO_NO_PATTERN: Final = re.compile(rf"^[A-Za-z0-9_-]{{1,{VIDEO_NO_MAX_LENGTH}}}\Z")
 _JSON_TYPES: Final = ("application/json",)
 _WRITE_TRIES: Final = 8
 _APPLIED_METRIC: Final = {UNPARSE: "VideosIndexing", PARSE: "VideosParsed"}

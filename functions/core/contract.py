@@ -39,7 +39,7 @@ TAG_MAX_LENGTH: Final = 64
 DATETIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 SUCCESS: Final = "0000"
-_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
@@ -185,9 +185,12 @@ def classify_response(http_status: int, body: object) -> Accepted:
     """The accepted video, or raise the ProviderError subclass that says what to do next."""
     if http_status >= 500:
         raise ProviderUnavailable(f"http-{http_status}", "provider answered with a server error")
+    # HTTP-level refusals mean the same whatever body a gateway in front of the provider sends.
+    if http_status == 429:
+        raise ProviderRateLimited("http-429", "too many requests")
+    if http_status in (401, 403):
+        raise ProviderAuthFailure(f"http-{http_status}", "the provider refused the credentials")
     if not isinstance(body, Mapping):
-        if http_status == 429:
-            raise ProviderRateLimited("http-429", "too many requests")
         raise ProviderUnavailable(f"http-{http_status}", "response is not a JSON object")
     code = str(body.get("code", ""))
     msg = str(body.get("msg", ""))[:300]

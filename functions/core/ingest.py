@@ -319,8 +319,14 @@ class Ingestor:
     def _refuse(self, ref: ObjectRef, video_id: str, reason: str) -> Outcome:
         record = self._new_record(ref, video_id, REJECTED, reason)
         if not self._store.create(record):
-            self._metrics.count("DuplicateDeliveries")
-            return Outcome(Kind.DUPLICATE, "already recorded", video_id)
+            existing = self._store.get(video_id)
+            if existing is None or existing.status != RETRY_WAIT:
+                self._metrics.count("DuplicateDeliveries")
+                return Outcome(Kind.DUPLICATE, "already recorded", video_id)
+            # An operator resubmitted it, but it is still not something the provider can take.
+            self._write(
+                existing, lambda r: self._moved(r, REJECTED, reason) if r.status == RETRY_WAIT else None
+            )
         self._metrics.count("VideosRejected")
         return Outcome(Kind.REJECTED, reason, video_id)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from functions.core.clock import epoch, iso
 from functions.core.contract import trace_tag
-from functions.core.errors import ProviderError, StaleRecord
+from functions.core.errors import ProviderAuthFailure, ProviderBalanceExhausted, ProviderError, StaleRecord
 from functions.core.objects import ObjectRef, notification_body
 from functions.core.ports import Clock, Metrics, Provider, Queue, StatusStore
 from functions.core.status import (
@@ -59,8 +59,19 @@ def object_ref(record: VideoRecord) -> ObjectRef:
 
 def resubmission(record: VideoRecord, *, at: str, by: str, note: str) -> VideoRecord:
     """The record made claimable again, with a fresh budget for bounded retries."""
+    # The old upload's identity goes: the new one brings its own videoNo, and its callbacks must match it.
     return record.moved(
-        RETRY_WAIT, by=by, at=at, note=note, reason=note, lease_until=None, transient_errors=0, retry_at=at
+        RETRY_WAIT,
+        by=by,
+        at=at,
+        note=note,
+        reason=note,
+        lease_until=None,
+        transient_errors=0,
+        retry_at=at,
+        video_no=None,
+        video_name=None,
+        upload_time=None,
     )
 
 
@@ -87,21 +98,28 @@ class Reconciler:
         now = self._clock.now()
         cutoff = iso(now - self._config.reconcile_after_seconds)
         actions: Counter[str] = Counter()
-        for status in NON_FINAL:
-            for record in self._store.by_status(status, cutoff, self._config.batch_limit):
-                try:
-                    actions[self._check(record, now)] += 1
-                except ProviderError as exc:
-                    actions["provider-error"] += 1
-                    self._metrics.count("ReconcileProviderErrors")
-                    if exc.code in ("0401", "0403", "9009", "0402"):
-                        break  # the account is unusable right now; the next run tries again
-                except StaleRecord:
-                    actions["raced"] += 1  # somebody else moved it; nothing to do
+        try:
+            self._check_all(cutoff, now, actions)
+        except (ProviderAuthFailure, ProviderBalanceExhausted):
+            actions["account-unusable"] += 1  # no point asking about the rest; the next run tries again
         stuck = self._count_stuck(now)
         self._metrics.count("VideosStuck", stuck)
         actions["stuck"] = stuck
         return actions
+
+    def _check_all(self, cutoff: str, now: float, actions: Counter[str]) -> None:
+        for status in NON_FINAL:
+            for record in self._store.by_status(status, cutoff, self._config.batch_limit):
+                try:
+                    actions[self._check(record, now)] += 1
+                except (ProviderAuthFailure, ProviderBalanceExhausted):
+                    self._metrics.count("ReconcileProviderErrors")
+                    raise
+                except ProviderError:
+                    actions["provider-error"] += 1
+                    self._metrics.count("ReconcileProviderErrors")
+                except StaleRecord:
+                    actions["raced"] += 1  # somebody else moved it; nothing to do
 
     def _check(self, record: VideoRecord, now: float) -> str:
         if record.status == UNPARSE:

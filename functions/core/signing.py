@@ -18,7 +18,7 @@ CALLBACK_PATH_PREFIX: Final = "/callbacks/"
 TOKEN_PARAMETER: Final = "token"
 VIDEO_ID_LENGTH: Final = 32
 TOKEN_LENGTH: Final = 43  # 32 bytes, base64url without padding
-VIDEO_ID_PATTERN: Final = re.compile(rf"^[0-9a-f]{{{VIDEO_ID_LENGTH}}}$")
+VIDEO_ID_PATTERN: Final = re.compile(rf"^[0-9a-f]{{{VIDEO_ID_LENGTH}}}\Z")
 _CONTEXT: Final = b"memories-ingest/callback/v1:"
 
 

@@ -39,7 +39,7 @@ _RANK: Final = {SUBMITTING: 0, RETRY_WAIT: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3
 FINAL_RANK: Final = 3
 
 # What the provider may send: an upper-case word. Anything else is refused as malformed input.
-PROVIDER_STATUS_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+PROVIDER_STATUS_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
 
 HISTORY_LIMIT: Final = 20
 
@@ -65,7 +65,7 @@ def is_final(status: str) -> bool:
 
 
 def is_failure(status: str) -> bool:
-    return is_final(status) and status != PARSE
+    return is_final(status) and normalize_provider_status(status) != PARSE
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,11 +181,6 @@ def test_limits_are_inclusive(raw: bytes, ok: bool) -> None:
         assert ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: status.PROVIDER_STATUS_PATTERN and callbacks._VIDEO_NO_PATTERN end in '$', which also "
-    "matches before a trailing newline; 'PARSE\\n' is then stored as an unknown (failed) status",
-)
 @pytest.mark.parametrize(
     "raw",
     [body(videoNo=VIDEO_NO, status="PARSE\n"), body(videoNo=VIDEO_NO + "\n", status="PARSE")],

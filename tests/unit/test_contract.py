@@ -96,11 +96,6 @@ def test_longitude_is_a_decimal_within_180_degrees(value: str, ok: bool) -> None
     assert (problems_with(longitude=value) == []) is ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: contract._DECIMAL uses '$' (matches before a trailing newline) and '\\d' (matches "
-    "any Unicode digit), so such values are sent to the provider as 'decimal numbers'",
-)
 @pytest.mark.parametrize("value", ["45.0\n", "\u0664\u0665.\u0665"])  # "45.0\n", Arabic-Indic "45.5"
 def test_latitude_with_a_trailing_newline_or_non_ascii_digits_is_refused(value: str) -> None:
     assert problems_with(latitude=value) == ["latitude"]
@@ -305,12 +300,6 @@ def test_broken_answers_are_classified_without_recording_a_video(
         classify_response(http_status, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: contract.classify_response treats HTTP 429 as rate limiting only when the body is not "
-    "JSON; a JSON 429 without a business code becomes ProviderTransient, which rejects the video after "
-    "max_transient_errors",
-)
 def test_http_429_with_a_json_body_is_rate_limiting() -> None:
     with pytest.raises(ProviderRateLimited):
         classify_response(429, {"message": "Too Many Requests"})

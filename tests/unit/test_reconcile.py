@@ -253,11 +253,6 @@ def test_a_rate_limited_check_does_not_stop_the_pass(
     assert provider.status_queries == ["VIA", "VIB"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reconcile.Reconciler.run breaks only the loop over the current status on an auth/balance "
-    "code, so the pass goes on to call the provider for the next status's records",
-)
 def test_an_unusable_account_stops_the_whole_pass(
     reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
@@ -285,12 +280,6 @@ def test_an_operator_can_resubmit_a_finished_or_uncertain_video(status: str) -> 
     assert resubmitted.reason == "resubmitted by an operator"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reconcile.resubmission keeps the old video_no, and ingest._accepted keeps "
-    "current.video_no over the new answer, so the new upload's videoNo is lost and its callbacks are "
-    "refused as ConflictingVideoNo",
-)
 def test_a_resubmitted_failed_video_tracks_its_new_upload(
     ingestor: Ingestor,
     callbacks: CallbackService,

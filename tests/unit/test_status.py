@@ -48,11 +48,6 @@ def test_parse_is_not_a_failure() -> None:
     assert not is_failure(PARSE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (latent): status.is_failure compares with PARSE case-sensitively while rank() and "
-    "normalize_provider_status() ignore case, so is_failure('parse') is True",
-)
 def test_parse_in_lower_case_is_not_a_failure() -> None:
     assert not is_failure("parse")
 
