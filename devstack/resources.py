@@ -1,0 +1,140 @@
+"""The stack's AWS resources, created locally the way the CDK stack (infra/) defines them.
+
+Table: key and indexes from ``functions.core.table``, on-demand, full projections, TTL on
+``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
+every ``s3:ObjectCreated:*`` becomes a message on the queue. Secrets: the memories.ai API key and a
+random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
+policy that lets S3 publish) is left out: the local services do not enforce it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import boto3
+
+from functions.core import table
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+__all__ = ["MAX_RECEIVE_COUNT", "ResourceNames", "Resources", "create_resources"]
+
+# As infra/constructs/storage.py: five failed receives of one object mean an operator must look.
+MAX_RECEIVE_COUNT: Final = 5
+# The longest SQS keeps a message, as on AWS.
+RETENTION_SECONDS: Final = 14 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceNames:
+    bucket: str = "memories-ingest-local"
+    queue: str = "memories-ingest-queue"
+    dead_letter_queue: str = "memories-ingest-dlq"
+    table: str = "memories-ingest-status"
+    api_key_secret: str = "memories-ingest/memories-api-key"  # noqa: S105 - a name, not a secret
+    signing_secret: str = "memories-ingest/callback-signing-key"  # noqa: S105 - a name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    table_name: str
+    api_key_secret_id: str
+    signing_secret_id: str
+
+
+def create_resources(
+    session: boto3.Session,
+    *,
+    api_key: str,
+    visibility_timeout_seconds: int,
+    names: ResourceNames | None = None,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> Resources:
+    """Create everything on the endpoints ``session``'s clients resolve to (the local ones)."""
+    names = names or ResourceNames()
+    create_table(session.client("dynamodb"), names.table)
+    sqs = session.client("sqs")
+    dlq_url = sqs.create_queue(
+        QueueName=names.dead_letter_queue, Attributes={"MessageRetentionPeriod": str(RETENTION_SECONDS)}
+    )["QueueUrl"]
+    dlq_arn = _queue_arn(session, dlq_url)
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+    queue_url = sqs.create_queue(
+        QueueName=names.queue,
+        Attributes={
+            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+            "VisibilityTimeout": str(visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(session, queue_url)
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=names.bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=names.bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [{"Id": "ingest", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
+    )
+    secretsmanager = session.client("secretsmanager")
+    api_key_arn = secretsmanager.create_secret(Name=names.api_key_secret, SecretString=api_key)["ARN"]
+    signing_arn = secretsmanager.create_secret(
+        Name=names.signing_secret, SecretString=secrets.token_urlsafe(32)
+    )["ARN"]
+    return Resources(
+        bucket=names.bucket,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        table_name=names.table,
+        api_key_secret_id=api_key_arn,
+        signing_secret_id=signing_arn,
+    )
+
+
+def create_table(client: DynamoDBClient, name: str) -> None:
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": table.PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": table.STATUS_INDEX_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": table.STATUS_INDEX_SORT_KEY, "AttributeType": "S"},
+            {"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": table.PARTITION_KEY, "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": table.STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": table.STATUS_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": table.STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": table.VIDEO_NO_INDEX,
+                "KeySchema": [{"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": table.TTL_ATTRIBUTE}
+    )
+
+
+def _queue_arn(session: boto3.Session, queue_url: str) -> str:
+    attributes = session.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]

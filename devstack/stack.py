@@ -1,0 +1,546 @@
+"""The whole pipeline on this machine: ``LocalStack`` starts the local services, creates the resources,
+sets the functions' environment and runs them the way AWS would.
+
+    S3 (moto) --ObjectCreated--> SQS (moto, DLQ after 5) --SqsPoller--> ingest handler
+    ingest --upload_url--> memories.ai (the bundled emulator, or MEMORIES_API_BASE_URL)
+    provider --POST callback--> CallbackGateway (API Gateway REST) --> callback handler
+    ticker every N s --> reconcile handler;  all of them --> DynamoDB Local
+
+The handlers are the real ones, built by their own ``build()`` from settings read from
+``os.environ``, with boto3's defaults: the stack sets ``AWS_ENDPOINT_URL_<SERVICE>`` and fake
+credentials in this process's environment (restored on stop), which is how the same code runs here
+and in Lambda.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import logging
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
+
+import boto3
+
+from devstack.emulator import MemoriesEmulator
+from devstack.gateway import CallbackGateway
+from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
+from devstack.poller import PollerConfig, SqsPoller
+from devstack.resources import Resources, create_resources
+from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer
+from functions.adapters.dynamo import DynamoStatusStore, item_to_record
+from functions.core import env
+from functions.core.settings import CallbackSettings, IngestSettings, ReconcileSettings
+from functions.core.signing import video_id_for
+from functions.core.status import VideoRecord
+
+if TYPE_CHECKING:
+    # Types only: importing the handler modules creates their Powertools objects, which read the
+    # environment the stack has not set yet.
+    from functions.core.callbacks import CallbackService
+    from functions.core.reconcile import Reconciler
+    from functions.ingest.handler import IngestApp
+
+__all__ = [
+    "DYNAMODB_PORT",
+    "EMULATOR_PORT",
+    "GATEWAY_PORT",
+    "MEMORIES_API_KEY",
+    "MOTO_PORT",
+    "RECONCILE_SECONDS",
+    "UP_PORTS",
+    "LocalStack",
+    "StackConfig",
+    "Uploaded",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The local stack's own settings (the functions' are in functions.core.env).
+DYNAMODB_PORT: Final = "DEVSTACK_DYNAMODB_PORT"
+MOTO_PORT: Final = "DEVSTACK_MOTO_PORT"
+EMULATOR_PORT: Final = "DEVSTACK_EMULATOR_PORT"
+GATEWAY_PORT: Final = "DEVSTACK_GATEWAY_PORT"
+# The API key of the server MEMORIES_API_BASE_URL names; the bundled emulator gets a random one.
+MEMORIES_API_KEY: Final = "DEVSTACK_MEMORIES_API_KEY"
+RECONCILE_SECONDS: Final = "DEVSTACK_RECONCILE_SECONDS"
+
+# `python -m devstack up`: fixed ports, so that pasted commands keep working across restarts.
+UP_PORTS: Final[Mapping[str, int]] = {
+    DYNAMODB_PORT: 8000,
+    MOTO_PORT: 5000,
+    EMULATOR_PORT: 8766,
+    GATEWAY_PORT: 8788,
+}
+
+FAKE_CREDENTIALS: Final = "local"
+# Function settings that differ from the deployed defaults, unless the environment sets them.
+LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
+    # The provider's 1/minute would make a local demo of two videos take a minute.
+    env.UPLOADS_PER_MINUTE: "60",
+    env.POWERTOOLS_SERVICE_NAME: "memories-ingest",
+    env.POWERTOOLS_METRICS_NAMESPACE: "MemoriesIngest",
+    env.POWERTOOLS_LOG_LEVEL: "INFO",
+    # No X-Ray daemon here.
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+# Variables that would send boto3 somewhere else than the local endpoints, or fail it.
+_CLEARED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+_FUNCTION_TIMEOUTS: Final = {"ingest": 60.0, "callback": 10.0, "reconcile": 240.0}
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ValueError(f"{name} must be a port number (0 picks a free one), got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    """How to run the local stack. Ports 0 pick free ones.
+
+    memories_api_base_url: another memories.ai-compatible server (the emulator is then not
+    started); memories_api_key: its API key. callback_delays: the emulator's seconds from
+    acceptance to its UNPARSE and PARSE callbacks. visibility_timeout_seconds: how long a failed
+    message stays invisible (the deployed queue uses 6 x the ingest timeout, 360 s; shorter here so
+    redelivery shows within a session). function_env: function settings that win over everything.
+    """
+
+    dynamodb_port: int = 0
+    moto_port: int = 0
+    emulator_port: int = 0
+    gateway_port: int = 0
+    memories_api_base_url: str | None = None
+    memories_api_key: str | None = None
+    callback_delays: tuple[float, float] = (1.0, 3.0)
+    visibility_timeout_seconds: int = 30
+    batch_size: int = 5
+    poll_wait_seconds: int = 2
+    reconcile_every_seconds: float = 60.0
+    stage: str = "local"
+    function_env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str], *, default_ports: Mapping[str, int] | None = None, **overrides: Any
+    ) -> StackConfig:
+        """Ports, another server and the reconcile period from the DEVSTACK_* variables."""
+        ports = default_ports or {}
+        reconcile = environ.get(RECONCILE_SECONDS, "").strip()
+        values: dict[str, Any] = {
+            "dynamodb_port": _port(environ, DYNAMODB_PORT, ports.get(DYNAMODB_PORT, 0)),
+            "moto_port": _port(environ, MOTO_PORT, ports.get(MOTO_PORT, 0)),
+            "emulator_port": _port(environ, EMULATOR_PORT, ports.get(EMULATOR_PORT, 0)),
+            "gateway_port": _port(environ, GATEWAY_PORT, ports.get(GATEWAY_PORT, 0)),
+            "memories_api_base_url": environ.get(env.MEMORIES_API_BASE_URL, "").strip() or None,
+            "memories_api_key": environ.get(MEMORIES_API_KEY, "").strip() or None,
+        }
+        if reconcile:
+            try:
+                values["reconcile_every_seconds"] = float(reconcile)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{RECONCILE_SECONDS} must be a number of seconds, got {reconcile!r}"
+                ) from exc
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Uploaded:
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None
+    video_id: str
+
+
+class _Environment:
+    """Sets variables in ``os.environ`` and puts the previous values back on ``restore()``."""
+
+    def __init__(self) -> None:
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, name: str, value: str | None) -> None:
+        if name not in self._saved:
+            self._saved[name] = os.environ.get(name)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+    def restore(self) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved.clear()
+
+
+def _scheduled_event() -> dict[str, Any]:
+    """What EventBridge Scheduler / a schedule rule hands the reconcile function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/memories-ingest-reconcile"],
+        "detail": {},
+    }
+
+
+class LocalStack:
+    """The pipeline, running locally. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self._exit: contextlib.ExitStack | None = None
+        self._environ = _Environment()
+        self._dynamodb: DynamoDBLocal | None = None
+        self._moto: MotoServer | None = None
+        self._gateway: CallbackGateway | None = None
+        self._resources: Resources | None = None
+        self._session: boto3.Session | None = None
+        self._api_base_url: str | None = None
+        self._api_key: str | None = None
+        self._function_env: dict[str, str] = {}
+        self.emulator: MemoriesEmulator | None = None
+        self.ingest_app: IngestApp | None = None
+        self._callback_service: CallbackService | None = None
+        self._reconciler: Reconciler | None = None
+        self._modules: dict[str, ModuleType] = {}
+        self._reconcile_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        if self._exit is not None:
+            raise RuntimeError("local stack already started")
+        with contextlib.ExitStack() as stack:
+            stack.callback(self._environ.restore)
+            self._start_services(stack)
+            self._set_environment()
+            self._session = boto3.Session(
+                aws_access_key_id=FAKE_CREDENTIALS,
+                aws_secret_access_key=FAKE_CREDENTIALS,
+                region_name=LOCAL_REGION,
+            )
+            self._resources = create_resources(
+                self._session,
+                api_key=self.api_key,
+                visibility_timeout_seconds=self.config.visibility_timeout_seconds,
+            )
+            self._set_function_environment()
+            self._build_functions()
+            self._start_workers(stack)
+            self._exit = stack.pop_all()
+        atexit.register(self.stop)
+        logger.info("local stack ready: %s", self.endpoints())
+        return self
+
+    def stop(self) -> None:
+        exit_stack, self._exit = self._exit, None
+        if exit_stack is not None:
+            atexit.unregister(self.stop)
+            exit_stack.close()
+            logger.info("local stack stopped")
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _start_services(self, stack: contextlib.ExitStack) -> None:
+        config = self.config
+        self._dynamodb = DynamoDBLocal(config.dynamodb_port, log_dir=config.log_dir)
+        self._moto = MotoServer(config.moto_port, log_dir=config.log_dir)
+        # Both boot at once (the JVM takes seconds); each is stopped even if the other fails.
+        stack.callback(self._dynamodb.stop)
+        stack.callback(self._moto.stop)
+        self._dynamodb.launch()
+        self._moto.launch()
+        self._dynamodb.wait_ready()
+        self._moto.wait_ready()
+        if config.memories_api_base_url:
+            if not config.memories_api_key:
+                raise ValueError(
+                    f"{env.MEMORIES_API_BASE_URL} points the pipeline at another server: set "
+                    f"{MEMORIES_API_KEY} to its API key"
+                )
+            self._api_base_url = config.memories_api_base_url.rstrip("/")
+            self._api_key = config.memories_api_key
+            logger.info("memories.ai: %s (the bundled emulator is not started)", self._api_base_url)
+        else:
+            self._api_key = config.memories_api_key or f"local-{secrets.token_urlsafe(18)}"
+            self.emulator = MemoriesEmulator(
+                api_key=self._api_key,
+                host=LOCALHOST,
+                port=config.emulator_port,
+                callback_delays=config.callback_delays,
+            )
+            self.emulator.start()
+            stack.callback(self._stop_emulator)
+            self._api_base_url = self.emulator.base_url
+        self._gateway = CallbackGateway(
+            self._invoke_callback,
+            host=LOCALHOST,
+            port=config.gateway_port,
+            stage=config.stage,
+            function_timeout_seconds=_FUNCTION_TIMEOUTS["callback"],
+        )
+        self._gateway.start()
+        stack.callback(self._gateway.stop)
+
+    def _stop_emulator(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+    def _set_environment(self) -> None:
+        """What boto3 reads: the local endpoints, fake credentials, the region."""
+        assert self._dynamodb is not None and self._moto is not None
+        for name in _CLEARED:
+            self._environ.set(name, None)
+        aws = {
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS,
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "AWS_ENDPOINT_URL_DYNAMODB": self._dynamodb.endpoint_url,
+            "AWS_ENDPOINT_URL_S3": self._moto.endpoint_url,
+            "AWS_ENDPOINT_URL_SQS": self._moto.endpoint_url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self._moto.endpoint_url,
+        }
+        for name, value in aws.items():
+            self._environ.set(name, value)
+        # Local services are reached directly, never through a proxy the environment names.
+        for name in ("NO_PROXY", "no_proxy"):
+            current = os.environ.get(name)
+            self._environ.set(
+                name, f"{current},{LOCALHOST},localhost" if current else f"{LOCALHOST},localhost"
+            )
+
+    def _set_function_environment(self) -> None:
+        resources = self.resources
+        wiring = {
+            env.STATUS_TABLE_NAME: resources.table_name,
+            env.MEMORIES_API_BASE_URL: self.api_base_url,
+            env.MEMORIES_API_KEY_SECRET_ID: resources.api_key_secret_id,
+            env.CALLBACK_SIGNING_SECRET_ID: resources.signing_secret_id,
+            env.INGEST_QUEUE_URL: resources.queue_url,
+            env.CALLBACK_BASE_URL: self.gateway_url,
+        }
+        values = {name: os.environ.get(name) or default for name, default in LOCAL_FUNCTION_DEFAULTS.items()}
+        values.update(wiring)
+        values.update(self.config.function_env)
+        for name, value in values.items():
+            self._environ.set(name, value)
+        self._function_env = values
+
+    def _build_functions(self) -> None:
+        # Imported only now: Powertools reads its variables when the handler modules create their
+        # Logger and Metrics.
+        ingest = importlib.import_module("functions.ingest.handler")
+        callback = importlib.import_module("functions.callback.handler")
+        self._modules = {"ingest": ingest, "callback": callback}
+        self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
+        self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
+        try:
+            reconcile = importlib.import_module("functions.reconcile.handler")
+        except ModuleNotFoundError as exc:
+            if exc.name != "functions.reconcile.handler":
+                raise
+            logger.warning("functions/reconcile/handler.py is not there yet: the reconcile ticker is off")
+            return
+        self._modules["reconcile"] = reconcile
+        self._reconciler = reconcile.build(ReconcileSettings.from_env(os.environ))
+
+    def _start_workers(self, stack: contextlib.ExitStack) -> None:
+        assert self._session is not None
+        poller = SqsPoller(
+            self._session.client("sqs"),
+            self.queue_url,
+            self._invoke_ingest,
+            PollerConfig(
+                batch_size=self.config.batch_size,
+                wait_seconds=self.config.poll_wait_seconds,
+                function_timeout_seconds=_FUNCTION_TIMEOUTS["ingest"],
+            ),
+        )
+        poller.start()
+        stack.callback(poller.stop)
+        if self._reconciler is not None:
+            stopping = threading.Event()
+            ticker = threading.Thread(
+                target=self._tick, args=(stopping,), name="reconcile-ticker", daemon=True
+            )
+            ticker.start()
+
+            def stop_ticker() -> None:
+                stopping.set()
+                ticker.join()
+
+            stack.callback(stop_ticker)
+
+    # -- the functions, invoked as Lambda would -------------------------------------------------
+
+    def _invoke_ingest(self, event: dict[str, Any], context: Any) -> Any:
+        return self._modules["ingest"].handler(event, context, app=self.ingest_app)
+
+    def _invoke_callback(self, event: dict[str, Any], context: Any) -> Any:
+        return self._modules["callback"].handler(event, context, service=self._callback_service)
+
+    def reconcile_once(self) -> Any:
+        """One reconcile pass now, as the schedule would run it; None without a reconcile function."""
+        if self._reconciler is None:
+            return None
+        context = FakeLambdaContext("reconcile", timeout_seconds=_FUNCTION_TIMEOUTS["reconcile"])
+        # One run at a time, as the schedule guarantees on AWS.
+        with self._reconcile_lock:
+            return self._modules["reconcile"].handler(_scheduled_event(), context, app=self._reconciler)
+
+    def _tick(self, stopping: threading.Event) -> None:
+        while not stopping.wait(self.config.reconcile_every_seconds):
+            try:
+                self.reconcile_once()
+            except Exception:
+                logger.exception("reconcile run failed")
+
+    # -- what callers use -------------------------------------------------------------------------
+
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            raise RuntimeError("local stack not started")
+        return self._session
+
+    @property
+    def resources(self) -> Resources:
+        if self._resources is None:
+            raise RuntimeError("local stack not started")
+        return self._resources
+
+    @property
+    def bucket(self) -> str:
+        return self.resources.bucket
+
+    @property
+    def queue_url(self) -> str:
+        return self.resources.queue_url
+
+    @property
+    def dlq_url(self) -> str:
+        return self.resources.dlq_url
+
+    @property
+    def table_name(self) -> str:
+        return self.resources.table_name
+
+    @property
+    def gateway_url(self) -> str:
+        """The callback API's stage URL (the functions' CALLBACK_BASE_URL)."""
+        if self._gateway is None:
+            raise RuntimeError("local stack not started")
+        return self._gateway.url
+
+    @property
+    def api_base_url(self) -> str:
+        if self._api_base_url is None:
+            raise RuntimeError("local stack not started")
+        return self._api_base_url
+
+    @property
+    def api_key(self) -> str:
+        """The memories.ai API key stored in the local secret (a test checks it is never logged)."""
+        if self._api_key is None:
+            raise RuntimeError("local stack not started")
+        return self._api_key
+
+    @property
+    def function_environment(self) -> Mapping[str, str]:
+        """The variables the functions run with (besides the AWS_* ones)."""
+        return dict(self._function_env)
+
+    def endpoints(self) -> dict[str, str]:
+        if self._dynamodb is None or self._moto is None:
+            raise RuntimeError("local stack not started")
+        return {
+            "dynamodb": self._dynamodb.endpoint_url,
+            "s3": self._moto.endpoint_url,
+            "sqs": self._moto.endpoint_url,
+            "secretsmanager": self._moto.endpoint_url,
+            "memories_api": self.api_base_url,
+            "callbacks": self.gateway_url,
+        }
+
+    def upload(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None) -> Uploaded:
+        """Put an object in the bucket (S3 then notifies the queue); returns its record's id."""
+        response = self.session.client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=data, Metadata=dict(metadata or {})
+        )
+        etag = response["ETag"].strip('"')
+        version_id = response.get("VersionId")
+        return Uploaded(
+            bucket=self.bucket,
+            key=key,
+            etag=etag,
+            version_id=version_id,
+            video_id=video_id_for(self.bucket, key, version_id or etag),
+        )
+
+    def record(self, video_id: str) -> VideoRecord | None:
+        return DynamoStatusStore(self.session.client("dynamodb"), self.table_name).get(video_id)
+
+    def records(self) -> list[VideoRecord]:
+        """Every video record (not the table's coordination items), oldest first."""
+        return sorted(self._scan(), key=lambda r: (r.created_at, r.video_id))
+
+    def _scan(self) -> Iterator[VideoRecord]:
+        paginator = self.session.client("dynamodb").get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table_name, ConsistentRead=True):
+            for item in page.get("Items", []):
+                if "status" in item and "key" in item:
+                    yield item_to_record(item)
+
+    def wait_for(
+        self,
+        predicate: Callable[[], T | None],
+        timeout: float = 30.0,
+        *,
+        what: str = "",
+        interval: float = 0.1,
+    ) -> T:
+        """Poll ``predicate`` until it returns something truthy, and return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"timed out after {timeout:g} s waiting for {what or getattr(predicate, '__name__', 'it')}"
+                )
+            time.sleep(interval)
