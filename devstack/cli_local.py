@@ -1,0 +1,266 @@
+"""``python -m devstack demo|up``: the pipeline on this machine, watched from the terminal.
+
+demo  starts the local stack, drops the sample video into the bucket under two keys (one with
+      spaces, ``+`` and non-ASCII letters), prints every status change as it happens, and ends
+      when both are PARSE: exit 0 after printing the final records, exit 1 on a failure or after
+      the timeout. Free ports unless DEVSTACK_*_PORT say otherwise.
+up    starts the local stack on fixed ports (see devstack/README.md), prints the endpoints and
+      ready-to-paste commands, then the status changes, until Ctrl-C or SIGTERM.
+
+The functions' own output (Powertools JSON logs and metrics) goes to .devstack/logs/functions.log
+rather than the terminal, unless --verbose; the services' logs sit beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from types import FrameType
+from typing import Final, TextIO
+
+from devstack.services import REPO_ROOT, ServiceError
+from devstack.stack import UP_PORTS, LocalStack, StackConfig, Uploaded
+from functions.core import env
+from functions.core.status import PARSE, Transition, VideoRecord, is_failure
+
+SAMPLE_VIDEO: Final = REPO_ROOT / "tests" / "fixtures" / "sample.mp4"
+# The second key has what S3 event encoding mangles if mishandled: spaces, '+', an en dash, an accent.
+DEMO_KEYS: Final = ("incoming/sample.mp4", "incoming/Family trip + beach 2026 \u2013 d\u00eda 1.mp4")
+LOG_DIR: Final = REPO_ROOT / ".devstack" / "logs"
+DEMO_TIMEOUT_SECONDS: Final = 120.0
+# Slow enough to watch UNPARSE, then PARSE, arrive.
+DEMO_CALLBACK_DELAYS: Final = (1.5, 4.0)
+_POLL_SECONDS: Final = 0.25
+_CREDENTIALS: Final = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
+
+
+class TransitionPrinter:
+    """Prints each record's new history steps since the last look: ``time  key  OLD → NEW  (by …)``."""
+
+    def __init__(self, stack: LocalStack, out: TextIO) -> None:
+        self._stack = stack
+        self._out = out
+        self._seen: dict[str, int] = {}
+
+    def poll(self) -> list[VideoRecord]:
+        records = self._stack.records()
+        for record in records:
+            new = record.transitions - self._seen.get(record.video_id, 0)
+            if new > 0:
+                for step in record.history[-new:]:
+                    self._out.write(_transition_line(record.key, step) + "\n")
+                self._out.flush()
+                self._seen[record.video_id] = record.transitions
+        return records
+
+
+def _transition_line(key: str, step: Transition) -> str:
+    at = datetime.fromisoformat(step.at.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
+    line = f"{at}  {key}  {step.from_status or '(new)'} → {step.to_status}  (by {step.by})"
+    return f"{line}  {step.note}" if step.note else line
+
+
+@contextmanager
+def _function_output(verbose: bool) -> Iterator[TextIO]:
+    """Yields the terminal; the functions' stdout (Powertools logs and metrics) and every Python log
+    line go to LOG_DIR/functions.log, warnings and errors also to stderr."""
+    console = sys.stdout
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / "functions.log").open("w", encoding="utf-8") as log_file:
+        handlers: list[logging.Handler] = [logging.StreamHandler(console if verbose else log_file)]
+        if not verbose:
+            # The stack's own warnings (a service that died, a poll that failed) on the terminal.
+            problems = logging.StreamHandler(sys.stderr)
+            problems.setLevel(logging.WARNING)
+            problems.addFilter(logging.Filter("devstack"))
+            handlers.append(problems)
+        # Python warnings too (Powertools warns when an invocation emits no metric, e.g. for the
+        # s3:TestEvent S3 sends when the notification is configured).
+        logging.captureWarnings(True)
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            handlers=handlers,
+            force=True,
+        )
+        # moto's and urllib3's chatter is not what anyone watches here.
+        for noisy in ("botocore", "urllib3", "werkzeug"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        if not verbose:
+            # Before the handler modules are imported: Powertools binds its log stream then.
+            sys.stdout = log_file
+        try:
+            yield console
+        finally:
+            sys.stdout = console
+
+
+def _config(mode: str) -> StackConfig:
+    if mode == "up":
+        return StackConfig.from_env(os.environ, default_ports=UP_PORTS, log_dir=LOG_DIR)
+    return StackConfig.from_env(os.environ, log_dir=LOG_DIR, callback_delays=DEMO_CALLBACK_DELAYS)
+
+
+def demo(stack: LocalStack, out: TextIO, timeout: float) -> int:
+    data = SAMPLE_VIDEO.read_bytes()
+    out.write(f"Local stack up. memories.ai: {stack.api_base_url}  callbacks: {stack.gateway_url}\n")
+    uploads: list[Uploaded] = []
+    for key in DEMO_KEYS:
+        uploads.append(stack.upload(key, data))
+        out.write(f"Dropped {SAMPLE_VIDEO.name} ({len(data)} bytes) at s3://{stack.bucket}/{key}\n")
+    out.write("\nStatus changes, as they happen:\n")
+    out.flush()
+    printer = TransitionPrinter(stack, out)
+    deadline = time.monotonic() + timeout
+    while True:
+        printer.poll()
+        records = [stack.record(u.video_id) for u in uploads]
+        failed = [r for r in records if r is not None and is_failure(r.status)]
+        if failed:
+            for record in failed:
+                out.write(
+                    f"\nFAILED: {record.key} ended {record.status}: {record.reason or 'no reason given'}\n"
+                )
+            out.write(f"See {LOG_DIR / 'functions.log'}\n")
+            return 1
+        if all(r is not None and r.status == PARSE for r in records):
+            break
+        if time.monotonic() >= deadline:
+            out.write(f"\nTIMED OUT after {timeout:g} s; not PARSE yet:\n")
+            for upload, current in zip(uploads, records, strict=True):
+                state = current.status if current else "no record (did the notification reach ingest?)"
+                out.write(f"  {upload.key}: {state}\n")
+            out.write(f"See {LOG_DIR / 'functions.log'} and the services' logs beside it.\n")
+            return 1
+        time.sleep(_POLL_SECONDS)
+    out.write("\nBoth videos reached PARSE. Final records:\n")
+    final = [asdict(r) for r in records if r is not None]
+    out.write(json.dumps(final, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def usage(stack: LocalStack) -> str:
+    """The endpoints and ready-to-paste commands for a running stack."""
+    endpoints = stack.endpoints()
+    moto, dynamodb = endpoints["s3"], endpoints["dynamodb"]
+    client = "region_name='us-east-1', aws_access_key_id='local', aws_secret_access_key='local'"
+    exports = {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
+        "AWS_ENDPOINT_URL_S3": moto,
+        "AWS_ENDPOINT_URL_SQS": moto,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto,
+        **{
+            name: stack.function_environment[name]
+            for name in (
+                env.STATUS_TABLE_NAME,
+                env.INGEST_QUEUE_URL,
+                env.MEMORIES_API_BASE_URL,
+                env.MEMORIES_API_KEY_SECRET_ID,
+            )
+        },
+        "DEAD_LETTER_QUEUE_URL": stack.dlq_url,
+    }
+    emulator = f"{endpoints['memories_api']}  (its calls: {endpoints['memories_api']}/_emulator/calls)"
+    lines = [
+        "Endpoints",
+        f"  S3, SQS, Secrets Manager (moto)  {moto}",
+        f"  DynamoDB Local                   {dynamodb}",
+        f"  memories.ai                      {emulator if stack.emulator else endpoints['memories_api']}",
+        f"  callback API (API Gateway)       {endpoints['callbacks']}/callbacks/{{video_id}}?token=…",
+        "Resources",
+        f"  bucket  {stack.bucket}",
+        f"  queue   {stack.queue_url}",
+        f"  DLQ     {stack.dlq_url}",
+        f"  table   {stack.table_name}",
+        "",
+        "Drop a video (aws CLI):",
+        f"  {_CREDENTIALS} aws s3 cp ./my.mp4 s3://{stack.bucket}/my.mp4 --endpoint-url {moto}",
+        "Read the statuses (aws CLI):",
+        f"  {_CREDENTIALS} aws dynamodb scan --table-name {stack.table_name} --endpoint-url {dynamodb}",
+        "The same without the aws CLI:",
+        '  .venv/bin/python -c "import boto3; '
+        f"boto3.client('s3', endpoint_url='{moto}', {client})"
+        f".upload_file('my.mp4', '{stack.bucket}', 'my.mp4')\"",
+        '  .venv/bin/python -c "import boto3; '
+        f"t = boto3.client('dynamodb', endpoint_url='{dynamodb}', {client}); "
+        f"[print(i['status']['S'], i['key']['S']) for i in t.scan(TableName='{stack.table_name}')['Items'] "
+        "if 'key' in i]\"",
+        "The operator CLI (.venv/bin/memories-ingest list | show | resubmit | redrive | reconcile), "
+        "in another shell, after:",
+        "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+        "",
+        f"Function logs: tail -f {LOG_DIR / 'functions.log'}",
+        "Status changes are printed below as they happen. Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def up(stack: LocalStack, out: TextIO) -> int:
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    out.write(usage(stack) + "\n")
+    out.flush()
+    printer = TransitionPrinter(stack, out)
+    while not stopping.wait(_POLL_SECONDS):
+        printer.poll()
+    out.write("Stopping…\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("mode", choices=("demo", "up"), nargs="?", default="demo")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="the functions' logs on the terminal too"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEMO_TIMEOUT_SECONDS,
+        help="demo: seconds to wait for PARSE (default 120)",
+    )
+    args = parser.parse_args(argv)
+    with _function_output(args.verbose) as out:
+        out.write(
+            "Starting the local stack (DynamoDB Local, moto, memories.ai emulator, API Gateway, SQS poller)…\n"
+        )
+        out.flush()
+        try:
+            stack = LocalStack(_config(args.mode)).start()
+        except (ServiceError, ValueError) as exc:
+            out.write(f"Could not start the local stack: {exc}\n")
+            return 1
+        except KeyboardInterrupt:
+            out.write("Interrupted.\n")
+            return 130
+        try:
+            return demo(stack, out, args.timeout) if args.mode == "demo" else up(stack, out)
+        except KeyboardInterrupt:
+            out.write("Interrupted.\n")
+            return 130
+        finally:
+            stack.stop()
+            out.write("Local stack stopped.\n")
+            out.flush()
