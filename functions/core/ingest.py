@@ -85,6 +85,8 @@ class IngestConfig:
     lease_seconds: float
     max_inline_wait_seconds: float = 5.0
     retry_base_seconds: float = 30.0
+    # Bad key or no credit: nothing to gain from trying sooner than this.
+    retry_max_seconds: float = MAX_DEFER_SECONDS
     max_transient_errors: int = 3
 
 
@@ -244,11 +246,15 @@ class Ingestor:
             self._metrics.count("ProviderAuthFailure")
             self._provider.forget_credentials()
             return self._defer(
-                record, MAX_DEFER_SECONDS, f"memories.ai refused the API key ({exc.code}): {exc.detail}"
+                record,
+                self._config.retry_max_seconds,
+                f"memories.ai refused the API key ({exc.code}): {exc.detail}",
             )
         except ProviderBalanceExhausted as exc:
             self._metrics.count("ProviderBalanceExhausted")
-            return self._defer(record, MAX_DEFER_SECONDS, f"memories.ai account out of credit ({exc.code})")
+            return self._defer(
+                record, self._config.retry_max_seconds, f"memories.ai account out of credit ({exc.code})"
+            )
         except ProviderUnavailable as exc:
             self._metrics.count("ProviderUnavailable")
             return self._defer(
@@ -376,4 +382,4 @@ class Ingestor:
 
     def _backoff(self, attempt: int) -> float:
         exponent = max(0, min(attempt - 1, 10))
-        return float(min(MAX_DEFER_SECONDS, self._config.retry_base_seconds * 2**exponent))
+        return float(min(self._config.retry_max_seconds, self._config.retry_base_seconds * 2**exponent))

@@ -33,6 +33,9 @@ DEFAULT_SECRET_CACHE_SECONDS = 300
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
 DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
 DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
+DEFAULT_RETRY_BASE_DELAY_SECONDS = 30
+# SQS caps one message delay at 15 minutes; longer waits would need several hops for nothing.
+SQS_MAX_DELAY_SECONDS = 900
 
 T = TypeVar("T")
 
@@ -115,6 +118,8 @@ class IngestSettings:
     connect_timeout_seconds: float
     read_timeout_seconds: float
     secret_cache_seconds: int
+    retry_base_delay_seconds: int
+    retry_max_delay_seconds: int
     defaults: OptionalFields
     metrics_namespace: str
 
@@ -166,9 +171,25 @@ class IngestSettings:
             secret_cache_seconds=_parse(
                 environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
             ),
+            retry_base_delay_seconds=_parse(
+                environ,
+                env.RETRY_BASE_DELAY_SECONDS,
+                str(DEFAULT_RETRY_BASE_DELAY_SECONDS),
+                _bounded_int(1, SQS_MAX_DELAY_SECONDS),
+            ),
+            retry_max_delay_seconds=_parse(
+                environ,
+                env.RETRY_MAX_DELAY_SECONDS,
+                str(SQS_MAX_DELAY_SECONDS),
+                _bounded_int(1, SQS_MAX_DELAY_SECONDS),
+            ),
             defaults=defaults,
             metrics_namespace=_metrics_namespace(environ),
         )
+        if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
+            raise SettingsError(
+                env.RETRY_MAX_DELAY_SECONDS, f"must be at least {env.RETRY_BASE_DELAY_SECONDS}"
+            )
         if callback_url_length(settings.callback_base_url) > CALLBACK_MAX_LENGTH:
             raise SettingsError(
                 env.CALLBACK_BASE_URL,

@@ -78,6 +78,8 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             max_object_bytes=settings.max_object_bytes,
             defaults=settings.defaults,
             lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 15,
+            retry_base_seconds=settings.retry_base_delay_seconds,
+            retry_max_seconds=settings.retry_max_delay_seconds,
         ),
         store=wiring.status_store(session, settings.table_name),
         objects=S3Objects(s3),
