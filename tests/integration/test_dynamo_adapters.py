@@ -174,7 +174,7 @@ def test_concurrent_deliveries_of_one_object_make_exactly_one_provider_call(
 
 def test_the_rate_slot_is_shared_by_every_instance(ddb: object, table_name: str) -> None:
     """Given 12 limiters (one per function instance) reserving at once at 60 uploads per minute,
-    then the 12 slots are distinct and exactly one second apart."""
+    then the 12 slots are distinct and one second apart, plus the 5% safety margin."""
     limiters = [DynamoRateLimiter(ddb, table_name, uploads_per_minute=60) for _ in range(12)]  # type: ignore[arg-type]
     now = 1_800_000_000.0
     barrier = threading.Barrier(12)
@@ -185,7 +185,7 @@ def test_the_rate_slot_is_shared_by_every_instance(ddb: object, table_name: str)
 
     with ThreadPoolExecutor(12) as pool:
         slots = sorted(pool.map(reserve, limiters))
-    assert slots == [now + i for i in range(12)]
+    assert slots == pytest.approx([now + i * 1.05 for i in range(12)])
 
 
 def test_a_0429_pushes_the_next_slot_back_for_everyone(ddb: object, table_name: str) -> None:
