@@ -25,6 +25,7 @@ from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import notification_body, parse_notification
 from functions.core.ports import Queue
 from functions.core.settings import IngestSettings
+from functions.core.signing import video_id_for
 
 RESERVED_SLOT_ATTRIBUTE = "reserved-slot"
 
@@ -43,8 +44,8 @@ class IngestApp:
         attribute = record.message_attributes.get(RESERVED_SLOT_ATTRIBUTE)
         slot = float(attribute.string_value) if attribute and attribute.string_value else None
         for ref in parse_notification(record.body):
+            logger.set_correlation_id(video_id_for(ref.bucket, ref.key, ref.object_version))
             outcome = self.ingestor.handle(ref, reserved_slot=slot)
-            logger.set_correlation_id(outcome.video_id)
             logger.info(
                 f"{outcome.kind}: {outcome.detail}",
                 extra={
