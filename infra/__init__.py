@@ -1,0 +1,1 @@
+"""The AWS CDK app that deploys the memories.ai ingest pipeline (see docs/deploy.md)."""

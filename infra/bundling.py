@@ -1,0 +1,168 @@
+"""Docker-free bundling of the functions' code asset: the ``functions`` package plus its dependencies.
+
+Dependencies are the ``[project].dependencies`` of pyproject.toml, installed by uv as Linux arm64
+wheels for the Lambda Python version (``--only-binary``: nothing is compiled on this machine, so the
+result does not depend on it). The installed tree is cached under ``.cache/lambda-deps/<key>``, the
+key being a hash of the requirements and the target, so repeated synths copy instead of resolving.
+Delete the cache directory to pick up newer releases within the pinned ranges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, cast
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, FileSystem, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+__all__ = [
+    "LAMBDA_TARGET",
+    "BundlingError",
+    "LambdaTarget",
+    "LocalPythonBundling",
+    "function_code",
+    "runtime_requirements",
+]
+
+# Cache files, bytecode and type stubs are never needed at run time.
+_IGNORED: Final = ("__pycache__", "*.pyc", "*.pyi", "py.typed")
+
+
+class BundlingError(RuntimeError):
+    """Local bundling failed; raised (not a ``False`` return) so synth does not fall back to Docker."""
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaTarget:
+    """Where the code runs: the wheels uv selects must match it."""
+
+    python_platform: str
+    python_version: str
+
+
+LAMBDA_TARGET: Final = LambdaTarget(python_platform="aarch64-manylinux2014", python_version="3.13")
+
+
+def runtime_requirements(pyproject: Path) -> tuple[str, ...]:
+    """The functions' run-time dependencies, as the project declares them."""
+    with pyproject.open("rb") as file:
+        data = tomllib.load(file)
+    return tuple(str(requirement) for requirement in data["project"]["dependencies"])
+
+
+@jsii.implements(ILocalBundling)
+class LocalPythonBundling:
+    """Copies ``package_dir`` (as a top-level package) and the installed requirements into the asset."""
+
+    def __init__(
+        self,
+        *,
+        package_dir: Path,
+        requirements: Sequence[str],
+        cache_root: Path,
+        target: LambdaTarget = LAMBDA_TARGET,
+    ) -> None:
+        self._package_dir = package_dir
+        self._requirements = tuple(requirements)
+        self._cache_root = cache_root
+        self._target = target
+
+    @property
+    def cache_key(self) -> str:
+        """Changes whenever the installed dependency tree could."""
+        spec = {
+            "requirements": sorted(self._requirements),
+            "platform": self._target.python_platform,
+            "python": self._target.python_version,
+        }
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+    # jsii calls this with the BundlingOptions struct as the second positional argument.
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        output = Path(output_dir)
+        shutil.copytree(self.dependencies_dir(), output, dirs_exist_ok=True)
+        shutil.copytree(
+            self._package_dir,
+            output / self._package_dir.name,
+            ignore=shutil.ignore_patterns(*_IGNORED),
+            dirs_exist_ok=True,
+        )
+        return True
+
+    def dependencies_dir(self) -> Path:
+        """The cached dependency tree, installed first if this key has never been installed."""
+        installed = self._cache_root / self.cache_key
+        if installed.is_dir():
+            return installed
+        uv = shutil.which("uv")
+        if uv is None:
+            raise BundlingError(
+                "uv is not on PATH; it installs the Lambda dependencies (https://docs.astral.sh/uv/)"
+            )
+        self._cache_root.mkdir(parents=True, exist_ok=True)
+        # Install beside the final place and rename: an interrupted install never looks complete.
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.cache_key}-", dir=self._cache_root))
+        command = [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(staging),
+            "--python-platform",
+            self._target.python_platform,
+            "--python-version",
+            self._target.python_version,
+            "--only-binary",
+            ":all:",
+            *self._requirements,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise BundlingError(f"installing {list(self._requirements)} failed:\n{result.stderr.strip()}")
+        for pattern in _IGNORED:
+            for path in staging.rglob(pattern):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        try:
+            staging.rename(installed)
+        except OSError:  # a concurrent synth finished first; its tree is equivalent
+            shutil.rmtree(staging, ignore_errors=True)
+        return installed
+
+
+def function_code(*, project_root: Path, package: str = "functions") -> lambda_.Code:
+    """One code asset for every function: the package plus the project's run-time dependencies.
+
+    The asset hash covers the package's files and the dependency cache key, so a synth whose code
+    and requirements are unchanged reuses the staged asset without bundling again.
+    """
+    package_dir = project_root / package
+    bundler = LocalPythonBundling(
+        package_dir=package_dir,
+        requirements=runtime_requirements(project_root / "pyproject.toml"),
+        cache_root=project_root / ".cache" / "lambda-deps",
+    )
+    return lambda_.Code.from_asset(
+        str(package_dir),
+        asset_hash=FileSystem.fingerprint(
+            str(package_dir), exclude=list(_IGNORED), extra_hash=bundler.cache_key
+        ),
+        bundling=BundlingOptions(
+            # Required by the type; never pulled, because local bundling always succeeds or raises.
+            image=DockerImage.from_registry("dummy"),
+            local=cast(ILocalBundling, bundler),
+        ),
+    )
