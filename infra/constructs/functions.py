@@ -1,0 +1,176 @@
+"""The three Lambda functions, each with its own role holding only what its code calls."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import (
+    CALLBACK_TIMEOUT_SECONDS,
+    INGEST_TIMEOUT_SECONDS,
+    RECONCILE_TIMEOUT_SECONDS,
+    PipelineConfig,
+    RuntimeRefs,
+)
+from infra.constructs.secrets import ProviderSecrets
+from infra.constructs.storage import IngestStorage
+from infra.constructs.table import StatusTable
+
+__all__ = ["INGEST_HANDLER", "PipelineFunctions"]
+
+INGEST_HANDLER: Final = "functions.ingest.handler.handler"
+CALLBACK_HANDLER: Final = "functions.callback.handler.handler"
+RECONCILE_HANDLER: Final = "functions.reconcile.handler.handler"
+# The bundle's wheels are cp313 / aarch64 (infra.bundling.LAMBDA_TARGET): these must match it.
+RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE: Final = lambda_.Architecture.ARM_64
+MEMORY_MB: Final = 256
+LOG_RETENTION: Final = logs.RetentionDays.ONE_MONTH
+
+# Lambda's advanced logging levels for the Python levels PipelineConfig accepts.
+_APPLICATION_LOG_LEVEL: Final = {
+    "DEBUG": lambda_.ApplicationLogLevel.DEBUG,
+    "INFO": lambda_.ApplicationLogLevel.INFO,
+    "WARNING": lambda_.ApplicationLogLevel.WARN,
+    "ERROR": lambda_.ApplicationLogLevel.ERROR,
+}
+
+
+class PipelineFunctions(Construct):
+    """``ingest`` (fed by the queue), ``callback`` (behind the API) and ``reconcile`` (scheduled).
+
+    Each function's environment is exactly what its settings class reads (``PipelineConfig``
+    builds it); the API key is never in it, only the secret's id.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: PipelineConfig,
+        code: lambda_.Code,
+        storage: IngestStorage,
+        table: StatusTable,
+        secrets: ProviderSecrets,
+        callback_base_url: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._code = code
+        self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
+        refs = RuntimeRefs(
+            table_name=table.table.table_name,
+            queue_url=storage.queue.queue_url,
+            callback_base_url=callback_base_url,
+            api_key_secret_id=secrets.api_key_secret_id,
+            signing_secret_id=secrets.signing_key.secret_arn,
+        )
+
+        self.ingest = self._function(
+            "Ingest",
+            handler=INGEST_HANDLER,
+            description="Submits each new video in the source bucket to memories.ai.",
+            timeout_seconds=INGEST_TIMEOUT_SECONDS,
+            environment=config.ingest_environment(refs),
+        )
+        self.ingest.add_event_source(
+            event_sources.SqsEventSource(
+                storage.queue,
+                batch_size=config.ingest_batch_size,
+                # The provider's rate limit is per account: a small, fixed number of instances keeps
+                # the shared upload slot uncontended and stops Lambda from scaling into throttling.
+                max_concurrency=config.ingest_max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.ingest,
+            # GetObjectVersion too: on a versioned bucket the presigned URL names the version.
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resource_arns=storage.notified_object_arns,
+        )
+        # Ingest defers rate-limited messages by re-sending them with a delay.
+        storage.queue.grant_send_messages(self.ingest)
+        table.table.grant_read_write_data(self.ingest)
+        secrets.grant_read_api_key(self.ingest)
+        secrets.grant_read_signing_key(self.ingest)
+
+        self.callback = self._function(
+            "Callback",
+            handler=CALLBACK_HANDLER,
+            description="Records memories.ai status callbacks for videos with a valid token.",
+            timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
+            environment=config.callback_environment(refs),
+        )
+        table.table.grant_read_write_data(self.callback)
+        secrets.grant_read_signing_key(self.callback)
+
+        self.reconcile = self._function(
+            "Reconcile",
+            handler=RECONCILE_HANDLER,
+            description="Asks memories.ai about videos whose callback has not arrived.",
+            timeout_seconds=RECONCILE_TIMEOUT_SECONDS,
+            environment=config.reconcile_environment(refs),
+            # A failed run is not retried: the next scheduled run does the same work.
+            retry_attempts=0,
+        )
+        # Reconcile resubmits through the ingest queue, never by calling upload_url itself.
+        storage.queue.grant_send_messages(self.reconcile)
+        table.table.grant_read_write_data(self.reconcile)
+        secrets.grant_read_api_key(self.reconcile)
+
+    @property
+    def all(self) -> dict[str, lambda_.Function]:
+        return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile}
+
+    def _function(
+        self,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        timeout_seconds: int,
+        environment: dict[str, str],
+        retry_attempts: int | None = None,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{name}Logs",
+            retention=LOG_RETENTION,
+            # Operational logs only; nothing in them outlives the pipeline.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An explicit role instead of Lambda's default one, which carries the broad
+        # AWSLambdaBasicExecutionRole managed policy: this one may write to its own log group only.
+        role = iam.Role(
+            self,
+            f"{name}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the {name.lower()} function.",
+        )
+        log_group.grant_write(role)
+        return lambda_.Function(
+            self,
+            name,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self._code,
+            handler=handler,
+            description=description,
+            memory_size=MEMORY_MB,
+            timeout=Duration.seconds(timeout_seconds),
+            environment=environment,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=self._log_level,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            tracing=lambda_.Tracing.ACTIVE,
+            retry_attempts=retry_attempts,
+        )

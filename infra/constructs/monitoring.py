@@ -1,0 +1,191 @@
+"""Alarms to an encrypted SNS topic, and one dashboard for the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+__all__ = ["ALARMED_METRICS", "CALLBACKS_METRIC", "DASHBOARD_METRICS", "PipelineMonitoring"]
+
+PERIOD: Final = Duration.minutes(5)
+# Powertools EMF metrics carry one dimension, the service name.
+SERVICE_DIMENSION: Final = "service"
+
+# Custom metrics that need a person (metric -> what to do), each alarmed at >= 1 in a period.
+ALARMED_METRICS: Final[Mapping[str, str]] = {
+    "ProviderAuthFailure": "memories.ai refused the API key (0401/0403/9009). Set the right key with the "
+    "stack's PutApiKeyCommand output; deferred videos resume by themselves.",
+    "ProviderBalanceExhausted": "memories.ai reports no balance left (0402). Top the account up; deferred "
+    "videos resume by themselves.",
+    "VideosStuck": "Videos have waited longer than stuckAfterSeconds for the provider; see the status "
+    "table's by-status index.",
+}
+# The pipeline's flow, on the dashboard (service dimension only).
+DASHBOARD_METRICS: Final = ("VideosSubmitted", "VideosRejected", "SubmitDeferred", "SubmitUncertain")
+# Emitted with a second dimension, `result`: drawn with a SEARCH, one line per result.
+CALLBACKS_METRIC: Final = "CallbacksReceived"
+
+
+class PipelineMonitoring(Construct):
+    """Every alarm notifies ``topic`` (and ``alarm_email`` when given).
+
+    The topic is encrypted with a customer-managed key because CloudWatch cannot publish to a topic
+    encrypted with the AWS-managed aws/sns key: its key policy cannot admit cloudwatch.amazonaws.com.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        metrics_namespace: str,
+        service_name: str,
+        functions: Mapping[str, lambda_.IFunction],
+        queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue,
+        api: apigw.RestApi,
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the memories.ai ingest pipeline's alarm topic.",
+            enable_key_rotation=True,
+            # It only protects notifications in flight; nothing stored depends on it.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.topic_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="memories.ai ingest alarms",
+            master_key=self.topic_key,
+            enforce_ssl=True,
+        )
+        if alarm_email is not None:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        self._alarm(
+            "DeadLetterQueueNotEmpty",
+            dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=PERIOD, statistic="Maximum"
+            ),
+            "Messages failed ingest repeatedly and are in the dead-letter queue. Read one, fix the cause, "
+            "then redrive them to the ingest queue.",
+        )
+        for name, function in functions.items():
+            self._alarm(
+                f"{name}Errors",
+                function.metric_errors(period=PERIOD, statistic="Sum"),
+                f"The {name.lower()} function failed; see its log group.",
+            )
+            self._alarm(
+                f"{name}Throttles",
+                function.metric_throttles(period=PERIOD, statistic="Sum"),
+                f"The {name.lower()} function was throttled; check the account's Lambda concurrency.",
+            )
+        self._alarm(
+            "CallbackApiServerErrors",
+            api.metric_server_error(period=PERIOD, statistic="Sum"),
+            "The callback API answered 5XX; callbacks may be lost until reconcile picks the videos up.",
+        )
+
+        def custom(metric_name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=metrics_namespace,
+                metric_name=metric_name,
+                dimensions_map={SERVICE_DIMENSION: service_name},
+                period=PERIOD,
+                statistic="Sum",
+            )
+
+        for metric_name, advice in ALARMED_METRICS.items():
+            self._alarm(metric_name, custom(metric_name), advice)
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Videos",
+                left=[custom(name) for name in DASHBOARD_METRICS],
+                right=[
+                    cloudwatch.MathExpression(
+                        expression=(
+                            f'SEARCH(\'{{"{metrics_namespace}",result,{SERVICE_DIMENSION}}} '
+                            f'MetricName="{CALLBACKS_METRIC}" {SERVICE_DIMENSION}="{service_name}"\', '
+                            f"'Sum', {int(PERIOD.to_seconds())})"
+                        ),
+                        label=CALLBACKS_METRIC,
+                        period=PERIOD,
+                    )
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Provider problems", left=[custom(name) for name in ALARMED_METRICS], width=12
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Ingest queue depth",
+                left=[
+                    queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
+                ],
+                right=[queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Dead-letter queue depth",
+                left=[
+                    dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, statistic="Maximum"
+                    )
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Function errors",
+                left=[f.metric_errors(period=PERIOD, statistic="Sum", label=n) for n, f in functions.items()],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Function duration (p99)",
+                left=[
+                    f.metric_duration(period=PERIOD, statistic="p99", label=n) for n, f in functions.items()
+                ],
+                width=12,
+            ),
+        )
+
+    def _alarm(self, name: str, metric: cloudwatch.Metric, description: str) -> None:
+        alarm = metric.create_alarm(
+            self,
+            name,
+            alarm_description=description,
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # No data means nothing happened: every alarm here counts bad events.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        alarm.add_ok_action(self._action)
+        self.alarms.append(alarm)

@@ -1,0 +1,118 @@
+"""The source bucket (created, or an existing one), the ingest queue with its dead-letter queue, and
+the S3 -> SQS notifications between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+__all__ = ["MAX_RECEIVE_COUNT", "IngestStorage"]
+
+# Rate limiting does not count towards this: ingest defers a rate-limited (or paused) message by
+# sending a copy with a delay and deleting the original, so every receive here is a real attempt
+# that failed. Five failures of the same object mean something only an operator can fix.
+MAX_RECEIVE_COUNT: Final = 5
+# The longest SQS allows. A message keeps its original enqueue time when it moves to the DLQ, so
+# the DLQ cannot usefully keep it any longer than the source queue.
+RETENTION: Final = Duration.days(14)
+# Server access logs are for investigations, not an archive.
+ACCESS_LOG_EXPIRY: Final = Duration.days(90)
+# Lambda's guidance for SQS event sources: visibility timeout at least six times the function timeout.
+VISIBILITY_TIMEOUT_FACTOR: Final = 6
+
+
+class IngestStorage(Construct):
+    """Objects created in ``bucket`` (under any of ``prefixes``, or anywhere when there are none)
+    become messages on ``queue``; messages that fail ``MAX_RECEIVE_COUNT`` times move to
+    ``dead_letter_queue``.
+
+    With ``existing_bucket_name`` the stack neither creates nor configures a bucket: it only adds
+    the notifications (through CDK's BucketNotifications custom resource, which keeps the bucket's
+    other notification settings). ``access_log_bucket`` is then None.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ingest_timeout: Duration,
+        prefixes: Sequence[str] = (),
+        existing_bucket_name: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.prefixes = tuple(prefixes)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            # SSE-SQS rather than KMS: S3 can only publish to a KMS-encrypted queue through a
+            # customer-managed key whose policy admits s3.amazonaws.com (1 USD a month plus
+            # requests), and nothing here needs key-level audit or revocation.
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=RETENTION,
+            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * ingest_timeout.to_seconds()),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
+            ),
+        )
+
+        self.access_log_bucket: s3.Bucket | None
+        self.bucket: s3.IBucket
+        if existing_bucket_name is not None:
+            self.access_log_bucket = None
+            self.bucket = s3.Bucket.from_bucket_name(self, "SourceBucket", existing_bucket_name)
+        else:
+            self.access_log_bucket = s3.Bucket(
+                self,
+                "AccessLogBucket",
+                # S3 server access logging only delivers to buckets encrypted with SSE-S3.
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.bucket = s3.Bucket(
+                self,
+                "SourceBucket",
+                # SSE-S3 rather than KMS: the provider fetches objects through presigned URLs, which
+                # with SSE-KMS would also need kms:Decrypt for the signer and a KMS request per
+                # fetch, for no protection the bucket policy and block-public-access do not give.
+                encryption=s3.BucketEncryption.S3_MANAGED,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                enforce_ssl=True,
+                server_access_logs_bucket=self.access_log_bucket,
+                server_access_logs_prefix="source-bucket/",
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+
+        destination = s3n.SqsDestination(self.queue)
+        # One notification per prefix; S3 filters cannot express "any of these prefixes". Suffixes
+        # are not filtered here: S3 matches them case-sensitively, ingest does not.
+        for prefix in self.prefixes:
+            self.bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
+            )
+        if not self.prefixes:
+            self.bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
+
+    @property
+    def notified_object_arns(self) -> list[str]:
+        """The ARNs of every object whose creation can reach the queue, and of no other."""
+        return [self.bucket.arn_for_objects(f"{prefix}*") for prefix in self.prefixes] or [
+            self.bucket.arn_for_objects("*")
+        ]

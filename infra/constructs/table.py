@@ -1,0 +1,55 @@
+"""The status table: one item per video, keyed and indexed as ``functions.core.table`` defines."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from functions.core import table as schema
+
+__all__ = ["StatusTable"]
+
+
+class StatusTable(Construct):
+    """On-demand table with point-in-time recovery, TTL and the two indexes the functions query.
+
+    Retained when the stack is deleted unless ``destroy_on_delete``: it is the only record of what
+    was submitted (and billed) and of each video's provider number.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool = False) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=schema.PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            # Traffic is a few writes per video; on-demand costs nothing while idle.
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # The AWS-managed key (aws/dynamodb) rather than the AWS-owned one: its use shows in
+            # CloudTrail, at no monthly cost and with no key policy to maintain.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            time_to_live_attribute=schema.TTL_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
+        )
+        # Full projections: the reconciler and operators read whole records from both indexes.
+        self.table.add_global_secondary_index(
+            index_name=schema.STATUS_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=schema.STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        self.table.add_global_secondary_index(
+            index_name=schema.VIDEO_NO_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.VIDEO_NO_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
