@@ -1,0 +1,1 @@
+"""Infrastructure tests: the synthesized CloudFormation template, cdk-nag, cfn-lint and bundling."""

@@ -1,0 +1,111 @@
+"""Context is validated at synth, and a bad value names the context key to fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import pytest
+
+from functions.core.settings import DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_READ_TIMEOUT_SECONDS
+from infra.app import PROJECT_ROOT
+from infra.config import (
+    DEFAULTS,
+    INGEST_TIMEOUT_SECONDS,
+    RECONCILE_TIMEOUT_SECONDS,
+    ContextError,
+    PipelineConfig,
+)
+from tests.infra.synth import cdk_json_context
+
+pytestmark = pytest.mark.infra
+
+
+def _config(**context: object) -> PipelineConfig:
+    return PipelineConfig.from_context(context.get)
+
+
+def test_defaults_are_valid() -> None:
+    config = _config()
+    assert config.ingest_max_concurrency == 2
+    assert config.prefixes == ()
+    assert not config.imports_api_key_secret
+
+
+def test_cdk_json_states_the_same_defaults() -> None:
+    context = cdk_json_context()
+    assert {key: context.get(key) for key in DEFAULTS} == dict(DEFAULTS)
+
+
+def test_docs_and_docstring_describe_every_context_key() -> None:
+    docs = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    docstring = PipelineConfig.__doc__ or ""
+    for key in DEFAULTS:
+        assert f"`{key}`" in docs, f"docs/deploy.md does not describe {key}"
+        assert f"``{key}``" in docstring, f"PipelineConfig's docstring does not describe {key}"
+
+
+def test_cli_strings_are_accepted() -> None:
+    # Given values as `cdk synth -c key=value` passes them: strings
+    config = _config(
+        ingestBatchSize="7",
+        destroyTableOnDelete="true",
+        prefixes="videos/,uploads/",
+        uploadsPerMinute="0.5",
+        defaultTags="a,b",
+    )
+    assert config.ingest_batch_size == 7
+    assert config.destroy_table_on_delete is True
+    assert config.prefixes == ("videos/", "uploads/")
+    assert config.uploads_per_minute == 0.5
+    assert config.default_tags == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [
+        ({"ingestBatchSize": 0}, "ingestBatchSize"),
+        ({"ingestBatchSize": "many"}, "ingestBatchSize"),
+        ({"ingestMaxConcurrency": 1}, "ingestMaxConcurrency"),
+        ({"uploadsPerMinute": -1}, "uploadsPerMinute"),
+        ({"apiThrottleRate": 0}, "apiThrottleRate"),
+        ({"alarmEmail": "not-an-address"}, "alarmEmail"),
+        ({"existingBucketName": "Not_A_Bucket"}, "existingBucketName"),
+        ({"prefixes": ["videos/", "videos/raw/"]}, "prefixes"),
+        (
+            {
+                "apiKeySecretName": "a",
+                "apiKeySecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf",
+            },
+            "apiKeySecretArn",
+        ),
+        ({"apiKeySecretArn": "memories-key"}, "apiKeySecretArn"),
+        ({"reconcileSchedule": "every 5 minutes"}, "reconcileSchedule"),
+        ({"reconcileSchedule": "rate(1 minute)"}, "reconcileSchedule"),
+        ({"destroyTableOnDelete": "yes please"}, "destroyTableOnDelete"),
+        ({"logLevel": "LOUD"}, "logLevel"),
+        ({"metricsNamespace": "Memories!"}, "metricsNamespace"),
+        ({"metricsNamespace": "AWS/Lambda"}, "metricsNamespace"),
+        # Rejected by the functions' own settings classes, reported under the context key:
+        ({"presignedUrlTtlSeconds": 10}, "presignedUrlTtlSeconds"),
+        ({"memoriesApiBaseUrl": "ftp://example.com"}, "memoriesApiBaseUrl"),
+        ({"videoSuffixes": [","]}, "videoSuffixes"),
+        ({"defaultDatetimeTaken": "2025-10-20T11:00:00"}, "defaultDatetimeTaken"),
+        ({"defaultLatitude": 91}, "defaultLatitude"),
+        ({"defaultTags": [f"t{i}" for i in range(20)]}, "defaultTags"),
+        ({"defaultRetainOriginalVideo": "perhaps"}, "defaultRetainOriginalVideo"),
+        ({"stuckAfterSeconds": 99 * 86400}, "stuckAfterSeconds"),
+        ({"retryBaseDelaySeconds": 901}, "retryBaseDelaySeconds"),
+        ({"retryBaseDelaySeconds": 120, "retryMaxDelaySeconds": 60}, "retryMaxDelaySeconds"),
+    ],
+)
+def test_bad_context_fails_synth_naming_the_key(context: Mapping[str, object], key: str) -> None:
+    with pytest.raises(ContextError, match=re.escape(f"'{key}'")) as raised:
+        PipelineConfig.from_context(context.get)
+    assert raised.value.key == key
+
+
+def test_function_timeouts_leave_room_for_a_provider_call() -> None:
+    provider_call = DEFAULT_CONNECT_TIMEOUT_SECONDS + DEFAULT_READ_TIMEOUT_SECONDS
+    assert 2 * provider_call <= INGEST_TIMEOUT_SECONDS
+    assert 2 * provider_call <= RECONCILE_TIMEOUT_SECONDS
