@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from botocore.exceptions import ClientError
+
+from functions.adapters.memories import EmptySecret
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -43,15 +47,30 @@ class PowertoolsMetrics:
                 metric.add_dimension(name=key, value=dim)
 
 
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
 def secret_reader(provider: SecretsProvider, secret_id: str, max_age: int) -> Callable[[bool], str]:
     """A function returning the secret's string value from Powertools' cache (refetched when asked)."""
 
     def read(force: bool) -> str:
-        value = provider.get(secret_id, max_age=max_age, force_fetch=force)
+        try:
+            value = provider.get(secret_id, max_age=max_age, force_fetch=force)
+        except GetParameterError as exc:
+            # A secret created without a value has no AWSCURRENT version yet.
+            if (
+                isinstance(exc.__cause__, ClientError)
+                and _error_code(exc.__cause__) == "ResourceNotFoundException"
+            ):
+                raise EmptySecret(
+                    f"secret {secret_id} has no value yet; set it (see docs/deploy.md)"
+                ) from exc
+            raise
         if isinstance(value, bytes):
             return value.decode("utf-8").strip()
         if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"secret {secret_id} is empty; set it (see the README)")
+            raise EmptySecret(f"secret {secret_id} is empty; set it (see docs/deploy.md)")
         return value.strip()
 
     return read

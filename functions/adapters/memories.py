@@ -19,8 +19,12 @@ from functions.core.contract import (
     listed_videos,
     metadata_status,
 )
-from functions.core.errors import AmbiguousSubmit, ProviderUnavailable
+from functions.core.errors import AmbiguousSubmit, ProviderAuthFailure, ProviderUnavailable
 from functions.core.ports import ListedVideo
+
+
+class EmptySecret(ValueError):
+    """The secret exists but holds no value yet (the stack creates the API key secret empty)."""
 
 
 class ApiKey:
@@ -65,17 +69,22 @@ class MemoriesClient:
         self._timeout = (connect_timeout, read_timeout)
 
     def _headers(self) -> dict[str, str]:
+        """Read before anything is sent, so a missing key is a clean, retryable failure."""
+        try:
+            key = self._api_key()
+        except EmptySecret as exc:
+            raise ProviderAuthFailure("no-key", str(exc)) from exc
+        except Exception as exc:
+            raise ProviderUnavailable("secret", f"could not read the API key: {type(exc).__name__}") from exc
         # A fresh connection per call: a pooled one the server already closed would fail after
         # "sending" and look ambiguous when nothing was sent.
-        return {"Authorization": self._api_key(), "Connection": "close"}
+        return {"Authorization": key, "Connection": "close"}
 
     def upload_url(self, request: UploadRequest) -> Accepted:
+        headers = self._headers()
         try:
             response = self._session.post(
-                self._base + UPLOAD_URL_PATH,
-                data=request.form(),
-                headers=self._headers(),
-                timeout=self._timeout,
+                self._base + UPLOAD_URL_PATH, data=request.form(), headers=headers, timeout=self._timeout
             )
         except requests.ReadTimeout as exc:
             raise AmbiguousSubmit("read-timeout", "no answer within the read timeout after sending") from exc
@@ -83,6 +92,9 @@ class MemoriesClient:
             if _never_sent(exc):
                 raise ProviderUnavailable("connect", "could not connect to memories.ai") from exc
             raise AmbiguousSubmit("connection-dropped", "the connection dropped before the answer") from exc
+        except requests.RequestException as exc:
+            # Anything else went wrong once the request was under way: it may have been received.
+            raise AmbiguousSubmit("transport", f"the exchange failed: {type(exc).__name__}") from exc
         return classify_response(response.status_code, _json_or_none(response))
 
     def video_status(self, video_no: str, unique_id: str) -> str | None:

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
-from functions.core.callbacks import CallbackService
+from functions.core.callbacks import CallbackService, parse_callback
 from functions.core.errors import CallbackRefused, InvalidCallback
 from functions.core.settings import CallbackSettings
 from functions.core.signing import TOKEN_PARAMETER
@@ -61,12 +61,11 @@ def _raw_body() -> bytes:
 def receive(video_id: str) -> dict[str, str]:
     assert _service is not None
     logger.set_correlation_id(video_id)
-    outcome = _service.handle(
-        video_id,
-        api.current_event.get_query_string_value(TOKEN_PARAMETER),
-        _raw_body(),
-        api.current_event.headers.get("content-type") or api.current_event.headers.get("Content-Type"),
+    _service.authenticate(video_id, api.current_event.get_query_string_value(TOKEN_PARAMETER))
+    content_type = api.current_event.headers.get("content-type") or api.current_event.headers.get(
+        "Content-Type"
     )
+    outcome = _service.apply(video_id, parse_callback(_raw_body(), content_type))
     logger.info(f"callback {outcome.result}: {outcome.detail}", extra={"status": outcome.status})
     return {"result": outcome.result.value, "status": outcome.status}
 

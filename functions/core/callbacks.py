@@ -118,8 +118,13 @@ class CallbackService:
     def handle(
         self, video_id: str, token: str | None, body: bytes, content_type: str | None
     ) -> CallbackOutcome:
+        """The whole use case. A transport that must decode the body first (base64) calls the
+        steps itself, so that nothing about a forged request is looked at before its token."""
         self.authenticate(video_id, token)
-        payload = parse_callback(body, content_type)
+        return self.apply(video_id, parse_callback(body, content_type))
+
+    def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
+        """Move an authenticated video's record forward (never back)."""
         status = normalize_provider_status(payload.status)
         for _ in range(_WRITE_TRIES):
             record = self._store.get(video_id)

@@ -47,8 +47,8 @@ def _record_to_ref(record: Mapping[str, Any]) -> ObjectRef:
             etag=obj.get("eTag") or obj.get("etag") or None,
             event_name=str(record.get("eventName", "")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidEvent(f"S3 record lacks {exc}") from exc
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise InvalidEvent(f"S3 record is malformed: {exc}") from exc
 
 
 def parse_notification(body: str) -> Sequence[ObjectRef]:

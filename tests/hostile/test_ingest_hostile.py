@@ -285,13 +285,6 @@ def test_500_malformed_sqs_bodies_raise_invalid_event_or_name_no_objects(body: s
     assert all(isinstance(ref, ObjectRef) for ref in refs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: functions/core/objects.py _record_to_ref does int(obj.get('size', 0)) and catches only "
-    "KeyError/TypeError/ValueError; json.loads turns 1e400/Infinity into float inf, so int() raises "
-    "OverflowError instead of InvalidEvent",
-)
 @pytest.mark.parametrize("size", ["1e400", "Infinity", "-Infinity"])
 def test_an_infinite_object_size_is_an_invalid_event(size: str) -> None:
     body = (

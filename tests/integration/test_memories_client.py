@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from devstack.emulator import MemoriesEmulator
-from functions.adapters.memories import ApiKey, MemoriesClient
+from functions.adapters.memories import ApiKey, EmptySecret, MemoriesClient
 from functions.core.contract import OptionalFields, UploadRequest
 from functions.core.errors import (
     AmbiguousSubmit,
@@ -163,3 +163,19 @@ def test_the_api_key_is_reread_after_the_provider_refuses_it(
     client.forget_credentials()
     assert client.upload_url(request(video_url)).video_no
     assert reads == [False, True]
+
+
+def test_a_key_that_is_not_set_yet_fails_before_anything_is_sent(
+    emulator: MemoriesEmulator, video_url: str
+) -> None:
+    """Given the API key secret still empty, the call fails as an auth failure (retried later,
+    alarmed) without reaching the provider: nothing sent, so nothing can be ambiguous."""
+    emulator.reset()
+
+    def empty(_force: bool) -> str:
+        raise EmptySecret("secret memories-api-key has no value yet")
+
+    client = MemoriesClient(emulator.base_url, ApiKey(empty))
+    with pytest.raises(ProviderAuthFailure):
+        client.upload_url(request(video_url))
+    assert emulator.calls() == []
