@@ -61,7 +61,10 @@ def free_port(host: str = LOCALHOST) -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Nothing is bound to it. SO_REUSEADDR as the servers set it: connections of a stopped server
+    lingering in TIME_WAIT do not keep a new one from listening."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

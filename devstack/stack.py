@@ -99,6 +99,10 @@ LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
 # Variables that would send boto3 somewhere else than the local endpoints, or fail it.
 _CLEARED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 _FUNCTION_TIMEOUTS: Final = {"ingest": 60.0, "callback": 10.0, "reconcile": 240.0}
+# One invocation of each function at a time in this process, whichever stack calls it: a handler
+# module's state (the ingest batch processor, the callback resolver's current event) belongs to one
+# execution environment, which Lambda never hands two events at once.
+_INVOCATION_LOCKS: Final = {name: threading.Lock() for name in _FUNCTION_TIMEOUTS}
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -136,11 +140,23 @@ class StackConfig:
     function_env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.memories_api_base_url and not self.memories_api_key:
+            raise ValueError(
+                f"{env.MEMORIES_API_BASE_URL} points the pipeline at another server: set "
+                f"{MEMORIES_API_KEY} to its API key"
+            )
+
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str], *, default_ports: Mapping[str, int] | None = None, **overrides: Any
     ) -> StackConfig:
-        """Ports, another server and the reconcile period from the DEVSTACK_* variables."""
+        """Ports, another server and the reconcile period from the DEVSTACK_* variables.
+
+        Given ``os.environ``, it reads the user's values: not what a stack already running in this
+        process set there (its own emulator's URL is not a user's choice of server)."""
+        if environ is os.environ:
+            environ = user_environ()
         ports = default_ports or {}
         reconcile = environ.get(RECONCILE_SECONDS, "").strip()
         values: dict[str, Any] = {
@@ -175,23 +191,44 @@ class _Environment:
     """Sets variables in ``os.environ`` and puts the previous values back on ``restore()``."""
 
     def __init__(self) -> None:
-        self._saved: dict[str, str | None] = {}
+        self.saved: dict[str, str | None] = {}
 
     def set(self, name: str, value: str | None) -> None:
-        if name not in self._saved:
-            self._saved[name] = os.environ.get(name)
+        if not self.saved:
+            _CHANGED_BY_STACKS.append(self)
+        if name not in self.saved:
+            self.saved[name] = os.environ.get(name)
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
 
     def restore(self) -> None:
-        for name, value in self._saved.items():
+        for name, value in self.saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        self._saved.clear()
+        self.saved.clear()
+        if self in _CHANGED_BY_STACKS:
+            _CHANGED_BY_STACKS.remove(self)
+
+
+# The environment changes of the stacks running in this process, oldest first.
+_CHANGED_BY_STACKS: list[_Environment] = []
+
+
+def user_environ() -> dict[str, str]:
+    """``os.environ`` as it was before the stacks running in this process changed it."""
+    environ = dict(os.environ)
+    # Newest first: each stack saved the values it found, the oldest saved the user's.
+    for changes in reversed(_CHANGED_BY_STACKS):
+        for name, value in changes.saved.items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
+    return environ
 
 
 def _scheduled_event() -> dict[str, Any]:
@@ -229,7 +266,6 @@ class LocalStack:
         self._callback_service: CallbackService | None = None
         self._reconciler: Reconciler | None = None
         self._modules: dict[str, ModuleType] = {}
-        self._reconcile_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -285,11 +321,6 @@ class LocalStack:
         self._dynamodb.wait_ready()
         self._moto.wait_ready()
         if config.memories_api_base_url:
-            if not config.memories_api_key:
-                raise ValueError(
-                    f"{env.MEMORIES_API_BASE_URL} points the pipeline at another server: set "
-                    f"{MEMORIES_API_KEY} to its API key"
-                )
             self._api_base_url = config.memories_api_base_url.rstrip("/")
             self._api_key = config.memories_api_key
             logger.info("memories.ai: %s (the bundled emulator is not started)", self._api_base_url)
@@ -322,6 +353,11 @@ class LocalStack:
     def _set_environment(self) -> None:
         """What boto3 reads: the local endpoints, fake credentials, the region."""
         assert self._dynamodb is not None and self._moto is not None
+        # Start from the user's environment, not another running stack's settings.
+        user = user_environ()
+        for changes in list(_CHANGED_BY_STACKS):
+            for name in list(changes.saved):
+                self._environ.set(name, user.get(name))
         for name in _CLEARED:
             self._environ.set(name, None)
         aws = {
@@ -353,7 +389,8 @@ class LocalStack:
             env.INGEST_QUEUE_URL: resources.queue_url,
             env.CALLBACK_BASE_URL: self.gateway_url,
         }
-        values = {name: os.environ.get(name) or default for name, default in LOCAL_FUNCTION_DEFAULTS.items()}
+        user = user_environ()
+        values = {name: user.get(name) or default for name, default in LOCAL_FUNCTION_DEFAULTS.items()}
         values.update(wiring)
         values.update(self.config.function_env)
         for name, value in values.items():
@@ -408,18 +445,20 @@ class LocalStack:
     # -- the functions, invoked as Lambda would -------------------------------------------------
 
     def _invoke_ingest(self, event: dict[str, Any], context: Any) -> Any:
-        return self._modules["ingest"].handler(event, context, app=self.ingest_app)
+        with _INVOCATION_LOCKS["ingest"]:
+            return self._modules["ingest"].handler(event, context, app=self.ingest_app)
 
     def _invoke_callback(self, event: dict[str, Any], context: Any) -> Any:
-        return self._modules["callback"].handler(event, context, service=self._callback_service)
+        with _INVOCATION_LOCKS["callback"]:
+            return self._modules["callback"].handler(event, context, service=self._callback_service)
 
     def reconcile_once(self) -> Any:
         """One reconcile pass now, as the schedule would run it; None without a reconcile function."""
         if self._reconciler is None:
             return None
         context = FakeLambdaContext("reconcile", timeout_seconds=_FUNCTION_TIMEOUTS["reconcile"])
-        # One run at a time, as the schedule guarantees on AWS.
-        with self._reconcile_lock:
+        # One run at a time, as the schedule's period (longer than the timeout) ensures on AWS.
+        with _INVOCATION_LOCKS["reconcile"]:
             return self._modules["reconcile"].handler(_scheduled_event(), context, app=self._reconciler)
 
     def _tick(self, stopping: threading.Event) -> None:
