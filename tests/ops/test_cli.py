@@ -1,0 +1,139 @@
+"""The operator command against the local stack: what an operator sees and does by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+
+from devstack.stack import LocalStack, StackConfig
+from functions.adapters.dynamo import DynamoStatusStore
+from functions.core import env
+from functions.core.clock import iso
+from functions.core.status import PARSE, RETRY_WAIT, UNPARSE, VideoRecord
+from ops.cli import main
+
+pytestmark = pytest.mark.e2e
+SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample.mp4"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    config = StackConfig.from_env(
+        os.environ,
+        callback_delays=(0.1, 0.3),
+        poll_wait_seconds=1,
+        function_env={env.UPLOADS_PER_MINUTE: "600", env.RETRY_BASE_DELAY_SECONDS: "1"},
+    )
+    with LocalStack(config) as running:
+        yield running
+
+
+def cli(stack: LocalStack, *args: str) -> int:
+    flags = ["--table", stack.table_name, "--queue-url", stack.queue_url, "--dlq-url", stack.dlq_url]
+    return main([*flags, *args])
+
+
+def parsed(stack: LocalStack, video_id: str) -> VideoRecord:
+    def done() -> VideoRecord | None:
+        record = stack.record(video_id)
+        return record if record and record.status == PARSE else None
+
+    return stack.wait_for(done, timeout=60, what="PARSE")
+
+
+def test_list_and_show_a_parsed_video(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    uploaded = stack.upload("ops/talk one.mp4", SAMPLE.read_bytes())
+    record = parsed(stack, uploaded.video_id)
+    capsys.readouterr()
+
+    assert cli(stack, "list", "--status", PARSE) == 0
+    listing = capsys.readouterr().out
+    assert "ops/talk one.mp4" in listing and record.video_no in listing
+
+    assert cli(stack, "show", "--bucket", stack.bucket, "--key", "ops/talk one.mp4") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["video_no"] == record.video_no
+    assert [step["to_status"] for step in shown["history"]][-1] == PARSE
+
+    assert cli(stack, "show", "--video-no", record.video_no or "") == 0
+    assert json.loads(capsys.readouterr().out)["video_id"] == uploaded.video_id
+
+
+def test_resubmit_sends_a_finished_video_again_and_tracks_the_new_upload(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    uploaded = stack.upload("ops/resubmit me.mp4", SAMPLE.read_bytes())
+    first = parsed(stack, uploaded.video_id)
+
+    assert cli(stack, "resubmit", uploaded.video_id) == 0
+
+    def new_upload() -> VideoRecord | None:
+        record = stack.record(uploaded.video_id)
+        return record if record and record.status == PARSE and record.video_no != first.video_no else None
+
+    second = stack.wait_for(new_upload, timeout=60, what="the resubmitted upload to reach PARSE")
+    assert RETRY_WAIT in [step.to_status for step in second.history]
+    assert cli(stack, "resubmit", uploaded.video_id) == 0  # PARSE is final: may be resubmitted again
+
+
+def test_an_unknown_video_is_a_clear_error(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(stack, "show", "0" * 32) == 2
+    assert "no record" in capsys.readouterr().err
+
+
+def test_resubmit_refuses_a_video_still_in_progress(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = DynamoStatusStore(stack.session.client("dynamodb"), stack.table_name)
+    at = iso(time.time())
+    store.create(
+        VideoRecord(
+            video_id="f" * 32,
+            bucket=stack.bucket,
+            key="ops/indexing.mp4",
+            object_version="etag",
+            size=1,
+            status=UNPARSE,
+            created_at=at,
+            updated_at=at,
+            video_no="VI1",
+        )
+    )
+    assert cli(stack, "resubmit", "f" * 32) == 2
+    assert "still in progress" in capsys.readouterr().err
+    record = store.get("f" * 32)
+    assert record is not None and record.status == UNPARSE
+
+
+def test_redrive_moves_dead_lettered_messages_back_and_they_are_processed(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given an S3 notification that ended in the dead-letter queue (e.g. the key was unset for a
+    while), when the operator redrives, then it is processed and the video reaches PARSE."""
+    key = "ops/dead lettered.mp4"
+    sqs = stack.session.client("sqs")
+    stack.session.client("s3").put_bucket_notification_configuration(
+        Bucket=stack.bucket, NotificationConfiguration={}
+    )
+    uploaded = stack.upload(key, SAMPLE.read_bytes())
+    body = {
+        "Records": [
+            {
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": stack.bucket},
+                    "object": {"key": quote_plus(key, safe="/"), "size": 10, "eTag": uploaded.etag},
+                },
+            }
+        ]
+    }
+    sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(body))
+
+    assert cli(stack, "redrive") == 0
+    assert "moved 1 message" in capsys.readouterr().out
+    parsed(stack, uploaded.video_id)
