@@ -3,7 +3,7 @@
 One local stack for the module (S3/SQS/Secrets Manager on moto, DynamoDB Local, the memories.ai
 emulator, the API Gateway and SQS event-source stand-ins, the real handlers). Tests run in file
 order and each waits for the queue to drain before it counts provider calls, so the counts are the
-test's own. The two retry tests share their ~30 s backoff wait (see ``retried_uploads``).
+test's own.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ pytestmark = [
 ]
 
 SAMPLE: Final = (Path(__file__).parents[1] / "fixtures" / "sample.mp4").read_bytes()
-# Longer than the ingest backoff (IngestConfig.retry_base_seconds, 30 s) plus a callback round.
-RETRY_TIMEOUT: Final = 75.0
+# The test stack retries after 1-2 s (RETRY_BASE_DELAY_SECONDS): ample room for the retry and callbacks.
+RETRY_TIMEOUT: Final = 30.0
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -370,51 +370,35 @@ def test_parameters_refused_is_rejected_without_retry(local_stack: LocalStack) -
     assert billed(local_stack) == before
 
 
-@pytest.fixture(scope="module")
-def retried_uploads(local_stack: LocalStack) -> dict[str, Uploaded]:  # noqa: F811
-    """A 503 and a 0429, one video each, put in flight together so that their backoffs overlap.
-
-    The 503 goes first: a 0429 holds the account's upload slot back for the backoff, which would
-    delay the 503 video's first call (and its fault) by as much.
-    """
+@pytest.mark.parametrize(
+    ("fault", "refusal"),
+    [
+        ({"endpoint": "upload_url", "kind": "code", "code": "0429"}, ("fault", "0429")),
+        ({"endpoint": "upload_url", "kind": "http", "status": 503}, ("fault", None)),
+    ],
+    ids=["rate-limited-0429", "server-error-503"],
+)
+def test_a_refusal_to_retry_is_retried_until_parse_and_billed_once(
+    local_stack: LocalStack,  # noqa: F811
+    fault: dict[str, Any],
+    refusal: tuple[str, str | None],
+) -> None:
+    # Given the provider refuses the next call in a way that asks for a retry
     wait_idle(local_stack)
-    emulator = local_stack.emulator
-    assert emulator is not None
-    emulator.add_faults([{"endpoint": "upload_url", "kind": "http", "status": 503}])
-    outage = local_stack.upload(unique("outage.mp4"), SAMPLE)
-    wait_status(local_stack, outage.video_id, RETRY_WAIT)
-    emulator.add_faults([{"endpoint": "upload_url", "kind": "code", "code": "0429"}])
-    limited = local_stack.upload(unique("rate-limited.mp4"), SAMPLE)
-    wait_status(local_stack, limited.video_id, RETRY_WAIT)
-    return {"outage": outage, "limited": limited}
+    assert local_stack.emulator is not None
+    before = billed(local_stack)
+    local_stack.emulator.add_faults([fault])
 
+    # When a video arrives
+    upload = local_stack.upload(unique("retried.mp4"), SAMPLE)
 
-def test_rate_limited_upload_is_retried_and_billed_once(
-    local_stack: LocalStack,  # noqa: F811
-    retried_uploads: dict[str, Uploaded],
-) -> None:
-    upload = retried_uploads["limited"]
-
+    # Then it waits, is tried again, and ends PARSE after exactly one billed call
     record = wait_status(local_stack, upload.video_id, PARSE, timeout=RETRY_TIMEOUT)
-
-    calls = calls_for(local_stack, upload.video_id)
-    assert [c["outcome"] for c in calls] == ["fault", "accepted"]
-    assert calls[0]["code"] == "0429"
     assert RETRY_WAIT in [step.to_status for step in record.history]
-
-
-def test_server_error_is_retried_until_parse(
-    local_stack: LocalStack,  # noqa: F811
-    retried_uploads: dict[str, Uploaded],
-) -> None:
-    upload = retried_uploads["outage"]
-
-    record = wait_status(local_stack, upload.video_id, PARSE, timeout=RETRY_TIMEOUT)
-
     calls = calls_for(local_stack, upload.video_id)
-    assert [c["outcome"] for c in calls] == ["fault", "accepted"]
-    assert calls[0]["fault"] == "http"
-    assert RETRY_WAIT in [step.to_status for step in record.history]
+    assert [(c["outcome"], c["code"]) for c in calls] == [refusal, ("accepted", "0000")]
+    wait_idle(local_stack)
+    assert billed(local_stack) == before + 1
 
 
 # -- last: what the whole module logged ------------------------------------------------------------

@@ -3,7 +3,7 @@ the end of the session even when tests fail (and at interpreter exit, and with t
 killed: see devstack/services.py).
 
 ``local_stack`` is the whole pipeline, tuned for fast tests: short emulator callback delays, a 1 s
-long poll, 600 uploads a minute. The others are single parts for tests that need only one.
+long poll, 600 uploads a minute, retries after a second or two. The others are single parts for tests that need only one.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ TEST_STACK: Final = StackConfig(
     # Often enough to run during the suite; with the default RECONCILE_AFTER_SECONDS (15 min) a
     # pass only counts, so it cannot race the tests' callbacks.
     reconcile_every_seconds=5,
-    function_env={env.UPLOADS_PER_MINUTE: "600"},
+    # Retries after 1-2 s instead of the deployed 30 s and up.
+    function_env={
+        env.UPLOADS_PER_MINUTE: "600",
+        env.RETRY_BASE_DELAY_SECONDS: "1",
+        env.RETRY_MAX_DELAY_SECONDS: "2",
+    },
 )
 
 
