@@ -96,6 +96,37 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
 
+# Variables read by more than one function: one rule each.
+def _api_base_url(environ: Mapping[str, str]) -> str:
+    return _parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url)
+
+
+def _unique_id(environ: Mapping[str, str]) -> str:
+    return _raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID)
+
+
+def _queue_url(environ: Mapping[str, str]) -> str:
+    return _parse(environ, env.INGEST_QUEUE_URL, None, _http_url)
+
+
+def _connect_timeout(environ: Mapping[str, str]) -> float:
+    return _parse(
+        environ, env.PROVIDER_CONNECT_TIMEOUT_SECONDS, str(DEFAULT_CONNECT_TIMEOUT_SECONDS), _positive_float
+    )
+
+
+def _read_timeout(environ: Mapping[str, str]) -> float:
+    return _parse(
+        environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
+    )
+
+
+def _secret_cache(environ: Mapping[str, str]) -> int:
+    return _parse(
+        environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
+    )
+
+
 def _metrics_namespace(environ: Mapping[str, str]) -> str:
     # Powertools reads this variable itself but refuses to flush without it; a default keeps a
     # forgotten variable from failing every invocation.
@@ -140,12 +171,12 @@ class IngestSettings:
             raise SettingsError(f"DEFAULT_{field.upper()}", reason)
         settings = cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
-            api_base_url=_parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url),
+            api_base_url=_api_base_url(environ),
             api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID),
+            unique_id=_unique_id(environ),
             callback_base_url=_parse(environ, env.CALLBACK_BASE_URL, None, _http_url),
             signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
-            queue_url=_parse(environ, env.INGEST_QUEUE_URL, None, _http_url),
+            queue_url=_queue_url(environ),
             presigned_url_ttl_seconds=_parse(
                 environ,
                 env.PRESIGNED_URL_TTL_SECONDS,
@@ -159,18 +190,9 @@ class IngestSettings:
             uploads_per_minute=_parse(
                 environ, env.UPLOADS_PER_MINUTE, str(DEFAULT_UPLOADS_PER_MINUTE), _positive_float
             ),
-            connect_timeout_seconds=_parse(
-                environ,
-                env.PROVIDER_CONNECT_TIMEOUT_SECONDS,
-                str(DEFAULT_CONNECT_TIMEOUT_SECONDS),
-                _positive_float,
-            ),
-            read_timeout_seconds=_parse(
-                environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
-            ),
-            secret_cache_seconds=_parse(
-                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
-            ),
+            connect_timeout_seconds=_connect_timeout(environ),
+            read_timeout_seconds=_read_timeout(environ),
+            secret_cache_seconds=_secret_cache(environ),
             retry_base_delay_seconds=_parse(
                 environ,
                 env.RETRY_BASE_DELAY_SECONDS,
@@ -211,9 +233,7 @@ class CallbackSettings:
         return cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
             signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
-            secret_cache_seconds=_parse(
-                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
-            ),
+            secret_cache_seconds=_secret_cache(environ),
             metrics_namespace=_metrics_namespace(environ),
         )
 
@@ -236,10 +256,10 @@ class ReconcileSettings:
     def from_env(cls, environ: Mapping[str, str]) -> ReconcileSettings:
         return cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
-            api_base_url=_parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url),
+            api_base_url=_api_base_url(environ),
             api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID),
-            queue_url=_parse(environ, env.INGEST_QUEUE_URL, None, _http_url),
+            unique_id=_unique_id(environ),
+            queue_url=_queue_url(environ),
             reconcile_after_seconds=_parse(
                 environ,
                 env.RECONCILE_AFTER_SECONDS,
@@ -252,17 +272,8 @@ class ReconcileSettings:
                 str(DEFAULT_STUCK_AFTER_SECONDS),
                 _bounded_int(0, 30 * 86400),
             ),
-            connect_timeout_seconds=_parse(
-                environ,
-                env.PROVIDER_CONNECT_TIMEOUT_SECONDS,
-                str(DEFAULT_CONNECT_TIMEOUT_SECONDS),
-                _positive_float,
-            ),
-            read_timeout_seconds=_parse(
-                environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
-            ),
-            secret_cache_seconds=_parse(
-                environ, env.SECRET_CACHE_SECONDS, str(DEFAULT_SECRET_CACHE_SECONDS), _bounded_int(0, 86400)
-            ),
+            connect_timeout_seconds=_connect_timeout(environ),
+            read_timeout_seconds=_read_timeout(environ),
+            secret_cache_seconds=_secret_cache(environ),
             metrics_namespace=_metrics_namespace(environ),
         )
