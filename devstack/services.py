@@ -34,6 +34,8 @@ __all__ = [
     "ServiceError",
     "find_dynamodb_local",
     "free_port",
+    "port_is_free",
+    "start_together",
     "wait_until",
 ]
 
@@ -199,14 +201,18 @@ class _ChildService:
             try:
                 self.wait_ready()
             except ServiceError:
-                tail = self._log_tail()
+                lost = self.lost_its_port()
                 self.stop()
-                if attempt == attempts or "in use" not in tail:
+                if attempt == attempts or not lost:
                     raise
                 logger.warning("%s: the port was taken meanwhile; trying another", self.name)
             else:
                 return self
         raise ServiceError(f"{self.name}: no free port after {attempts} tries")
+
+    def lost_its_port(self) -> bool:
+        """It was given a free port, and another process bound it before it could."""
+        return not self._requested_port and "in use" in self._log_tail()
 
     def stop(self) -> None:
         process, self._process = self._process, None
@@ -237,6 +243,21 @@ class _ChildService:
             return ""
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+
+def start_together(*services: _ChildService) -> None:
+    """Launch all, then wait for each, so that they boot in parallel (the JVM takes seconds). One
+    that lost its free port to another process meanwhile starts again on a new one."""
+    for service in services:
+        service.launch()
+    for service in services:
+        try:
+            service.wait_ready()
+        except ServiceError:
+            if not service.lost_its_port():
+                raise
+            service.stop()
+            service.start()
 
 
 class DynamoDBLocal(_ChildService):

@@ -37,10 +37,15 @@ from devstack.gateway import CallbackGateway
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
-from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer
+from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
-from functions.core.settings import CallbackSettings, IngestSettings, ReconcileSettings
+from functions.core.settings import (
+    DEFAULT_METRICS_NAMESPACE,
+    CallbackSettings,
+    IngestSettings,
+    ReconcileSettings,
+)
 from functions.core.signing import video_id_for
 from functions.core.status import VideoRecord
 
@@ -62,6 +67,7 @@ __all__ = [
     "LocalStack",
     "StackConfig",
     "Uploaded",
+    "user_environ",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,8 +96,9 @@ FAKE_CREDENTIALS: Final = "local"
 LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
     # The provider's 1/minute would make a local demo of two videos take a minute.
     env.UPLOADS_PER_MINUTE: "60",
+    # The deployed functions' service name (infra/config.py SERVICE_NAME) and namespace.
     env.POWERTOOLS_SERVICE_NAME: "memories-ingest",
-    env.POWERTOOLS_METRICS_NAMESPACE: "MemoriesIngest",
+    env.POWERTOOLS_METRICS_NAMESPACE: DEFAULT_METRICS_NAMESPACE,
     env.POWERTOOLS_LOG_LEVEL: "INFO",
     # No X-Ray daemon here.
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -313,13 +320,10 @@ class LocalStack:
         config = self.config
         self._dynamodb = DynamoDBLocal(config.dynamodb_port, log_dir=config.log_dir)
         self._moto = MotoServer(config.moto_port, log_dir=config.log_dir)
-        # Both boot at once (the JVM takes seconds); each is stopped even if the other fails.
+        # Each is stopped even if the other fails to start.
         stack.callback(self._dynamodb.stop)
         stack.callback(self._moto.stop)
-        self._dynamodb.launch()
-        self._moto.launch()
-        self._dynamodb.wait_ready()
-        self._moto.wait_ready()
+        start_together(self._dynamodb, self._moto)
         if config.memories_api_base_url:
             self._api_base_url = config.memories_api_base_url.rstrip("/")
             self._api_key = config.memories_api_key

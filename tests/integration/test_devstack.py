@@ -23,12 +23,13 @@ import requests
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from devstack import services
 from devstack.emulator import MemoriesEmulator
 from devstack.gateway import MAX_PAYLOAD_BYTES, CallbackGateway
 from devstack.lambda_context import FakeLambdaContext
 from devstack.poller import BatchResult, PollerConfig, SqsPoller, failed_message_ids
 from devstack.resources import MAX_RECEIVE_COUNT, ResourceNames, create_resources
-from devstack.services import DynamoDBLocal, MotoServer, port_is_free
+from devstack.services import DynamoDBLocal, MotoServer, port_is_free, start_together
 from devstack.stack import (
     DYNAMODB_PORT,
     GATEWAY_PORT,
@@ -165,6 +166,28 @@ def test_created_objects_reach_the_queue_under_their_own_key(aws: boto3.Session)
     (ref,) = refs
     assert (ref.bucket, ref.key, ref.size) == (created.bucket, key, len(SAMPLE))
     assert ref.event_name.startswith("ObjectCreated")
+
+
+def test_a_service_whose_free_port_is_taken_meanwhile_starts_on_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        # The first "free" port handed out is one another process has just bound
+        handed_out = iter([busy])
+        real_free_port = services.free_port
+        monkeypatch.setattr(
+            services, "free_port", lambda host: next(handed_out, None) or real_free_port(host)
+        )
+        moto = MotoServer()
+        try:
+            start_together(moto)
+            assert moto.port != busy
+            assert not port_is_free("127.0.0.1", moto.port)
+        finally:
+            moto.stop()
 
 
 # -- the SQS poller --------------------------------------------------------------------------------
