@@ -28,7 +28,6 @@ from functions.core.objects import ObjectRef, notification_body
 from functions.core.settings import IngestSettings
 from functions.core.signing import callback_url, token_for, video_id_for
 from functions.core.status import PARSE, REJECTED, RETRY_WAIT, UNPARSE, VideoRecord
-from tests.integration.conftest import local_stack  # noqa: F401 - the session fixture, shared with integration
 
 pytestmark = [
     pytest.mark.e2e,
@@ -131,7 +130,7 @@ class _Tee(io.TextIOBase):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def function_logs(local_stack: LocalStack) -> Iterator[io.StringIO]:  # noqa: F811
+def function_logs(local_stack: LocalStack) -> Iterator[io.StringIO]:
     """Everything the functions and the stack log during this module, as CloudWatch would get it:
     the Powertools JSON lines (teed from their stream) and every other Python log record at INFO."""
     captured = io.StringIO()
@@ -159,7 +158,7 @@ def function_logs(local_stack: LocalStack) -> Iterator[io.StringIO]:  # noqa: F8
 # -- the happy path --------------------------------------------------------------------------------
 
 
-def test_sample_video_reaches_parse(local_stack: LocalStack) -> None:  # noqa: F811
+def test_sample_video_reaches_parse(local_stack: LocalStack) -> None:
     # Given a quiet pipeline
     wait_idle(local_stack)
     before = billed(local_stack)
@@ -196,7 +195,7 @@ def test_sample_video_reaches_parse(local_stack: LocalStack) -> None:  # noqa: F
         "percent%20literal & more=1?.mp4",
     ],
 )
-def test_awkward_keys_reach_parse_under_their_own_name(local_stack: LocalStack, name: str) -> None:  # noqa: F811
+def test_awkward_keys_reach_parse_under_their_own_name(local_stack: LocalStack, name: str) -> None:
     upload = local_stack.upload(unique(name), SAMPLE)
 
     record = wait_status(local_stack, upload.video_id, PARSE)
@@ -208,7 +207,7 @@ def test_awkward_keys_reach_parse_under_their_own_name(local_stack: LocalStack, 
 # -- what is not a video ---------------------------------------------------------------------------
 
 
-def test_empty_object_and_folder_marker_make_no_call_and_no_record(local_stack: LocalStack) -> None:  # noqa: F811
+def test_empty_object_and_folder_marker_make_no_call_and_no_record(local_stack: LocalStack) -> None:
     wait_idle(local_stack)
     calls = len(local_stack.emulator.calls()) if local_stack.emulator else 0
 
@@ -223,7 +222,7 @@ def test_empty_object_and_folder_marker_make_no_call_and_no_record(local_stack: 
     assert len(local_stack.emulator.calls()) == calls
 
 
-def test_text_file_is_rejected_without_a_call(local_stack: LocalStack) -> None:  # noqa: F811
+def test_text_file_is_rejected_without_a_call(local_stack: LocalStack) -> None:
     wait_idle(local_stack)
     assert local_stack.emulator is not None
     calls = len(local_stack.emulator.calls())
@@ -240,7 +239,7 @@ def test_text_file_is_rejected_without_a_call(local_stack: LocalStack) -> None: 
 # -- duplicates ------------------------------------------------------------------------------------
 
 
-def test_sequential_redelivery_is_billed_once(local_stack: LocalStack) -> None:  # noqa: F811
+def test_sequential_redelivery_is_billed_once(local_stack: LocalStack) -> None:
     wait_idle(local_stack)
     before = billed(local_stack)
     upload = local_stack.upload(unique("redelivered.mp4"), SAMPLE)
@@ -257,7 +256,7 @@ def test_sequential_redelivery_is_billed_once(local_stack: LocalStack) -> None: 
     assert local_stack.record(upload.video_id) == parsed
 
 
-def test_concurrent_redelivery_is_billed_once(local_stack: LocalStack) -> None:  # noqa: F811
+def test_concurrent_redelivery_is_billed_once(local_stack: LocalStack) -> None:
     wait_idle(local_stack)
     before = billed(local_stack)
     sqs = local_stack.session.client("sqs")
@@ -274,7 +273,7 @@ def test_concurrent_redelivery_is_billed_once(local_stack: LocalStack) -> None: 
     assert len(calls_for(local_stack, upload.video_id)) == 1
 
 
-def test_ingest_instances_racing_on_one_object_bill_it_once(local_stack: LocalStack) -> None:  # noqa: F811
+def test_ingest_instances_racing_on_one_object_bill_it_once(local_stack: LocalStack) -> None:
     """Lambda may run the same message on several instances at once; the poller runs one, so this
     drives four separately built ingest apps (own clients, own caches) in parallel."""
     wait_idle(local_stack)
@@ -306,7 +305,7 @@ def test_ingest_instances_racing_on_one_object_bill_it_once(local_stack: LocalSt
 # -- callbacks through the gateway -----------------------------------------------------------------
 
 
-def test_forged_callbacks_are_refused_and_change_nothing(local_stack: LocalStack) -> None:  # noqa: F811
+def test_forged_callbacks_are_refused_and_change_nothing(local_stack: LocalStack) -> None:
     # Given a video whose provider callbacks are lost, so it stays UNPARSE
     wait_idle(local_stack)
     assert local_stack.emulator is not None
@@ -333,7 +332,7 @@ def test_forged_callbacks_are_refused_and_change_nothing(local_stack: LocalStack
     assert wait_status(local_stack, upload.video_id, PARSE).status == PARSE
 
 
-def test_late_unparse_after_parse_leaves_parse(local_stack: LocalStack) -> None:  # noqa: F811
+def test_late_unparse_after_parse_leaves_parse(local_stack: LocalStack) -> None:
     upload = local_stack.upload(unique("late-unparse.mp4"), SAMPLE)
     parsed = wait_status(local_stack, upload.video_id, PARSE)
     wait_idle(local_stack)
@@ -352,7 +351,7 @@ def test_late_unparse_after_parse_leaves_parse(local_stack: LocalStack) -> None:
 # -- provider failures -----------------------------------------------------------------------------
 
 
-def test_parameters_refused_is_rejected_without_retry(local_stack: LocalStack) -> None:  # noqa: F811
+def test_parameters_refused_is_rejected_without_retry(local_stack: LocalStack) -> None:
     wait_idle(local_stack)
     assert local_stack.emulator is not None
     before = billed(local_stack)
@@ -379,7 +378,7 @@ def test_parameters_refused_is_rejected_without_retry(local_stack: LocalStack) -
     ids=["rate-limited-0429", "server-error-503"],
 )
 def test_a_refusal_to_retry_is_retried_until_parse_and_billed_once(
-    local_stack: LocalStack,  # noqa: F811
+    local_stack: LocalStack,
     fault: dict[str, Any],
     refusal: tuple[str, str | None],
 ) -> None:
@@ -405,7 +404,7 @@ def test_a_refusal_to_retry_is_retried_until_parse_and_billed_once(
 
 
 def test_api_key_never_appears_in_logs(
-    local_stack: LocalStack,  # noqa: F811
+    local_stack: LocalStack,
     function_logs: io.StringIO,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,

@@ -1,4 +1,4 @@
-"""The local services as session fixtures: each starts once per test run, on free ports, and stops at
+"""The local services as session fixtures, shared by every test folder: each starts once per test run, on free ports, and stops at
 the end of the session even when tests fail (and at interpreter exit, and with this process if it is
 killed: see devstack/services.py).
 
