@@ -139,6 +139,18 @@ class Ingestor:
             return self._refuse(
                 ref, video_id, f"too large: {ref.size} bytes, the limit is {self._config.max_object_bytes}"
             )
+        if reserved_slot is not None:
+            wait = reserved_slot - self._clock.now()
+            if wait > self._config.max_inline_wait_seconds:
+                # Still early for its slot: another hop, without touching the record.
+                seconds = max(1, min(MAX_DEFER_SECONDS, round(wait)))
+                return Outcome(
+                    Kind.DEFERRED,
+                    "waiting for its upload slot",
+                    video_id,
+                    delay_seconds=seconds,
+                    reserved_slot=reserved_slot,
+                )
         claimed = self._claim(ref, video_id)
         if isinstance(claimed, Outcome):
             return claimed

@@ -597,6 +597,25 @@ def test_a_slot_beyond_the_longest_queue_delay_waits_in_several_hops(
     assert provider.calls == 0
 
 
+def test_an_intermediate_hop_leaves_the_record_alone(
+    ingestor: Ingestor, objects: FakeObjects, store: InMemoryStore, limiter: FakeLimiter, clock: FakeClock
+) -> None:
+    """Given a message waiting hours for its slot, when it comes back early, then it hops again
+    without reading or writing the record: a long backlog costs no table writes per hop and its
+    history stays readable."""
+    objects.add(KEY)
+    limiter.next_free = T0 + 5000
+    first = ingestor.handle(created(KEY))
+    history, reads, writes = store.only().history, store.reads, store.writes
+    clock.advance(first.delay_seconds)
+
+    hop = ingestor.handle(created(KEY), reserved_slot=first.reserved_slot)
+
+    assert (hop.kind, hop.reserved_slot) == (Kind.DEFERRED, T0 + 5000)
+    assert (store.reads, store.writes) == (reads, writes)
+    assert store.only().history == history
+
+
 def test_a_message_back_with_its_reserved_slot_does_not_reserve_another(
     ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, limiter: FakeLimiter, clock: FakeClock
 ) -> None:
