@@ -33,7 +33,7 @@ from functions.reconcile.handler import build as reconcile_app
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
 # Output-name fragments of the CDK stack (infra/) mapped to the variable they stand for.
-_OUTPUT_HINTS = {
+OUTPUT_HINTS = {
     "TableName": env.STATUS_TABLE_NAME,
     "IngestQueueUrl": env.INGEST_QUEUE_URL,
     "DeadLetterQueueUrl": DLQ_VARIABLE,
@@ -48,7 +48,7 @@ def _stack_outputs(session: boto3.Session, stack: str) -> dict[str, str]:
     described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     found: dict[str, str] = {}
     for output in described.get("Outputs", []):
-        for hint, variable in _OUTPUT_HINTS.items():
+        for hint, variable in OUTPUT_HINTS.items():
             if hint.lower() in output["OutputKey"].lower():
                 found[variable] = output["OutputValue"]
     return found
