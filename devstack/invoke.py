@@ -43,14 +43,16 @@ def _print(title: str, value: object) -> None:
 
 
 def _wait_final(stack: LocalStack, video_ids: Sequence[str], timeout: float = 30.0) -> list[VideoRecord]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def final() -> list[VideoRecord] | None:
         records = [r for r in (stack.record(v) for v in video_ids) if r is not None]
-        if time.monotonic() > deadline or (
-            len(records) == len(video_ids) and all(is_final(r.status) for r in records)
-        ):
-            return records
-        time.sleep(0.5)
+        return (
+            records if len(records) == len(video_ids) and all(is_final(r.status) for r in records) else None
+        )
+
+    try:
+        return stack.wait_for(final, timeout, what="the records to reach a final status", interval=0.5)
+    except TimeoutError:
+        return [r for r in (stack.record(v) for v in video_ids) if r is not None]
 
 
 def invoke_ingest(stack: LocalStack, event: dict[str, Any]) -> None:

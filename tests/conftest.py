@@ -9,8 +9,9 @@ long poll, 600 uploads a minute, retries after a second or two. The others are s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
+import boto3
 import pytest
 
 from devstack.emulator import MemoriesEmulator
@@ -46,6 +47,13 @@ def local_stack() -> Iterator[LocalStack]:
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     with DynamoDBLocal() as service:
         yield service
+
+
+@pytest.fixture(scope="session")
+def dynamodb_client(dynamodb_local: DynamoDBLocal) -> Any:
+    """A client of the session's DynamoDB Local (tests create their own uniquely named tables)."""
+    session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+    return session.client("dynamodb", endpoint_url=dynamodb_local.endpoint_url)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,7 +29,6 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "HostileTests")
 from devstack.gateway import CallbackGateway, proxy_event
 from devstack.lambda_context import FakeLambdaContext
 from devstack.resources import create_table
-from devstack.services import DynamoDBLocal
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.callback.handler import handler
@@ -111,14 +109,8 @@ def _seed(store: DynamoStatusStore) -> None:
 
 
 @pytest.fixture(scope="module")
-def ddb() -> Iterator[Any]:
-    service = DynamoDBLocal().start()
-    try:
-        yield boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
-        ).client("dynamodb", endpoint_url=service.endpoint_url)
-    finally:
-        service.stop()
+def ddb(dynamodb_client: Any) -> Any:
+    return dynamodb_client
 
 
 @pytest.fixture(scope="module")

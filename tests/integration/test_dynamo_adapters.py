@@ -6,15 +6,13 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
-import boto3
 import pytest
 
 from devstack.resources import create_table
-from devstack.services import DynamoDBLocal
 from functions.adapters.dynamo import DynamoRateLimiter, DynamoStatusStore
 from functions.core.clock import iso
 from functions.core.contract import Accepted, OptionalFields, UploadRequest
@@ -28,14 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def ddb() -> Iterator[object]:
-    service = DynamoDBLocal().start()
-    try:
-        yield boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
-        ).client("dynamodb", endpoint_url=service.endpoint_url)
-    finally:
-        service.stop()
+def ddb(dynamodb_client: Any) -> Any:
+    return dynamodb_client
 
 
 @pytest.fixture
