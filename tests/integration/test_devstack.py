@@ -44,7 +44,7 @@ from devstack.stack import (
 from functions.core import env, table
 from functions.core.objects import ObjectRef, parse_notification
 from functions.core.status import PARSE, VideoRecord
-from tests.integration.conftest import EMULATOR_API_KEY
+from tests.conftest import EMULATOR_API_KEY
 
 pytestmark = pytest.mark.integration
 
