@@ -134,11 +134,9 @@ class DynamoStatusStore:
             if start:
                 kwargs["ExclusiveStartKey"] = start
             response = self._client.query(**kwargs)
-            # The index holds a projection; read each record fully and consistently.
-            for item in response.get("Items", []):
-                record = self.get(item[table.PARTITION_KEY]["S"])
-                if record is not None and record.status == status:
-                    records.append(record)
+            # The indexes project whole records. Index reads may lag a write; every write this
+            # project makes checks the revision, so acting on a stale copy loses the race cleanly.
+            records.extend(item_to_record(item) for item in response.get("Items", []))
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
@@ -154,7 +152,7 @@ class DynamoStatusStore:
             Limit=1,
         )
         items = response.get("Items", [])
-        return self.get(items[0][table.PARTITION_KEY]["S"]) if items else None
+        return item_to_record(items[0]) if items else None
 
 
 class DynamoRateLimiter:
