@@ -36,6 +36,7 @@ from functions.core.errors import (
 )
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, RateLimiter, StatusStore
+from functions.core.settings import SQS_MAX_DELAY_SECONDS
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
@@ -49,8 +50,8 @@ from functions.core.status import (
     rank,
 )
 
-# SQS caps a message's delay at 15 minutes; longer waits take several hops.
-MAX_DEFER_SECONDS = 900
+# Longer waits take several hops.
+MAX_DEFER_SECONDS = SQS_MAX_DELAY_SECONDS
 _WRITE_TRIES = 8
 
 
