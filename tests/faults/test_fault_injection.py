@@ -13,19 +13,20 @@ The figures are printed (run with ``-s``) and are the ones in the README's relia
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
 
-from devstack.stack import LocalStack, StackConfig
+from devstack.stack import LocalStack
 from functions.core import env
 from functions.core.contract import trace_tag
 from functions.core.status import PARSE, UNCERTAIN, is_final
+from tests.conftest import TEST_STACK
 
 pytestmark = pytest.mark.e2e
 
@@ -54,16 +55,13 @@ DUPLICATED_DELIVERIES = 6
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    config = StackConfig.from_env(
-        os.environ,
+    # The shared test tuning, plus a 1 s read timeout and a reconciler that acts after 4 s.
+    config = replace(
+        TEST_STACK,
         callback_delays=(0.2, 0.6),
-        poll_wait_seconds=1,
         reconcile_every_seconds=1.0,
-        visibility_timeout_seconds=10,
         function_env={
-            env.UPLOADS_PER_MINUTE: "600",
-            env.RETRY_BASE_DELAY_SECONDS: "1",
-            env.RETRY_MAX_DELAY_SECONDS: "2",
+            **TEST_STACK.function_env,
             env.PROVIDER_READ_TIMEOUT_SECONDS: "1",
             env.RECONCILE_AFTER_SECONDS: "4",
         },

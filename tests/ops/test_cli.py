@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
 
-from devstack.stack import LocalStack, StackConfig
+from devstack.stack import LocalStack
 from functions.adapters.dynamo import DynamoStatusStore
-from functions.core import env
 from functions.core.clock import iso
 from functions.core.status import PARSE, RETRY_WAIT, UNPARSE, VideoRecord
 from ops.cli import main
+from tests.conftest import TEST_STACK
 
 pytestmark = pytest.mark.e2e
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample.mp4"
@@ -24,12 +24,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample.mp4"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    config = StackConfig.from_env(
-        os.environ,
-        callback_delays=(0.1, 0.3),
-        poll_wait_seconds=1,
-        function_env={env.UPLOADS_PER_MINUTE: "600", env.RETRY_BASE_DELAY_SECONDS: "1"},
-    )
+    config = replace(TEST_STACK, callback_delays=(0.1, 0.3))
     with LocalStack(config) as running:
         yield running
 
