@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,26 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
 _GONE: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+# A range from byte 0 is unsatisfiable only for an empty object.
+_EMPTY: Final = frozenset({"416", "InvalidRange"})
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
+
+
+def _params(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    return params
+
+
+def _total_size(response: Mapping[str, Any]) -> int:
+    """``Content-Range: bytes 0-4095/12345`` names the whole object's size; without it the body is all."""
+    content_range = str(response.get("ContentRange") or "")
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else int(response.get("ContentLength", 0))
 
 
 class S3Objects:
@@ -22,21 +43,43 @@ class S3Objects:
         self._client = client
 
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            params["VersionId"] = version_id
         try:
-            response = self._client.head_object(**params)
+            response = self._client.head_object(**_params(bucket, key, version_id))
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in _GONE:
+            if _error_code(exc) in _GONE:
                 return None
             raise
         return ObjectInfo(
-            size=int(response.get("ContentLength", 0)), metadata=dict(response.get("Metadata", {}))
+            size=int(response.get("ContentLength", 0)),
+            metadata=dict(response.get("Metadata", {})),
+            version_id=response.get("VersionId"),
+            etag=response.get("ETag"),
+        )
+
+    def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
+        """One ranged GET: the size S3 reports, the user metadata, the version, and the first bytes."""
+        try:
+            response = self._client.get_object(
+                **_params(bucket, key, version_id), Range=f"bytes=0-{max(0, length - 1)}"
+            )
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in _GONE:
+                return None
+            if code in _EMPTY:
+                return self.head(bucket, key, version_id)
+            raise
+        with response["Body"] as body:
+            head = body.read(length)
+        return ObjectInfo(
+            size=_total_size(response),
+            metadata=dict(response.get("Metadata", {})),
+            version_id=response.get("VersionId"),
+            etag=response.get("ETag"),
+            head=head,
         )
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
-        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            params["VersionId"] = version_id
-        return self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_seconds)
+        return self._client.generate_presigned_url(
+            "get_object", Params=_params(bucket, key, version_id), ExpiresIn=ttl_seconds
+        )

@@ -12,8 +12,14 @@ from functions.core.status import VideoRecord
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
+    """What S3 itself says of an object version (never what a notification claimed)."""
+
     size: int
     metadata: Mapping[str, str]
+    version_id: str | None = None
+    etag: str | None = None
+    # The object's first bytes, when they were read (``ObjectStore.peek``).
+    head: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,9 @@ class StatusStore(Protocol):
 class ObjectStore(Protocol):
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         """None when the object (version) no longer exists."""
+
+    def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
+        """Like ``head``, with the first ``length`` bytes, in one request; None when it is gone."""
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str: ...
 
