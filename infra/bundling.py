@@ -1,10 +1,11 @@
 """Docker-free bundling of the functions' code asset: the ``functions`` package plus its dependencies.
 
-Dependencies are the ``[project].dependencies`` of pyproject.toml, installed by uv as Linux arm64
+Dependencies are the ``[project].dependencies`` of pyproject.toml at exactly the versions uv.lock
+pins (``uv export``), so what is deployed is what the tests ran; uv installs them as Linux arm64
 wheels for the Lambda Python version (``--only-binary``: nothing is compiled on this machine, so the
-result does not depend on it). The installed tree is cached under ``.cache/lambda-deps/<key>``, the
-key being a hash of the requirements and the target, so repeated synths copy instead of resolving.
-Delete the cache directory to pick up newer releases within the pinned ranges.
+result does not depend on it; ``--no-deps``: nothing is resolved beyond the lock). The installed
+tree is cached under ``.cache/lambda-deps/<key>``, the key being a hash of the pinned requirements
+and the target, so repeated synths copy instead of installing. ``uv lock --upgrade`` moves the pins.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ __all__ = [
     "LambdaTarget",
     "LocalPythonBundling",
     "function_code",
-    "runtime_requirements",
+    "locked_requirements",
 ]
 
 # Cache files, bytecode and type stubs are never needed at run time.
@@ -52,11 +52,33 @@ class LambdaTarget:
 LAMBDA_TARGET: Final = LambdaTarget(python_platform="aarch64-manylinux2014", python_version="3.13")
 
 
-def runtime_requirements(pyproject: Path) -> tuple[str, ...]:
-    """The functions' run-time dependencies, as the project declares them."""
-    with pyproject.open("rb") as file:
-        data = tomllib.load(file)
-    return tuple(str(requirement) for requirement in data["project"]["dependencies"])
+def _uv() -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise BundlingError(
+            "uv is not on PATH; it installs the Lambda dependencies (https://docs.astral.sh/uv/)"
+        )
+    return uv
+
+
+def locked_requirements(project_root: Path) -> tuple[str, ...]:
+    """The functions' run-time dependencies and theirs, each pinned to its version in uv.lock."""
+    command = [
+        _uv(),
+        "export",
+        "--frozen",
+        "--no-default-groups",
+        "--no-emit-project",
+        "--no-hashes",
+        "--no-header",
+        "--no-annotate",
+        "--project",
+        str(project_root),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BundlingError(f"reading the pinned versions from uv.lock failed:\n{result.stderr.strip()}")
+    return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
 
 
 @jsii.implements(ILocalBundling)
@@ -103,11 +125,7 @@ class LocalPythonBundling:
         installed = self._cache_root / self.cache_key
         if installed.is_dir():
             return installed
-        uv = shutil.which("uv")
-        if uv is None:
-            raise BundlingError(
-                "uv is not on PATH; it installs the Lambda dependencies (https://docs.astral.sh/uv/)"
-            )
+        uv = _uv()
         self._cache_root.mkdir(parents=True, exist_ok=True)
         # Install beside the final place and rename: an interrupted install never looks complete.
         staging = Path(tempfile.mkdtemp(prefix=f".{self.cache_key}-", dir=self._cache_root))
@@ -124,6 +142,7 @@ class LocalPythonBundling:
             self._target.python_version,
             "--only-binary",
             ":all:",
+            "--no-deps",
             *self._requirements,
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -152,7 +171,7 @@ def function_code(*, project_root: Path, package: str = "functions") -> lambda_.
     package_dir = project_root / package
     bundler = LocalPythonBundling(
         package_dir=package_dir,
-        requirements=runtime_requirements(project_root / "pyproject.toml"),
+        requirements=locked_requirements(project_root),
         cache_root=project_root / ".cache" / "lambda-deps",
     )
     return lambda_.Code.from_asset(

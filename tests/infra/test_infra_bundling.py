@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from aws_cdk import BundlingOptions, DockerImage
 
 from infra.app import PROJECT_ROOT
-from infra.bundling import LocalPythonBundling, runtime_requirements
+from infra.bundling import LocalPythonBundling, locked_requirements
 
 pytestmark = pytest.mark.infra
 
@@ -24,10 +26,10 @@ def _elf_machine(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Given the project's requirements and the shared dependency cache (fast after the first run)
+    # Given the project's pinned requirements and the shared dependency cache (fast after the first run)
     bundler = LocalPythonBundling(
         package_dir=PROJECT_ROOT / "functions",
-        requirements=runtime_requirements(PROJECT_ROOT / "pyproject.toml"),
+        requirements=locked_requirements(PROJECT_ROOT),
         cache_root=PROJECT_ROOT / ".cache" / "lambda-deps",
     )
     output = tmp_path_factory.mktemp("asset")
@@ -64,3 +66,21 @@ def test_binary_wheels_are_for_lambda_arm64_python_3_13(bundle: Path) -> None:
     for library in shared_objects:
         assert "x86_64" not in library.name
         assert _elf_machine(library) == EM_AARCH64, library
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_asset_ships_exactly_the_versions_the_tests_run_from_uv_lock(bundle: Path) -> None:
+    # Given the versions uv.lock pins (the ones .venv, and so every test, runs)
+    with (PROJECT_ROOT / "uv.lock").open("rb") as file:
+        locked = {_normalized(p["name"]): p["version"] for p in tomllib.load(file)["package"]}
+    # When the asset's installed distributions are read
+    shipped = {}
+    for dist_info in bundle.glob("*.dist-info"):
+        name, _, version = dist_info.name.removesuffix(".dist-info").rpartition("-")
+        shipped[_normalized(name)] = version
+    # Then each is the locked version, and the functions' direct dependencies are all there
+    assert {"boto3", "botocore", "requests", "aws-lambda-powertools", "aws-xray-sdk"} <= shipped.keys()
+    assert {name: version for name, version in shipped.items() if locked.get(name) != version} == {}
