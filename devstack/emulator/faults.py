@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devstack.emulator.errors import InvalidFaultRuleError
 
-REQUEST_ENDPOINTS = frozenset({"upload_url", "get_metadata"})
+REQUEST_ENDPOINTS = frozenset({"upload_url", "get_metadata", "list_videos"})
 CALLBACK_ENDPOINT = "callback"
 
 # Business codes a fault may answer with, and the message used when the rule gives none.
@@ -67,7 +67,7 @@ def parse_rule(rule: object) -> tuple[Fault, int]:
         kinds = _CALLBACK_KINDS
     else:
         raise InvalidFaultRuleError(
-            f"endpoint must be upload_url, get_metadata or callback, got {endpoint!r}"
+            f"endpoint must be one of {sorted(REQUEST_ENDPOINTS | {CALLBACK_ENDPOINT})}, got {endpoint!r}"
         )
     if not isinstance(kind, str) or kind not in kinds:
         raise InvalidFaultRuleError(f"kind for {endpoint} must be one of {sorted(kinds)}, got {kind!r}")
