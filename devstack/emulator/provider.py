@@ -107,7 +107,8 @@ class Provider:
 
         def run(fault: Fault | None) -> Reply:
             try:
-                video = self._accept_upload(authorized, content_type, body, arrived)
+                lose = fault is not None and fault.lose_callbacks
+                video = self._accept_upload(authorized, content_type, body, arrived, lose_callbacks=lose)
             except ApiError as exc:
                 outcome = _OUTCOMES.get(type(exc), "rejected")
                 record(outcome, exc.code, None, fault)
@@ -174,7 +175,9 @@ class Provider:
             return Reply(fault.status, page.encode(), content_type="text/html")
         return DROPPED  # reset
 
-    def _accept_upload(self, authorized: bool, content_type: str, body: bytes, arrived: float) -> Video:
+    def _accept_upload(
+        self, authorized: bool, content_type: str, body: bytes, arrived: float, *, lose_callbacks: bool
+    ) -> Video:
         if not authorized:
             raise UnauthorizedError()
         form = validate_upload_form(parse_form(content_type, body))
@@ -185,7 +188,7 @@ class Provider:
         except InvalidParameterError as exc:
             # Documented: the cost is deducted at request time; the fetch comes after. So the slot is used too.
             raise SourceRefusedError(exc.msg) from exc
-        video, callback_fault = self._state.add_video(form, source.size)
+        video, callback_fault = self._state.add_video(form, source.size, lose_callbacks=lose_callbacks)
         Lifecycle(
             self._state,
             video.video_no,

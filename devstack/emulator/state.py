@@ -187,8 +187,11 @@ class EmulatorState:
             if self._rate is not None:
                 self._rate.release(at)
 
-    def add_video(self, form: UploadForm, size: int | None) -> tuple[Video, Fault | None]:
-        """Create the video of an accepted upload, with the callback fault it will suffer, if any."""
+    def add_video(
+        self, form: UploadForm, size: int | None, *, lose_callbacks: bool = False
+    ) -> tuple[Video, Fault | None]:
+        """Create the video of an accepted upload, with the callback fault it will suffer, if any
+        (``lose_callbacks``: all of them are lost, whatever the callback fault queue holds)."""
         with self._lock:
             video_no = self._new_video_no()
             video = Video(
@@ -206,6 +209,8 @@ class EmulatorState:
                 longitude=form.longitude,
             )
             self._videos[video_no] = video
+            if lose_callbacks:
+                return video, Fault(CALLBACK_ENDPOINT, "drop")
             fault = self._faults.take(CALLBACK_ENDPOINT) if form.callback else None
             return video, fault
 

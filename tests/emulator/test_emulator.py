@@ -487,6 +487,30 @@ def test_accept_then_reset_bills_but_never_answers(emulator: MemoriesEmulator, s
     assert len(emulator.videos()) == 1
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"endpoint": "upload_url", "kind": "accept_then_reset", "lose_callbacks": True},
+        {"endpoint": "upload_url", "kind": "slow", "seconds": 0.5, "lose_callbacks": True},
+    ],
+)
+def test_an_ambiguous_fault_can_lose_every_callback_of_its_upload(
+    emulator: MemoriesEmulator, sources: str, receiver: Receiver, rule: dict[str, Any]
+) -> None:
+    emulator.add_faults([rule, {"endpoint": "callback", "kind": "duplicate"}])
+
+    with pytest.raises(requests.RequestException):
+        upload(emulator, {"url": f"{sources}/video.mp4", "callback": receiver.url}, timeout=0.2)
+    assert wait_until(lambda: emulator.videos() != [] and emulator.videos()[0]["status"] == "PARSE")
+    time.sleep(0.1)
+
+    assert emulator.billed_calls() == 1
+    assert receiver.bodies == []
+    # The queued callback fault was not used up by it: the next upload's callbacks come twice.
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4", "callback": receiver.url})["data"]["videoNo"]
+    assert wait_until(lambda: receiver.statuses(video_no) == ["UNPARSE", "UNPARSE", "PARSE", "PARSE"])
+
+
 def test_dropped_callbacks_are_never_sent_but_the_video_parses(
     emulator: MemoriesEmulator, sources: str, receiver: Receiver
 ) -> None:
