@@ -447,15 +447,15 @@ def test_500_requests_through_the_local_http_gateway(
         _assert_forged_refused(status, before, after)
 
 
-def test_parse_is_final_whatever_arrives_after_it(env: Env, gateway: CallbackGateway) -> None:
-    """A fresh SUBMITTING record, callbacks PARSE, UNPARSE, PARSE, FAIL, UNPARSE: PARSE once, for good."""
+def _fresh_record(env: Env, key: str) -> str:
+    """A new SUBMITTING record, as ingest writes it before calling the provider; its id."""
     video_id = uuid.uuid4().hex
     stamp = "2026-01-01T00:00:00Z"
     assert env.store.create(
         VideoRecord(
             video_id=video_id,
             bucket="uploads",
-            key="clips/sequence.mp4",
+            key=key,
             object_version="v1",
             size=1,
             status=SUBMITTING,
@@ -464,6 +464,12 @@ def test_parse_is_final_whatever_arrives_after_it(env: Env, gateway: CallbackGat
             history=(Transition(at=stamp, from_status=None, to_status=SUBMITTING, by="ingest"),),
         )
     )
+    return video_id
+
+
+def test_parse_is_final_whatever_arrives_after_it(env: Env, gateway: CallbackGateway) -> None:
+    """A fresh SUBMITTING record, callbacks PARSE, UNPARSE, PARSE, FAIL, UNPARSE: PARSE once, for good."""
+    video_id = _fresh_record(env, "clips/sequence.mp4")
     target = _target(video_id, token_for(KEY, video_id))
     answers = []
     for i, status in enumerate(["PARSE", "UNPARSE", "PARSE", "FAIL", "UNPARSE"]):
@@ -563,21 +569,7 @@ def test_any_method_but_post_is_403_like_api_gateway_never_5xx(
 def test_a_token_valid_callback_is_read_whatever_its_content_type(
     env: Env, gateway: CallbackGateway, body: bytes, content_type: str | None
 ) -> None:
-    video_id = uuid.uuid4().hex
-    stamp = "2026-01-01T00:00:00Z"
-    env.store.create(
-        VideoRecord(
-            video_id=video_id,
-            bucket="uploads",
-            key="clips/typed.mp4",
-            object_version="v1",
-            size=1,
-            status=SUBMITTING,
-            created_at=stamp,
-            updated_at=stamp,
-            history=(Transition(at=stamp, from_status=None, to_status=SUBMITTING, by="ingest"),),
-        )
-    )
+    video_id = _fresh_record(env, "clips/typed.mp4")
     headers = [("Content-Type", content_type)] if content_type else []
     assert _post_http(gateway, _target(video_id, token_for(KEY, video_id)), body, headers) == 200
     saved = env.store.get(video_id)
