@@ -75,6 +75,8 @@ class Reply:
 
 
 DROPPED = Reply(0, drop=True)
+# Their answers carry success/failed beside code and msg.
+_QUERY_ENDPOINTS = frozenset({"get_metadata", "list_videos"})
 _OUTCOMES: dict[type[ApiError], str] = {
     RateLimitedError: "rate_limited",
     SourceRefusedError: REFUSED_AFTER_BILLING,
@@ -168,6 +170,8 @@ class Provider:
             run(fault)
             return DROPPED
         record_refusal(fault)
+        if fault.kind == "code" and endpoint in _QUERY_ENDPOINTS:
+            return _query_reply(lambda: _raise(ApiError(fault.code, fault.msg)))
         if fault.kind == "code":
             return Reply.business(fault.code, fault.msg)
         if fault.kind == "http":
@@ -248,6 +252,10 @@ class Provider:
         if len(video_nos) > MAX_DELETE:
             raise InvalidParameterError(f"at most {MAX_DELETE} video_nos per request, got {len(video_nos)}")
         self._state.delete_videos(video_nos, _unique_id(parse_qs(query, keep_blank_values=True)))
+
+
+def _raise(exc: ApiError) -> object:
+    raise exc
 
 
 def _unique_id(params: dict[str, list[str]]) -> str:

@@ -799,6 +799,10 @@ def test_status_queries_take_faults_too(emulator: MemoriesEmulator) -> None:
         timeout=5,
     )
     assert response.status_code == 503
+    emulator.add_faults([{"endpoint": "list_videos", "kind": "code", "code": "0429"}])
+    assert shape(list_videos(emulator, {"page": 1, "size": 1, "unique_id": "s"})) == shape(
+        load("error.rate_limited")
+    )
     assert list_videos(emulator, {"page": 1, "size": 1, "unique_id": "s"})["code"] == "0000"
 
 

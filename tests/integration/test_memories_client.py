@@ -171,12 +171,21 @@ def test_listing_reads_every_page(client: MemoriesClient, emulator: MemoriesEmul
 
 
 class _SilentCloser(BaseHTTPRequestHandler):
-    """Answers get_metadata keeping the connection open, then closes it without saying so."""
+    """Answers as documented keeping the connection open, then closes it without saying so."""
 
     protocol_version = "HTTP/1.1"
+    posts = 0
 
     def do_GET(self) -> None:
-        body = json.dumps(load("get_metadata.success")).encode()
+        self._answer("get_metadata.success")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _SilentCloser.posts += 1
+        self._answer("upload_url.success")
+
+    def _answer(self, fixture: str) -> None:
+        body = json.dumps(load(fixture)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -189,16 +198,29 @@ class _SilentCloser(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_pooled_socket_the_server_closed_silently_is_retried_once() -> None:
+@pytest.fixture
+def silent_closer() -> Iterator[MemoriesClient]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SilentCloser)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        client = MemoriesClient(f"http://127.0.0.1:{server.server_port}", ApiKey(lambda _force: KEY))
-        statuses = [client.video_status("VI568102998803353600", "default") for _ in range(200)]
-    finally:
-        server.shutdown()
-        server.server_close()
+    _SilentCloser.posts = 0
+    yield MemoriesClient(f"http://127.0.0.1:{server.server_port}", ApiKey(lambda _force: KEY))
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_pooled_socket_the_server_closed_silently_is_retried_once(silent_closer: MemoriesClient) -> None:
+    statuses = [silent_closer.video_status("VI568102998803353600", "default") for _ in range(200)]
     assert statuses == ["PARSE"] * 200
+
+
+def test_uploads_never_reuse_a_socket_so_a_silent_close_is_never_mistaken_for_ambiguity(
+    silent_closer: MemoriesClient, video_url: str
+) -> None:
+    """Interleaved with status queries on the pool: every upload opens its own connection."""
+    for _ in range(50):
+        assert silent_closer.upload_url(request(video_url)).video_no == "VI568102998803353600"
+        silent_closer.video_status("VI568102998803353600", "default")
+    assert _SilentCloser.posts == 50
 
 
 def test_the_api_key_is_reread_after_the_provider_refuses_it(
