@@ -508,7 +508,7 @@ PATHOLOGICAL = {
 @pytest.mark.parametrize("over_http", [False, True], ids=["direct", "http"])
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
-def test_pathological_bodies_with_a_valid_token_are_400_and_change_nothing(
+def test_pathological_bodies_with_a_valid_token_are_4xx_and_change_nothing(
     env: Env, gateway: CallbackGateway, name: str, content_type: str | None, over_http: bool
 ) -> None:
     body = PATHOLOGICAL[name]
@@ -519,7 +519,9 @@ def test_pathological_bodies_with_a_valid_token_are_400_and_change_nothing(
         status = _post_http(gateway, _target(UNP_ID, token), body, headers)
     else:
         status, _ = _invoke(_event(UNP_ID, token, body, content_type, []), env)
-    assert status == 400
+    # 400 where the nesting is too deep to parse; Python 3.13 parses deeper, and then the payload's
+    # videoNo (another video's) is a 409. Never a 5xx, never a change.
+    assert 400 <= status < 500
     assert env.scan() == before
 
 
