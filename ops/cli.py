@@ -28,7 +28,7 @@ from functions.core.objects import notification_body
 from functions.core.reconcile import object_ref, operator_resubmit
 from functions.core.settings import ReconcileSettings
 from functions.core.signing import video_id_for
-from functions.core.status import NON_FINAL, PARSE, REJECTED, VideoRecord
+from functions.core.status import NON_FINAL, PARSE, REJECTED, UNCERTAIN, UNPARSE, VideoRecord
 from functions.reconcile.handler import build as reconcile_app
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
@@ -108,17 +108,33 @@ def cmd_show(store: DynamoStatusStore, session: boto3.Session, args: argparse.Na
     return 0
 
 
+def _billed_already(record: VideoRecord) -> str | None:
+    """Why another upload_url call for this record would be paid a second time, if it would."""
+    if record.video_no is not None or record.status in (UNPARSE, PARSE):
+        return f"memories.ai already accepted it (videoNo {record.video_no or 'unknown'}, {record.status})"
+    if record.status == UNCERTAIN:
+        return "memories.ai may already have accepted it (UNCERTAIN: the answer to its call was lost)"
+    return None
+
+
 def cmd_resubmit(
     store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace, queue_url: str
 ) -> int:
     record = _find(store, session, args)
     try:
-        updated = store.save(operator_resubmit(record, now=SystemClock().now()))
+        resubmitted = operator_resubmit(record, now=SystemClock().now())
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    billed = _billed_already(record)
+    if billed and not args.force:
+        raise CliError(f"{billed}; a resubmission is billed again. Pass --force to resubmit anyway")
+    try:
+        updated = store.save(resubmitted)
     except StaleRecord as exc:
         raise CliError("the record changed while resubmitting; try again") from exc
     SqsQueue(session.client("sqs"), queue_url).send(notification_body(object_ref(updated)), 0, {})
+    if billed:
+        print(f"--force: {billed}; this upload will be billed again", file=sys.stderr)
     print(f"resubmitted {updated.video_id} ({updated.key}) at {iso(SystemClock().now())}")
     return 0
 
@@ -175,6 +191,12 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--bucket")
         command.add_argument("--key")
         command.add_argument("--version-id")
+        if name == "resubmit":
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="resubmit even a video memories.ai already accepted (it is billed again)",
+            )
     redrive = sub.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--limit", type=int, default=1000)
     sub.add_parser(

@@ -53,6 +53,10 @@ class UploadForm:
     callback: str | None
     unique_id: str
     tags: tuple[str, ...]
+    datetime_taken: str | None = None
+    camera_model: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
 
 
 def is_form(content_type: str) -> bool:
@@ -99,6 +103,10 @@ def validate_upload_form(fields: FormFields) -> UploadForm:
         callback=values.get("callback"),
         unique_id=values.get("unique_id", DEFAULT_UNIQUE_ID),
         tags=tags,
+        datetime_taken=values.get("datetime_taken"),
+        camera_model=values.get("camera_model"),
+        latitude=values.get("latitude"),
+        longitude=values.get("longitude"),
     )
 
 

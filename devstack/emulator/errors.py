@@ -23,6 +23,10 @@ class InvalidParameterError(ApiError):
         super().__init__(PARAMETER_INVALID, msg)
 
 
+class SourceRefusedError(InvalidParameterError):
+    """The fetched url is unreachable or not a video (0003), found after the call was billed."""
+
+
 class UnauthorizedError(ApiError):
     """The Authorization header is missing or is not the api key (code 0401)."""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from devstack.emulator.errors import InvalidFaultRuleError
 
-REQUEST_ENDPOINTS = frozenset({"upload_url", "get_metadata"})
+REQUEST_ENDPOINTS = frozenset({"upload_url", "get_metadata", "list_videos"})
 CALLBACK_ENDPOINT = "callback"
 
 # Business codes a fault may answer with, and the message used when the rule gives none.
@@ -33,8 +33,8 @@ _REQUEST_KINDS: Mapping[str, frozenset[str]] = {
     "code": frozenset({"code", "msg"}),
     "http": frozenset({"status"}),
     "reset": frozenset(),
-    "slow": frozenset({"seconds"}),
-    "accept_then_reset": frozenset(),
+    "slow": frozenset({"seconds", "lose_callbacks"}),
+    "accept_then_reset": frozenset({"lose_callbacks"}),
 }
 _CALLBACK_KINDS: Mapping[str, frozenset[str]] = {
     "drop": frozenset(),
@@ -53,6 +53,8 @@ class Fault:
     msg: str = ""
     status: int = 0
     seconds: float = 0.0
+    # For the kinds that accept the upload: none of its callbacks is sent (the worst ambiguous case).
+    lose_callbacks: bool = False
 
 
 def parse_rule(rule: object) -> tuple[Fault, int]:
@@ -67,7 +69,7 @@ def parse_rule(rule: object) -> tuple[Fault, int]:
         kinds = _CALLBACK_KINDS
     else:
         raise InvalidFaultRuleError(
-            f"endpoint must be upload_url, get_metadata or callback, got {endpoint!r}"
+            f"endpoint must be one of {sorted(REQUEST_ENDPOINTS | {CALLBACK_ENDPOINT})}, got {endpoint!r}"
         )
     if not isinstance(kind, str) or kind not in kinds:
         raise InvalidFaultRuleError(f"kind for {endpoint} must be one of {sorted(kinds)}, got {kind!r}")
@@ -95,12 +97,15 @@ def _build(endpoint: str, kind: str, rule: Mapping[str, object]) -> Fault:
             allowed = sorted(FAULT_HTTP_STATUSES)
             raise InvalidFaultRuleError(f"status must be one of {allowed}, got {status!r}")
         return Fault(endpoint, kind, status=status)
+    lose_callbacks = rule.get("lose_callbacks", False)
+    if not isinstance(lose_callbacks, bool):
+        raise InvalidFaultRuleError(f"lose_callbacks must be true or false, got {lose_callbacks!r}")
     if kind == "slow":
         seconds = rule.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             raise InvalidFaultRuleError(f"seconds must be a non-negative number, got {seconds!r}")
-        return Fault(endpoint, kind, seconds=float(seconds))
-    return Fault(endpoint, kind)
+        return Fault(endpoint, kind, seconds=float(seconds), lose_callbacks=lose_callbacks)
+    return Fault(endpoint, kind, lose_callbacks=lose_callbacks)
 
 
 class FaultQueue:

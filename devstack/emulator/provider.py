@@ -7,8 +7,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import parse_qs
 
+from devstack.emulator import catalog
 from devstack.emulator.contract import (
     DEFAULT_UNIQUE_ID,
     LIST_FIELDS,
@@ -16,13 +18,32 @@ from devstack.emulator.contract import (
     parse_form,
     validate_upload_form,
 )
-from devstack.emulator.errors import ApiError, InvalidParameterError, RateLimitedError, UnauthorizedError
+from devstack.emulator.errors import (
+    ApiError,
+    InvalidParameterError,
+    RateLimitedError,
+    SourceRefusedError,
+    UnauthorizedError,
+)
 from devstack.emulator.faults import Fault
 from devstack.emulator.lifecycle import Lifecycle
 from devstack.emulator.source import fetch_video
-from devstack.emulator.state import UNPARSE, CallRecord, EmulatorState, JsonObject, LoggedForm, Video
+from devstack.emulator.state import (
+    ACCEPTED,
+    PARSE,
+    REFUSED_AFTER_BILLING,
+    UNPARSE,
+    CallRecord,
+    EmulatorState,
+    JsonObject,
+    LoggedForm,
+    Video,
+)
 
 SUCCESS = "0000"
+# Documented for delete_videos.
+MAX_DELETE = 100
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,18 +75,23 @@ class Reply:
 
 
 DROPPED = Reply(0, drop=True)
+# Their answers carry success/failed beside code and msg.
+_QUERY_ENDPOINTS = frozenset({"get_metadata", "list_videos"})
+_OUTCOMES: dict[type[ApiError], str] = {
+    RateLimitedError: "rate_limited",
+    SourceRefusedError: REFUSED_AFTER_BILLING,
+}
 _HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 @dataclass(frozen=True)
 class ProviderSettings:
     api_key: str
-    callback_delays: tuple[float, float]
     fetch_timeout: float
 
 
 class Provider:
-    """upload_url, get_metadata and list_videos as the documented contract says, plus faults."""
+    """The documented endpoints (upload_url, the status queries, delete, captions, transcripts), plus faults."""
 
     def __init__(self, state: EmulatorState, settings: ProviderSettings, stopping: threading.Event) -> None:
         self._state = state
@@ -83,12 +109,13 @@ class Provider:
 
         def run(fault: Fault | None) -> Reply:
             try:
-                video = self._accept_upload(authorized, content_type, body, arrived)
+                lose = fault is not None and fault.lose_callbacks
+                video = self._accept_upload(authorized, content_type, body, arrived, lose_callbacks=lose)
             except ApiError as exc:
-                outcome = "rate_limited" if isinstance(exc, RateLimitedError) else "rejected"
+                outcome = _OUTCOMES.get(type(exc), "rejected")
                 record(outcome, exc.code, None, fault)
                 return Reply.error(exc)
-            record("accepted", SUCCESS, video.video_no, fault)
+            record(ACCEPTED, SUCCESS, video.video_no, fault)
             return Reply.success(
                 {
                     "videoNo": video.video_no,
@@ -105,18 +132,26 @@ class Provider:
 
     def get_metadata(self, authorization: str | None, query: str) -> Reply:
         def run(_: Fault | None) -> Reply:
-            try:
-                return Reply.success(self._metadata(authorization, query))
-            except ApiError as exc:
-                return Reply.error(exc)
+            return _query_reply(lambda: self._metadata(authorization, query))
 
         return self._with_fault("get_metadata", run, lambda _: None)
 
-    def list_videos(self, authorization: str | None, content_type: str, body: bytes) -> Reply:
-        try:
-            return Reply.success(self._list_videos(authorization, content_type, body))
-        except ApiError as exc:
-            return Reply.error(exc)
+    def list_videos(self, authorization: str | None, content_type: str, body: bytes, *, v1_1: bool) -> Reply:
+        """v1 answers numbers as numbers; the older v1.1 page as strings, with a ``cause``."""
+
+        def run(_: Fault | None) -> Reply:
+            return _query_reply(lambda: self._list_videos(authorization, content_type, body), v1_1=v1_1)
+
+        return self._with_fault("list_videos", run, lambda _: None)
+
+    def delete_videos(self, authorization: str | None, query: str, content_type: str, body: bytes) -> Reply:
+        return _query_reply(lambda: self._delete_videos(authorization, query, content_type, body))
+
+    def get_video_caption(self, authorization: str | None, query: str) -> Reply:
+        return _query_reply(lambda: self._after_parse(authorization, query, _captions))
+
+    def get_audio_transcription(self, authorization: str | None, query: str) -> Reply:
+        return _query_reply(lambda: self._after_parse(authorization, query, _transcription))
 
     def _with_fault(
         self,
@@ -135,6 +170,8 @@ class Provider:
             run(fault)
             return DROPPED
         record_refusal(fault)
+        if fault.kind == "code" and endpoint in _QUERY_ENDPOINTS:
+            return _query_reply(lambda: _raise(ApiError(fault.code, fault.msg)))
         if fault.kind == "code":
             return Reply.business(fault.code, fault.msg)
         if fault.kind == "http":
@@ -142,7 +179,9 @@ class Provider:
             return Reply(fault.status, page.encode(), content_type="text/html")
         return DROPPED  # reset
 
-    def _accept_upload(self, authorized: bool, content_type: str, body: bytes, arrived: float) -> Video:
+    def _accept_upload(
+        self, authorized: bool, content_type: str, body: bytes, arrived: float, *, lose_callbacks: bool
+    ) -> Video:
         if not authorized:
             raise UnauthorizedError()
         form = validate_upload_form(parse_form(content_type, body))
@@ -150,108 +189,117 @@ class Provider:
             raise RateLimitedError()
         try:
             source = fetch_video(form.url, self._settings.fetch_timeout)
-        except ApiError:
-            self._state.release_upload(arrived)
-            raise
-        video, callback_fault = self._state.add_video(form, source.size)
+        except InvalidParameterError as exc:
+            # Documented: the cost is deducted at request time; the fetch comes after. So the slot is used too.
+            raise SourceRefusedError(exc.msg) from exc
+        video, callback_fault = self._state.add_video(form, source.size, lose_callbacks=lose_callbacks)
         Lifecycle(
             self._state,
             video.video_no,
             callback=form.callback,
             fault=callback_fault,
-            delays=self._settings.callback_delays,
+            delays=self._state.callback_delays,
             stopping=self._stopping,
         ).start()
         return video
 
-    def _metadata(self, authorization: str | None, query: str) -> JsonObject | None:
+    def _authorize(self, authorization: str | None) -> None:
         if authorization != self._settings.api_key:
             raise UnauthorizedError()
+
+    def _video_in_query(self, authorization: str | None, query: str) -> Video | None:
+        self._authorize(authorization)
         params = parse_qs(query, keep_blank_values=True)
         video_no = params.get("video_no", [""])[0]
         if not video_no:
             raise InvalidParameterError("video_no is required")
-        unique_id = params.get("unique_id", [DEFAULT_UNIQUE_ID])[0]
-        if not unique_id:
-            raise InvalidParameterError("unique_id must be non-empty when given")
-        video = self._state.find_video(video_no, unique_id)
-        if video is None:
-            return None  # documented: an unknown video_no is a success with no data
-        return {
-            "videoNo": video["videoNo"],
-            "videoName": video["videoName"],
-            "status": video["status"],
-            # Fixed, plausible numbers: the emulator does not decode the video.
-            "duration": "12",
-            "size": video["size"] if video["size"] is not None else 1_048_576,
-            "fps": 30,
-            "width": 1280,
-            "height": 720,
-            "uploadTime": video["uploadTime"],
-        }
+        return self._state.find_video(video_no, _unique_id(params))
+
+    def _metadata(self, authorization: str | None, query: str) -> JsonObject | None:
+        video = self._video_in_query(authorization, query)
+        # Documented: an unknown video_no is a success with no data.
+        return catalog.metadata(video) if video is not None else None
+
+    def _after_parse(
+        self, authorization: str | None, query: str, content: Callable[[Video], JsonObject]
+    ) -> JsonObject | None:
+        video = self._video_in_query(authorization, query)
+        # Documented: before parsing ends these may answer data null.
+        return content(video) if video is not None and video.status == PARSE else None
 
     def _list_videos(self, authorization: str | None, content_type: str, body: bytes) -> JsonObject:
-        if authorization != self._settings.api_key:
-            raise UnauthorizedError()
-        if content_type.partition(";")[0].strip().lower() != "application/json":
-            raise InvalidParameterError("Content-Type must be application/json")
-        try:
-            request = json.loads(body)
-        except ValueError as exc:
-            raise InvalidParameterError("body must be a JSON object") from exc
-        if not isinstance(request, dict):
-            raise InvalidParameterError("body must be a JSON object")
-        page = _positive_int(request, "page")
-        size = _positive_int(request, "size")
+        self._authorize(authorization)
+        request = _json_body(content_type, body, dict, "a JSON object")
+        page = catalog.positive_int(request, "page")
+        size = catalog.positive_int(request, "size")
         unique_id = request.get("unique_id")
         if not isinstance(unique_id, str) or not unique_id:
             raise InvalidParameterError("unique_id is required and must be a non-empty string")
-        keep = _list_filter(request)
+        keep = catalog.list_filter(request)
         videos = [v for v in self._state.list_videos(unique_id) if keep(v)]
-        shown = videos[(page - 1) * size : page * size]
         return {
-            "videos": [
-                {key: v[key] for key in ("videoNo", "videoName", "status", "uploadTime", "tags")}
-                for v in shown
-            ],
-            "total": len(videos),
+            "current_page": page,
+            "page_size": size,
+            "total_count": len(videos),
+            "videos": [catalog.list_item(v) for v in videos[(page - 1) * size : page * size]],
         }
 
-
-def _positive_int(request: dict[str, object], name: str) -> int:
-    value = request.get(name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidParameterError(f"{name} is required and must be a positive integer")
-    return value
-
-
-def _optional_str(request: dict[str, object], name: str) -> str | None:
-    value = request.get(name)
-    if value is not None and not isinstance(value, str):
-        raise InvalidParameterError(f"{name} must be a string")
-    return value
+    def _delete_videos(self, authorization: str | None, query: str, content_type: str, body: bytes) -> None:
+        self._authorize(authorization)
+        video_nos = _json_body(content_type, body, list, "a JSON array of video_no strings")
+        if not all(isinstance(v, str) and v for v in video_nos):
+            raise InvalidParameterError("body must be a JSON array of video_no strings")
+        if len(video_nos) > MAX_DELETE:
+            raise InvalidParameterError(f"at most {MAX_DELETE} video_nos per request, got {len(video_nos)}")
+        self._state.delete_videos(video_nos, _unique_id(parse_qs(query, keep_blank_values=True)))
 
 
-def _list_filter(request: dict[str, object]) -> Callable[[JsonObject], bool]:
-    video_no = _optional_str(request, "video_no")
-    status = _optional_str(request, "status")
-    tag = _optional_str(request, "tag")
-    video_nos = request.get("video_nos")
-    if video_nos is not None and (
-        not isinstance(video_nos, list) or not all(isinstance(v, str) for v in video_nos)
-    ):
-        raise InvalidParameterError("video_nos must be a list of strings")
+def _raise(exc: ApiError) -> object:
+    raise exc
 
-    def keep(video: JsonObject) -> bool:
-        tags = video["tags"]
-        return (
-            (video_no is None or video["videoNo"] == video_no)
-            and (video_nos is None or video["videoNo"] in video_nos)
-            and (status is None or video["status"] == status)
-            and (tag is None or (isinstance(tags, list) and tag in tags))
-        )
 
-    return keep
+def _unique_id(params: dict[str, list[str]]) -> str:
+    unique_id = params.get("unique_id", [DEFAULT_UNIQUE_ID])[0]
+    if not unique_id:
+        raise InvalidParameterError("unique_id must be non-empty when given")
+    return unique_id
+
+
+def _json_body(content_type: str, body: bytes, kind: type[T], what: str) -> T:
+    if content_type.partition(";")[0].strip().lower() != "application/json":
+        raise InvalidParameterError("Content-Type must be application/json")
+    try:
+        request = json.loads(body)
+    except ValueError as exc:
+        raise InvalidParameterError(f"body must be {what}") from exc
+    if not isinstance(request, kind):
+        raise InvalidParameterError(f"body must be {what}")
+    return request
+
+
+def _query_reply(answer: Callable[[], object], *, v1_1: bool = False) -> Reply:
+    """The status queries' envelope: ``success``/``failed`` beside code and msg; v1.1 adds ``cause``."""
+    try:
+        data, code, msg = answer(), SUCCESS, "success"
+    except ApiError as exc:
+        data, code, msg = None, exc.code, exc.msg
+    payload: JsonObject = {"code": code, "msg": msg, "success": code == SUCCESS, "failed": code != SUCCESS}
+    if v1_1:
+        payload = catalog.stringify_numbers(payload)
+        payload["cause"] = None if code == SUCCESS else msg
+        data = catalog.stringify_numbers(data)
+    payload["data"] = data
+    return Reply.json(200, payload, code=code)
+
+
+def _captions(video: Video) -> JsonObject:
+    """Not documented beyond "scene descriptions": the emulator's own plausible shape."""
+    return {"video_no": video.video_no, "captions": [{"start": 0, "end": 12, "text": "a short test clip"}]}
+
+
+def _transcription(video: Video) -> JsonObject:
+    """Not documented beyond "speech transcript": the emulator's own plausible shape."""
+    return {"video_no": video.video_no, "transcriptions": [{"start": 0, "end": 12, "text": ""}]}
 
 
 def _loggable_form(content_type: str, body: bytes) -> LoggedForm:

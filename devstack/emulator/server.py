@@ -18,6 +18,8 @@ from devstack.emulator.state import EmulatorState, JsonObject, max_in_window
 logger = logging.getLogger("devstack.emulator")
 
 API_PREFIX = "/serve/api/v1/"
+# The older (v1.1) page of list_videos: the same call, numbers as strings.
+V1_1_LIST_VIDEOS = "/serve/api/video/list_videos"
 CONTROL_PREFIX = "/_emulator/"
 
 
@@ -26,7 +28,9 @@ class MemoriesEmulator:
 
     api_key: the only Authorization value accepted. port 0 picks a free port.
     uploads_per_minute: the account's upload rate limit; None (default) means unlimited.
-    callback_delays: seconds after acceptance at which the video is announced UNPARSE, then PARSE.
+    callback_delays: seconds after acceptance at which the video is announced UNPARSE, then PARSE
+    (the second is the parse time: until then metadata filters do not see the video). Tests change
+    it for later uploads with ``set_callback_delays`` or ``POST /_emulator/timing``.
     fetch_timeout: seconds allowed for fetching the submitted url.
     """
 
@@ -42,14 +46,10 @@ class MemoriesEmulator:
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be non-empty")
-        if not 0 <= callback_delays[0] <= callback_delays[1]:
-            raise ValueError(f"callback_delays must be 0 <= first <= second, got {callback_delays}")
         self._address = (host, port)
-        self._state = EmulatorState(uploads_per_minute)
+        self._state = EmulatorState(uploads_per_minute, callback_delays)
         self._stopping = threading.Event()
-        self._provider = Provider(
-            self._state, ProviderSettings(api_key, callback_delays, fetch_timeout), self._stopping
-        )
+        self._provider = Provider(self._state, ProviderSettings(api_key, fetch_timeout), self._stopping)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -112,20 +112,25 @@ class MemoriesEmulator:
     def videos(self) -> list[JsonObject]:
         return self._state.videos()
 
+    def set_callback_delays(self, delays: tuple[float, float]) -> None:
+        """Seconds to the UNPARSE notice and to PARSE for uploads accepted from now on."""
+        self._state.set_callback_delays(delays)
+
     def set_status(self, video_no: str, status: str) -> None:
         """Change a video's status without any callback, as when the provider's notice is lost."""
         self._state.set_status(video_no, status)
 
     def reset(self) -> None:
-        """Forget calls, callbacks, videos and faults; pending callbacks of old videos are not sent."""
+        """Forget calls, callbacks, videos, faults and timing changes; pending callbacks of old videos
+        are not sent."""
         self._state.reset()
 
     def billed_calls(self) -> int:
-        return len(self._state.accepted_times())
+        return len(self._state.billed_times())
 
     def max_calls_in_window(self, seconds: float) -> int:
         """The most accepted upload_url calls that arrived within any window of this many seconds."""
-        return max_in_window(self._state.accepted_times(), seconds)
+        return max_in_window(self._state.billed_times(), seconds)
 
     def _route(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one HTTP request. Header names in `headers` are lower-case."""
@@ -135,13 +140,21 @@ class MemoriesEmulator:
             return self._control(method, path.removeprefix(CONTROL_PREFIX), body)
         authorization = headers.get("authorization")
         content_type = headers.get("content-type", "")
+        query = parts.query
         route = (method, path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX) else None)
         if route == ("POST", "upload_url"):
             return self._provider.upload_url(authorization, content_type, body)
         if route == ("GET", "get_metadata"):
-            return self._provider.get_metadata(authorization, parts.query)
-        if route == ("POST", "list_videos"):
-            return self._provider.list_videos(authorization, content_type, body)
+            return self._provider.get_metadata(authorization, query)
+        if route == ("POST", "list_videos") or (method, path) == ("POST", V1_1_LIST_VIDEOS):
+            v1_1 = path == V1_1_LIST_VIDEOS
+            return self._provider.list_videos(authorization, content_type, body, v1_1=v1_1)
+        if route == ("POST", "delete_videos"):
+            return self._provider.delete_videos(authorization, query, content_type, body)
+        if route == ("GET", "get_video_caption"):
+            return self._provider.get_video_caption(authorization, query)
+        if route == ("GET", "get_audio_transcription"):
+            return self._provider.get_audio_transcription(authorization, query)
         return Reply.json(404, {"error": f"no route for {method} {path}"})
 
     def _control(self, method: str, action: str, body: bytes) -> Reply:
@@ -164,6 +177,14 @@ class MemoriesEmulator:
             return Reply.json(200, {"ok": True})
         if (method, action) == ("DELETE", "faults"):
             self.clear_faults()
+            return Reply.json(200, {"ok": True})
+        if (method, action) == ("POST", "timing"):
+            timing = json.loads(body)
+            if not isinstance(timing, dict) or not all(
+                isinstance(timing.get(k), int | float) for k in ("unparse_after", "parse_after")
+            ):
+                raise ValueError('body must be {"unparse_after": <seconds>, "parse_after": <seconds>}')
+            self.set_callback_delays((float(timing["unparse_after"]), float(timing["parse_after"])))
             return Reply.json(200, {"ok": True})
         if (method, action) == ("POST", "reset"):
             self.reset()

@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from devstack.emulator.contract import PROVIDER_TAG, UploadForm
@@ -16,6 +16,10 @@ from devstack.emulator.faults import CALLBACK_ENDPOINT, Fault, FaultQueue
 
 UNPARSE = "UNPARSE"
 PARSE = "PARSE"
+ACCEPTED = "accepted"
+# The provider deducts the cost at request time, then fetches the url: a source it refuses is paid.
+REFUSED_AFTER_BILLING = "refused_after_billing"
+BILLED_OUTCOMES = frozenset({ACCEPTED, REFUSED_AFTER_BILLING})
 
 # JSON as the control API returns it; Any so that tests can index into it without casts.
 JsonObject = dict[str, Any]
@@ -32,9 +36,14 @@ class Video:
     url: str
     callback: str | None
     size: int | None
+    datetime_taken: str | None = None
+    camera_model: str | None = None
+    latitude: str | None = None
+    longitude: str | None = None
     status: str = UNPARSE
 
     def as_json(self) -> JsonObject:
+        """The control API's view (the emulator's own shape, not the provider's)."""
         return {
             "videoNo": self.video_no,
             "videoName": self.video_name,
@@ -45,6 +54,10 @@ class Video:
             "url": self.url,
             "callback": self.callback,
             "size": self.size,
+            "datetime_taken": self.datetime_taken,
+            "camera_model": self.camera_model,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
         }
 
 
@@ -53,7 +66,7 @@ class CallRecord:
     """One upload_url request as received. Only whether the Authorization was valid is kept."""
 
     at: float
-    outcome: str  # accepted | rejected | rate_limited | fault
+    outcome: str  # accepted | refused_after_billing | rejected | rate_limited | fault
     code: str | None
     form: LoggedForm
     video_no: str | None
@@ -69,7 +82,12 @@ class CallRecord:
             "videoNo": self.video_no,
             "authorized": self.authorized,
             "fault": self.fault,
+            "billed": self.billed,
         }
+
+    @property
+    def billed(self) -> bool:
+        return self.outcome in BILLED_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -123,8 +141,11 @@ class RateWindow:
 class EmulatorState:
     """Videos, the request and callback logs, pending faults and the rate window; thread-safe."""
 
-    def __init__(self, uploads_per_minute: float | None) -> None:
+    def __init__(self, uploads_per_minute: float | None, callback_delays: tuple[float, float]) -> None:
         self._lock = threading.Lock()
+        self._callback_delays = (0.0, 0.0)
+        self.set_callback_delays(callback_delays)
+        self._initial_delays = self._callback_delays
         self._videos: dict[str, Video] = {}
         self._calls: list[CallRecord] = []
         self._callbacks: list[CallbackAttempt] = []
@@ -145,6 +166,18 @@ class EmulatorState:
         with self._lock:
             return self._faults.take(endpoint)
 
+    @property
+    def callback_delays(self) -> tuple[float, float]:
+        """Seconds from acceptance to the UNPARSE notice and to PARSE, for uploads accepted from now on."""
+        with self._lock:
+            return self._callback_delays
+
+    def set_callback_delays(self, delays: tuple[float, float]) -> None:
+        if not 0 <= delays[0] <= delays[1]:
+            raise ValueError(f"callback delays must be 0 <= unparse <= parse seconds, got {delays}")
+        with self._lock:
+            self._callback_delays = delays
+
     def reserve_upload(self, at: float) -> bool:
         with self._lock:
             return self._rate is None or self._rate.try_reserve(at)
@@ -154,8 +187,11 @@ class EmulatorState:
             if self._rate is not None:
                 self._rate.release(at)
 
-    def add_video(self, form: UploadForm, size: int | None) -> tuple[Video, Fault | None]:
-        """Create the video of an accepted upload, with the callback fault it will suffer, if any."""
+    def add_video(
+        self, form: UploadForm, size: int | None, *, lose_callbacks: bool = False
+    ) -> tuple[Video, Fault | None]:
+        """Create the video of an accepted upload, with the callback fault it will suffer, if any
+        (``lose_callbacks``: all of them are lost, whatever the callback fault queue holds)."""
         with self._lock:
             video_no = self._new_video_no()
             video = Video(
@@ -167,8 +203,14 @@ class EmulatorState:
                 url=form.url,
                 callback=form.callback,
                 size=size,
+                datetime_taken=form.datetime_taken,
+                camera_model=form.camera_model,
+                latitude=form.latitude,
+                longitude=form.longitude,
             )
             self._videos[video_no] = video
+            if lose_callbacks:
+                return video, Fault(CALLBACK_ENDPOINT, "drop")
             fault = self._faults.take(CALLBACK_ENDPOINT) if form.callback else None
             return video, fault
 
@@ -187,19 +229,28 @@ class EmulatorState:
         with self._lock:
             self._callbacks.append(attempt)
 
-    def find_video(self, video_no: str, unique_id: str) -> JsonObject | None:
+    def find_video(self, video_no: str, unique_id: str) -> Video | None:
+        """A copy of the scope's video, or None."""
         with self._lock:
             video = self._videos.get(video_no)
-            return video.as_json() if video is not None and video.unique_id == unique_id else None
+            return replace(video) if video is not None and video.unique_id == unique_id else None
+
+    def delete_videos(self, video_nos: Iterable[str], unique_id: str) -> None:
+        """Unknown or other scopes' video_nos are ignored (documented: delete is idempotent)."""
+        with self._lock:
+            for video_no in video_nos:
+                video = self._videos.get(video_no)
+                if video is not None and video.unique_id == unique_id:
+                    del self._videos[video_no]
 
     def has_video(self, video_no: str) -> bool:
         with self._lock:
             return video_no in self._videos
 
-    def list_videos(self, unique_id: str) -> list[JsonObject]:
-        """The scope's videos, newest first."""
+    def list_videos(self, unique_id: str) -> list[Video]:
+        """Copies of the scope's videos, newest first."""
         with self._lock:
-            return [v.as_json() for v in reversed(self._videos.values()) if v.unique_id == unique_id]
+            return [replace(v) for v in reversed(self._videos.values()) if v.unique_id == unique_id]
 
     def mark_parsed(self, video_no: str) -> bool:
         """Move a still-UNPARSE video to PARSE; False if it is gone or was set to something else."""
@@ -229,9 +280,9 @@ class EmulatorState:
         with self._lock:
             return [v.as_json() for v in self._videos.values()]
 
-    def accepted_times(self) -> list[float]:
+    def billed_times(self) -> list[float]:
         with self._lock:
-            return sorted(c.at for c in self._calls if c.outcome == "accepted")
+            return sorted(c.at for c in self._calls if c.billed)
 
     def reset(self) -> None:
         with self._lock:
@@ -239,6 +290,7 @@ class EmulatorState:
             self._calls.clear()
             self._callbacks.clear()
             self._faults.clear()
+            self._callback_delays = self._initial_delays
             if self._rate is not None:
                 self._rate.clear()
 

@@ -4,7 +4,7 @@ module only decides what a transport failure means: sent or not sent."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import requests
 from urllib3.exceptions import NewConnectionError, ProtocolError
@@ -14,13 +14,18 @@ from functions.core.contract import (
     LIST_VIDEOS_PATH,
     UPLOAD_URL_PATH,
     Accepted,
+    ListedVideo,
     UploadRequest,
     classify_response,
-    listed_videos,
     metadata_status,
+    video_page,
 )
-from functions.core.errors import AmbiguousSubmit, ProviderAuthFailure, ProviderUnavailable
-from functions.core.ports import ListedVideo
+from functions.core.errors import (
+    AmbiguousSubmit,
+    ProviderAuthFailure,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
 
 
 class EmptySecret(ValueError):
@@ -53,39 +58,50 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     return isinstance(inner, NewConnectionError) and not isinstance(reason, ProtocolError)
 
 
+# list_videos pages: the largest page we ask for, and how many pages one lookup may read before it
+# gives up (an error, so that a caller never mistakes a truncated listing for a complete one).
+PAGE_SIZE: Final = 100
+MAX_PAGES: Final = 50
+
+
 class MemoriesClient:
+    """One connection behaviour per kind of call.
+
+    ``upload_url`` (metered, not idempotent) always opens a fresh connection and closes it, so a
+    transport failure happens on a socket that carried only this request: it means "maybe sent"
+    only when it really may have been. The status queries (idempotent) share a pooled session and
+    retry once when a reused socket turns out to have been closed by the server without notice.
+    """
+
     def __init__(
         self,
         base_url: str,
         api_key: ApiKey,
         *,
-        session: requests.Session | None = None,
         connect_timeout: float = 3.05,
         read_timeout: float = 20.0,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._api_key = api_key
-        self._session = session or requests.Session()
+        self._queries = requests.Session()
         self._timeout = (connect_timeout, read_timeout)
 
-    def _headers(self) -> dict[str, str]:
+    def _key(self) -> str:
         """Read before anything is sent, so a missing key is a clean, retryable failure."""
         try:
-            key = self._api_key()
+            return self._api_key()
         except EmptySecret as exc:
             raise ProviderAuthFailure("no-key", str(exc)) from exc
         except Exception as exc:
             raise ProviderUnavailable("secret", f"could not read the API key: {type(exc).__name__}") from exc
-        # A fresh connection per call: a pooled one the server already closed would fail after
-        # "sending" and look ambiguous when nothing was sent.
-        return {"Authorization": key, "Connection": "close"}
 
     def upload_url(self, request: UploadRequest) -> Accepted:
-        headers = self._headers()
+        headers = {"Authorization": self._key(), "Connection": "close"}
         try:
-            response = self._session.post(
-                self._base + UPLOAD_URL_PATH, data=request.form(), headers=headers, timeout=self._timeout
-            )
+            with requests.Session() as fresh:
+                response = fresh.post(
+                    self._base + UPLOAD_URL_PATH, data=request.form(), headers=headers, timeout=self._timeout
+                )
         except requests.ReadTimeout as exc:
             raise AmbiguousSubmit("read-timeout", "no answer within the read timeout after sending") from exc
         except requests.ConnectionError as exc:
@@ -98,38 +114,48 @@ class MemoriesClient:
         return classify_response(response.status_code, _json_or_none(response))
 
     def video_status(self, video_no: str, unique_id: str) -> str | None:
-        response = self._get(GET_METADATA_PATH, {"video_no": video_no, "unique_id": unique_id})
-        return metadata_status(_json_or_none(response))
+        params = {"video_no": video_no, "unique_id": unique_id}
+        return metadata_status(self._query("GET", GET_METADATA_PATH, params=params))
+
+    def find_by_status(self, unique_id: str, status: str) -> Sequence[ListedVideo]:
+        return self._list_all({"unique_id": unique_id, "status": status})
 
     def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]:
-        try:
-            response = self._session.post(
-                self._base + LIST_VIDEOS_PATH,
-                json={"page": 1, "size": 20, "unique_id": unique_id, "tag": tag},
-                headers=self._headers(),
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise ProviderUnavailable("connect", f"list_videos failed: {type(exc).__name__}") from exc
-        return [
-            ListedVideo(video_no=str(v.get("videoNo")), status=str(v.get("status")))
-            for v in listed_videos(_json_or_none(response))
-            if v.get("videoNo")
-        ]
+        return self._list_all({"unique_id": unique_id, "tag": tag})
 
     def forget_credentials(self) -> None:
         self._api_key.forget()
 
-    def _get(self, path: str, params: dict[str, str]) -> requests.Response:
-        try:
-            response = self._session.get(
-                self._base + path, params=params, headers=self._headers(), timeout=self._timeout
-            )
-        except requests.RequestException as exc:
-            raise ProviderUnavailable("connect", f"{path} failed: {type(exc).__name__}") from exc
+    def _list_all(self, filters: dict[str, str]) -> list[ListedVideo]:
+        found: list[ListedVideo] = []
+        for number in range(1, MAX_PAGES + 1):
+            body = {"page": number, "size": PAGE_SIZE, **filters}
+            page = video_page(self._query("POST", LIST_VIDEOS_PATH, json=body))
+            found.extend(page.videos)
+            if page.is_last:
+                return found
+        raise ProviderUnavailable("too-many", f"list_videos has more than {MAX_PAGES * PAGE_SIZE} matches")
+
+    def _query(self, method: str, path: str, **options: Any) -> Any:
+        """An idempotent status query on the pooled session; the body as JSON (None if it is not)."""
+        headers = {"Authorization": self._key()}
+        for attempt in (1, 2):
+            try:
+                response = self._queries.request(
+                    method, self._base + path, headers=headers, timeout=self._timeout, **options
+                )
+                break
+            except requests.ConnectionError as exc:
+                # A pooled socket the server closed silently fails at once; a second try opens a new one.
+                if attempt == 2 or isinstance(exc, requests.ConnectTimeout):
+                    raise ProviderUnavailable("connect", f"{path} failed: {type(exc).__name__}") from exc
+            except requests.RequestException as exc:
+                raise ProviderUnavailable("connect", f"{path} failed: {type(exc).__name__}") from exc
         if response.status_code >= 500:
             raise ProviderUnavailable(f"http-{response.status_code}", f"{path} answered a server error")
-        return response
+        if response.status_code == 429:
+            raise ProviderRateLimited("http-429", f"{path}: too many requests")
+        return _json_or_none(response)
 
 
 def _json_or_none(response: requests.Response) -> Any:

@@ -65,7 +65,9 @@ def receive(video_id: str) -> dict[str, str]:
     content_type = api.current_event.headers.get("content-type") or api.current_event.headers.get(
         "Content-Type"
     )
-    outcome = _service.apply(video_id, parse_callback(_raw_body(), content_type))
+    payload = parse_callback(_raw_body(), content_type)
+    _service.count_received(payload)
+    outcome = _service.apply(video_id, payload)
     logger.info(f"callback {outcome.result}: {outcome.detail}", extra={"status": outcome.status})
     return {"result": outcome.result.value, "status": outcome.status}
 

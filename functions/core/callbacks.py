@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
+from urllib.parse import parse_qs
 
 from functions.core.clock import iso
 from functions.core.errors import (
@@ -40,6 +41,8 @@ VIDEO_NO_MAX_LENGTH: Final = 64
 CLIENT_ID_MAX_LENGTH: Final = 128
 _VIDEO_NO_PATTERN: Final = re.compile(rf"^[A-Za-z0-9_-]{{1,{VIDEO_NO_MAX_LENGTH}}}\Z")
 _JSON_TYPES: Final = ("application/json",)
+_DECLARED: Final = {"application/x-www-form-urlencoded": "form", "text/plain": "text"}
+_FORM_MAX_FIELDS: Final = 8
 _WRITE_TRIES: Final = 8
 _APPLIED_METRIC: Final = {UNPARSE: "VideosIndexing", PARSE: "VideosParsed"}
 
@@ -55,6 +58,8 @@ class CallbackPayload:
     video_no: str
     status: str
     client_id: str | None = None
+    # How it came: "<json|form>:<declared type: json, form, text, none, other>".
+    received_as: str = "json:json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +73,49 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+def _declared(media_type: str) -> str:
+    """The declared type, in a few words fit for a metric dimension."""
+    if media_type in _JSON_TYPES or media_type.endswith("+json"):
+        return "json"
+    return _DECLARED.get(media_type, "other") if media_type else "none"
+
+
+def _json_fields(text: str) -> Mapping[str, object]:
+    try:
+        data = json.loads(text)
+    # RecursionError: deep nesting; ValueError: also an integer beyond Python's digit limit.
+    except (ValueError, RecursionError) as exc:
+        raise InvalidCallback("body is not valid JSON") from exc
+    if not isinstance(data, Mapping):
+        raise InvalidCallback("body must be a JSON object with videoNo and status")
+    return data
+
+
+def _form_fields(text: str) -> Mapping[str, object]:
+    try:
+        pairs = parse_qs(text, keep_blank_values=True, strict_parsing=True, max_num_fields=_FORM_MAX_FIELDS)
+    except ValueError as exc:
+        raise InvalidCallback("body is neither a JSON object nor form fields videoNo and status") from exc
+    if any(len(values) > 1 for values in pairs.values()):
+        raise InvalidCallback("a form field is given more than once")
+    return {name: values[0] for name, values in pairs.items()}
+
+
 def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
-    """The payload, or InvalidCallback with a message that says what is wrong."""
-    media_type = _media_type(content_type)
-    if media_type not in _JSON_TYPES and not media_type.endswith("+json"):
-        raise InvalidCallback(f"content type must be application/json, not {media_type or 'missing'!r}")
+    """The payload, or InvalidCallback with a message that says what is wrong.
+
+    The provider documents the JSON payload but not the content type it is sent with, so the body
+    is read for what it is: a JSON object, or form fields ``videoNo`` / ``status``. Only called
+    once the token is valid; ``received_as`` says how it came (counted by the caller).
+    """
     if len(body) > MAX_BODY_BYTES:
         raise InvalidCallback(f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidCallback(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise InvalidCallback("body must be a JSON object with videoNo and status")
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidCallback("body is not UTF-8") from exc
+    is_json = text.lstrip().startswith(("{", "[", '"')) or text.strip() in ("", "null", "true", "false")
+    data = _json_fields(text) if is_json else _form_fields(text)
     video_no, status, client_id = data.get("videoNo"), data.get("status"), data.get("clientId")
     if not isinstance(video_no, str) or not _VIDEO_NO_PATTERN.match(video_no):
         raise InvalidCallback(
@@ -93,7 +128,10 @@ def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
     ):
         raise InvalidCallback(f"clientId must be a string of at most {CLIENT_ID_MAX_LENGTH} characters")
     return CallbackPayload(
-        video_no=video_no, status=status, client_id=None if client_id is None else str(client_id)
+        video_no=video_no,
+        status=status,
+        client_id=None if client_id is None else str(client_id),
+        received_as=f"{'json' if is_json else 'form'}:{_declared(_media_type(content_type))}",
     )
 
 
@@ -121,7 +159,13 @@ class CallbackService:
         """The whole use case. A transport that must decode the body first (base64) calls the
         steps itself, so that nothing about a forged request is looked at before its token."""
         self.authenticate(video_id, token)
-        return self.apply(video_id, parse_callback(body, content_type))
+        payload = parse_callback(body, content_type)
+        self.count_received(payload)
+        return self.apply(video_id, payload)
+
+    def count_received(self, payload: CallbackPayload) -> None:
+        """How an authenticated callback's payload came: the provider does not document it."""
+        self._metrics.count("CallbacksReceivedAs", dimensions={"as": payload.received_as})
 
     def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
         """Move an authenticated video's record forward (never back)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Final
@@ -39,6 +39,9 @@ TAG_MAX_LENGTH: Final = 64
 DATETIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 
 SUCCESS: Final = "0000"
+# Failure statuses some source documents (v1.2 enum and callbacks, the official example client).
+PROVIDER_FAILURE_STATUSES: Final = ("PARSE_ERROR", "FAIL", "FAILED", "ERROR")
+TRACE_TAG_PREFIX: Final = "ingest-"
 _DECIMAL = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
@@ -132,7 +135,7 @@ def validate_optional_fields(values: OptionalFields) -> list[tuple[str, str]]:
 
 def trace_tag(video_id: str) -> str:
     """The tag that lets the reconciler ask the provider whether an ambiguous submission arrived."""
-    return f"ingest-{video_id[:20]}"
+    return f"{TRACE_TAG_PREFIX}{video_id[:20]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,27 +210,80 @@ def classify_response(http_status: int, body: object) -> Accepted:
     )
 
 
-def metadata_status(body: object) -> str | None:
-    """``get_metadata``'s status for the video, or None when the provider does not know it."""
+def _query_data(body: object, call: str) -> object:
+    """A status query's ``data``, after raising the class of any business error."""
     if not isinstance(body, Mapping):
-        raise ProviderUnavailable("bad-body", "get_metadata response is not a JSON object")
+        raise ProviderUnavailable("bad-body", f"{call} response is not a JSON object")
     code = str(body.get("code", ""))
     if code != SUCCESS:
         raise _CODE_CLASSES.get(code, ProviderTransient)(code, str(body.get("msg", ""))[:300])
-    data = body.get("data")
+    return body.get("data")
+
+
+def _count(value: object) -> int | None:
+    """A documented number as v1 (a number) or v1.1 (a string of digits) sends it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
+        return int(value)
+    return None
+
+
+def metadata_status(body: object) -> str | None:
+    """``get_metadata``'s ``data.status`` for the video, or None when the provider does not know it."""
+    data = _query_data(body, "get_metadata")
     if data is None:
         return None
-    if not isinstance(data, Mapping) or not isinstance(data.get("status"), str):
+    if not isinstance(data, Mapping) or not isinstance(data.get("status"), str) or not data["status"]:
         raise ProviderUnavailable(SUCCESS, "get_metadata data has no status")
     return str(data["status"])
 
 
-def listed_videos(body: object) -> Sequence[Mapping[str, Any]]:
-    if not isinstance(body, Mapping):
-        raise ProviderUnavailable("bad-body", "list_videos response is not a JSON object")
-    code = str(body.get("code", ""))
-    if code != SUCCESS:
-        raise _CODE_CLASSES.get(code, ProviderTransient)(code, str(body.get("msg", ""))[:300])
-    data = body.get("data") or {}
-    videos = data.get("videos", []) if isinstance(data, Mapping) else []
-    return [v for v in videos if isinstance(v, Mapping)]
+@dataclass(frozen=True, slots=True)
+class ListedVideo:
+    """One ``list_videos`` item, as far as the pipeline reads it (documented snake_case fields)."""
+
+    video_no: str
+    status: str
+    create_time_ms: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPage:
+    videos: tuple[ListedVideo, ...]
+    current_page: int
+    page_size: int
+    total_count: int
+
+    @property
+    def is_last(self) -> bool:
+        return self.current_page * self.page_size >= self.total_count or not self.videos
+
+
+def _listed(item: Mapping[str, Any]) -> ListedVideo | None:
+    video_no, status, tags = item.get("video_no"), item.get("status"), item.get("tags")
+    if not isinstance(video_no, str) or not video_no or not isinstance(status, str):
+        return None
+    return ListedVideo(
+        video_no=video_no,
+        status=status,
+        create_time_ms=_count(item.get("create_time")),
+        tags=tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else (),
+    )
+
+
+def video_page(body: object) -> VideoPage:
+    """``list_videos``' ``data`` (v1 numbers or v1.1 strings); items without a video_no are skipped."""
+    data = _query_data(body, "list_videos")
+    if data is None:
+        return VideoPage((), 1, 1, 0)
+    if not isinstance(data, Mapping) or not isinstance(data.get("videos"), list):
+        raise ProviderUnavailable(SUCCESS, "list_videos data has no videos list")
+    page, size, total = (_count(data.get(k)) for k in ("current_page", "page_size", "total_count"))
+    if page is None or size is None or total is None:
+        raise ProviderUnavailable(SUCCESS, "list_videos data has no current_page/page_size/total_count")
+    listed = (_listed(item) for item in data["videos"] if isinstance(item, Mapping))
+    return VideoPage(tuple(v for v in listed if v is not None), page, size, total)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from functions.core.contract import Accepted, UploadRequest
+from functions.core.contract import Accepted, ListedVideo, UploadRequest
 from functions.core.status import VideoRecord
 
 
@@ -22,12 +22,6 @@ class ObjectInfo:
     head: bytes = b""
 
 
-@dataclass(frozen=True, slots=True)
-class ListedVideo:
-    video_no: str
-    status: str
-
-
 class StatusStore(Protocol):
     def get(self, video_id: str) -> VideoRecord | None: ...
 
@@ -39,6 +33,9 @@ class StatusStore(Protocol):
         the next revision. Raises StaleRecord when another writer got there first."""
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]: ...
+
+    def by_video_no(self, video_no: str) -> VideoRecord | None:
+        """The record that holds this videoNo (eventually consistent), or None."""
 
 
 class ObjectStore(Protocol):
@@ -58,7 +55,12 @@ class Provider(Protocol):
     def video_status(self, video_no: str, unique_id: str) -> str | None:
         """The provider's status, or None when it does not know the video."""
 
-    def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]: ...
+    def find_by_status(self, unique_id: str, status: str) -> Sequence[ListedVideo]:
+        """Every video in the folder with this status (``list_videos``' ``status`` filter, all pages;
+        not a metadata filter, so it sees videos that are still parsing)."""
+
+    def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]:
+        """Videos carrying ``tag``. A metadata filter: it sees only videos that finished parsing."""
 
     def forget_credentials(self) -> None:
         """Re-read the API key on next use (after the provider said it is invalid)."""

@@ -2,9 +2,13 @@
 
 - UNPARSE older than ``reconcile_after``: ask ``get_metadata``; apply what it says. A videoNo the
   provider does not know is flagged on the record (reason) and counted, never dropped.
-- UNCERTAIN: ask ``list_videos`` for the record's trace tag. Found: adopt its videoNo and status.
-  Not found once ``reconcile_after`` has passed since the ambiguous call: the provider never accepted
-  it, so it is resubmitted (a message back on the queue; the claim makes that safe).
+- UNCERTAIN: the provider may hold (and have billed) the upload, and the tag lookup cannot see it
+  until it has parsed. So: list the videos that are not parsed (``status`` filter, not a metadata
+  filter) and keep those created around the ambiguous call that no other record holds
+  (candidates); then look the trace tag up. Tagged: adopt its videoNo and status. A candidate left:
+  wait. Neither, once ``reconcile_after`` has passed since the ambiguous call: the provider never
+  accepted it, so it is resubmitted. UNCERTAIN longer than ``uncertain_alarm_after`` is counted
+  (``VideosUncertainTooLong``, alarmed) and left for an operator.
 - SUBMITTING whose lease ran out long ago, or RETRY_WAIT long past its retry time: the message that
   carried it may be gone (dead-lettered, expired); put one back. Duplicates cost nothing.
 - Every run counts the videos that have not reached a final state within ``stuck_after``.
@@ -16,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from functions.core.clock import epoch, iso
-from functions.core.contract import trace_tag
+from functions.core.contract import PROVIDER_FAILURE_STATUSES, TRACE_TAG_PREFIX, ListedVideo, trace_tag
 from functions.core.errors import ProviderAuthFailure, ProviderBalanceExhausted, ProviderError, StaleRecord
 from functions.core.objects import ObjectRef, notification_body
 from functions.core.ports import Clock, Metrics, Provider, Queue, StatusStore
@@ -35,6 +39,12 @@ from functions.core.status import (
 )
 
 RESUBMIT_EVENT = "ObjectCreated:Resubmit"
+# Statuses in which an accepted upload is invisible to the tag lookup (a metadata filter).
+CANDIDATE_STATUSES = (UNPARSE, *PROVIDER_FAILURE_STATUSES)
+# The provider's create_time and our clock may disagree by this much.
+CLOCK_SKEW_SECONDS = 120
+# When the history no longer shows the claim before the ambiguous call (only 20 steps are kept).
+UNKNOWN_CLAIM_LOOKBACK_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,28 @@ class ReconcileConfig:
     reconcile_after_seconds: int
     stuck_after_seconds: int
     batch_limit: int = 200
+    # An accepted upload normally parses within minutes; UNCERTAIN for longer is alarmed.
+    uncertain_alarm_after_seconds: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AmbiguousCall:
+    """When the call that left the record UNCERTAIN may have been made (epoch seconds)."""
+
+    sent_after: float
+    uncertain_since: float
+
+
+def ambiguous_call(record: VideoRecord) -> AmbiguousCall:
+    """From the history: the last move to UNCERTAIN, and the claim (SUBMITTING) before it."""
+    steps = record.history
+    last = max((i for i, step in enumerate(steps) if step.to_status == UNCERTAIN), default=None)
+    if last is None:
+        since = epoch(record.updated_at)
+        return AmbiguousCall(since - UNKNOWN_CLAIM_LOOKBACK_SECONDS, since)
+    since = epoch(steps[last].at)
+    claims = [epoch(step.at) for step in steps[:last] if step.to_status == SUBMITTING]
+    return AmbiguousCall(claims[-1] if claims else since - UNKNOWN_CLAIM_LOOKBACK_SECONDS, since)
 
 
 def object_ref(record: VideoRecord) -> ObjectRef:
@@ -92,9 +124,14 @@ class Reconciler:
         self._queue = queue
         self._clock = clock
         self._metrics = metrics
+        # Per pass: the provider's unparsed videos, and which record holds a videoNo.
+        self._listed: list[ListedVideo] | None = None
+        self._holders: dict[str, str | None] = {}
 
     def run(self) -> Counter[str]:
         """One pass; returns what it did, by action."""
+        self._listed = None
+        self._holders = {}
         now = self._clock.now()
         cutoff = iso(now - self._config.reconcile_after_seconds)
         actions: Counter[str] = Counter()
@@ -102,6 +139,7 @@ class Reconciler:
             self._check_all(cutoff, now, actions)
         except (ProviderAuthFailure, ProviderBalanceExhausted):
             actions["account-unusable"] += 1  # no point asking about the rest; the next run tries again
+        self._metrics.count("VideosUncertainTooLong", actions["uncertain-too-long"])
         stuck = self._count_stuck(now)
         self._metrics.count("VideosStuck", stuck)
         actions["stuck"] = stuck
@@ -153,17 +191,57 @@ class Reconciler:
         return self._adopt(record, record.video_no, status)
 
     def _check_uncertain(self, record: VideoRecord) -> str:
-        found = self._provider.find_by_tag(self._config.unique_id, trace_tag(record.video_id))
-        if found:
-            return self._adopt(record, found[0].video_no, found[0].status)
+        """Adopt the upload if the provider shows it; resubmit only when it cannot be there.
+
+        Candidates (videos listed by status, which sees videos still parsing) are read before the
+        tag lookup (which sees only parsed ones): a video that finishes parsing between the two
+        queries leaves the first only after it has entered the second.
+        """
+        call = ambiguous_call(record)
+        candidates = [v for v in self._candidates() if self._may_be(record, v, call)]
+        tag = trace_tag(record.video_id)
+        tagged = self._provider.find_by_tag(self._config.unique_id, tag)
+        own = tagged or [v for v in candidates if tag in v.tags]
+        if own:
+            return self._adopt(record, own[0].video_no, own[0].status)
         now = self._clock.now()
-        if epoch(record.updated_at) > now - self._config.reconcile_after_seconds:
+        if candidates:
+            if now - call.uncertain_since > self._config.uncertain_alarm_after_seconds:
+                return "uncertain-too-long"  # counted and alarmed; a person decides (resubmit --force)
+            return "waiting-candidate"
+        if call.uncertain_since > now - self._config.reconcile_after_seconds:
             return "waiting"
-        note = "memories.ai holds no upload for it; resubmitted"
+        note = "memories.ai holds no upload that may be it (none tagged, none unclaimed still parsing); resubmitted"
         self._store.save(resubmission(record, at=iso(now), by=BY_RECONCILE, note=note))
         self._queue.send(notification_body(object_ref(record)), 0, {})
         self._metrics.count("VideosResubmitted")
         return "resubmitted"
+
+    def _candidates(self) -> list[ListedVideo]:
+        """This pass's videos that are not parsed (pending or failed): listed once per pass."""
+        if self._listed is None:
+            unique_id = self._config.unique_id
+            self._listed = [
+                video
+                for status in CANDIDATE_STATUSES
+                for video in self._provider.find_by_status(unique_id, status)
+            ]
+        return self._listed
+
+    def _may_be(self, record: VideoRecord, video: ListedVideo, call: AmbiguousCall) -> bool:
+        """Created around the ambiguous call, and neither tagged for nor held by another record."""
+        if video.create_time_ms is not None and not (
+            call.sent_after - CLOCK_SKEW_SECONDS
+            <= video.create_time_ms / 1000
+            <= call.uncertain_since + CLOCK_SKEW_SECONDS
+        ):
+            return False
+        if any(t.startswith(TRACE_TAG_PREFIX) and t != trace_tag(record.video_id) for t in video.tags):
+            return False
+        if video.video_no not in self._holders:
+            holder = self._store.by_video_no(video.video_no)
+            self._holders[video.video_no] = holder.video_id if holder is not None else None
+        return self._holders[video.video_no] in (None, record.video_id)
 
     def _adopt(self, record: VideoRecord, video_no: str, provider_status: str) -> str:
         status = normalize_provider_status(provider_status)

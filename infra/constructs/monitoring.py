@@ -31,6 +31,9 @@ ALARMED_METRICS: Final[Mapping[str, str]] = {
     "videos resume by themselves.",
     "VideosStuck": "Videos have waited longer than stuckAfterSeconds for the provider; see the status "
     "table's by-status index.",
+    "VideosUncertainTooLong": "Videos UNCERTAIN for over an hour: memories.ai lists an unparsed upload "
+    "that may be theirs (maybe billed). `memories-ingest list --status UNCERTAIN`; resubmit --force "
+    "only once the provider's folder shows it is not theirs.",
 }
 # The pipeline's flow, on the dashboard (service dimension only).
 DASHBOARD_METRICS: Final = ("VideosSubmitted", "VideosRejected", "SubmitDeferred", "SubmitUncertain")

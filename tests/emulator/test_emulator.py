@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from devstack.emulator import MemoriesEmulator
+from tests.provider_docs import load, shape
 
 API_KEY = "test-key-not-a-secret"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100
@@ -373,7 +374,9 @@ def test_a_source_that_is_not_a_video_is_refused(
 
     assert body["code"] == "0003"
     assert msg in body["msg"]
-    assert emulator.billed_calls() == 0
+    # Documented: the cost is deducted at request time, before the source is fetched.
+    assert emulator.billed_calls() == 1
+    assert [c["outcome"] for c in emulator.calls()] == ["refused_after_billing"]
     assert emulator.videos() == []
 
 
@@ -395,12 +398,13 @@ def test_rate_limit_answers_0429_and_does_not_bill(sources: str) -> None:
         assert [c["outcome"] for c in limited.calls()] == ["accepted", "rate_limited"]
 
 
-def test_a_refused_call_does_not_use_up_the_rate_limit(sources: str) -> None:
+def test_invalid_parameters_do_not_use_up_the_rate_limit_but_a_refused_source_does(sources: str) -> None:
     with MemoriesEmulator(API_KEY, uploads_per_minute=1, callback_delays=(0, 0)) as limited:
+        invalid = upload(limited, {"url": f"{sources}/video.mp4", "camera_model": "x" * 201})
         refused = upload(limited, {"url": f"{sources}/text.txt"})
-        accepted = upload(limited, {"url": f"{sources}/video.mp4"})
+        after = upload(limited, {"url": f"{sources}/video.mp4"})
 
-        assert (refused["code"], accepted["code"]) == ("0003", "0000")
+        assert (invalid["code"], refused["code"], after["code"]) == ("0003", "0003", "0429")
 
 
 # --- faults --------------------------------------------------------------------------------------
@@ -483,6 +487,30 @@ def test_accept_then_reset_bills_but_never_answers(emulator: MemoriesEmulator, s
     assert len(emulator.videos()) == 1
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"endpoint": "upload_url", "kind": "accept_then_reset", "lose_callbacks": True},
+        {"endpoint": "upload_url", "kind": "slow", "seconds": 0.5, "lose_callbacks": True},
+    ],
+)
+def test_an_ambiguous_fault_can_lose_every_callback_of_its_upload(
+    emulator: MemoriesEmulator, sources: str, receiver: Receiver, rule: dict[str, Any]
+) -> None:
+    emulator.add_faults([rule, {"endpoint": "callback", "kind": "duplicate"}])
+
+    with pytest.raises(requests.RequestException):
+        upload(emulator, {"url": f"{sources}/video.mp4", "callback": receiver.url}, timeout=0.2)
+    assert wait_until(lambda: emulator.videos() != [] and emulator.videos()[0]["status"] == "PARSE")
+    time.sleep(0.1)
+
+    assert emulator.billed_calls() == 1
+    assert receiver.bodies == []
+    # The queued callback fault was not used up by it: the next upload's callbacks come twice.
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4", "callback": receiver.url})["data"]["videoNo"]
+    assert wait_until(lambda: receiver.statuses(video_no) == ["UNPARSE", "UNPARSE", "PARSE", "PARSE"])
+
+
 def test_dropped_callbacks_are_never_sent_but_the_video_parses(
     emulator: MemoriesEmulator, sources: str, receiver: Receiver
 ) -> None:
@@ -537,21 +565,22 @@ def test_faults_over_the_control_api(emulator: MemoriesEmulator, sources: str) -
 # --- get_metadata and list_videos ----------------------------------------------------------------
 
 
-def test_get_metadata_knows_uploaded_videos_and_answers_null_for_others(
+def test_get_metadata_answers_the_documented_shape_and_null_for_unknown_videos(
     emulator: MemoriesEmulator, sources: str
 ) -> None:
     video_no = upload(emulator, {"url": f"{sources}/video.mp4", "unique_id": "scope"})["data"]["videoNo"]
+    assert wait_until(lambda: get_metadata(emulator, video_no, "scope")["data"]["status"] == "PARSE")
 
     known = get_metadata(emulator, video_no, unique_id="scope")
     unknown = get_metadata(emulator, "VI000000000000000001", unique_id="scope")
     other_scope = get_metadata(emulator, video_no, unique_id="elsewhere")
 
-    assert known["code"] == "0000"
-    assert known["data"]["videoNo"] == video_no
-    assert known["data"]["status"] in {"UNPARSE", "PARSE"}
+    assert shape(known) == shape(load("get_metadata.success"))
+    assert known["data"]["video_no"] == video_no
     assert known["data"]["size"] == len(MP4)
-    assert {"duration", "fps", "width", "height", "videoName", "uploadTime"} <= set(known["data"])
-    assert unknown == {"code": "0000", "msg": "success", "data": None}
+    assert known["data"]["tags"] == ["api"]
+    assert (known["success"], known["failed"]) == (True, False)
+    assert unknown == load("get_metadata.unknown")
     assert other_scope["data"] is None
 
 
@@ -560,6 +589,7 @@ def test_get_metadata_requires_authorization(emulator: MemoriesEmulator) -> None
         f"{emulator.base_url}/serve/api/v1/get_metadata", params={"video_no": "VI1"}, timeout=5
     )
     assert response.json()["code"] == "0401"
+    assert (response.json()["success"], response.json()["failed"]) == (False, True)
 
 
 def test_status_set_by_a_test_is_visible_and_sends_no_callback(
@@ -582,40 +612,198 @@ def test_status_set_by_a_test_is_visible_and_sends_no_callback(
     assert unknown.status_code == 404
 
 
-def list_videos(emulator: MemoriesEmulator, request: dict[str, Any]) -> dict[str, Any]:
+def list_videos(
+    emulator: MemoriesEmulator, request: dict[str, Any], path: str = "/serve/api/v1/list_videos"
+) -> dict[str, Any]:
     response = requests.post(
-        f"{emulator.base_url}/serve/api/v1/list_videos",
-        json=request,
-        headers={"Authorization": API_KEY},
-        timeout=5,
+        emulator.base_url + path, json=request, headers={"Authorization": API_KEY}, timeout=5
     )
     body: dict[str, Any] = response.json()
     return body
 
 
-def test_list_videos_filters_by_scope_tag_and_status(emulator: MemoriesEmulator, sources: str) -> None:
+def listed(body: dict[str, Any]) -> list[str]:
+    return [v["video_no"] for v in body["data"]["videos"]]
+
+
+def test_list_videos_answers_the_documented_shape(emulator: MemoriesEmulator, sources: str) -> None:
+    video_no = upload(emulator, [("url", f"{sources}/video.mp4"), ("unique_id", "s"), ("tags", "cat")])
+    assert wait_until(lambda: emulator.videos()[0]["status"] == "PARSE")
+
+    body = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s"})
+
+    assert shape(body) == shape(load("list_videos.v1"))
+    assert listed(body) == [video_no["data"]["videoNo"]]
+    assert body["data"]["videos"][0]["tags"] == ["cat", "api"]
+    assert isinstance(body["data"]["videos"][0]["create_time"], int)
+    assert (body["data"]["current_page"], body["data"]["page_size"], body["data"]["total_count"]) == (
+        1,
+        10,
+        1,
+    )
+
+
+def test_list_videos_v1_1_gives_numbers_as_strings_and_a_cause(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    upload(emulator, [("url", f"{sources}/video.mp4"), ("unique_id", "s")])
+    assert wait_until(lambda: emulator.videos()[0]["status"] == "PARSE")
+
+    body = list_videos(emulator, {"page": 1, "size": 1, "unique_id": "s"}, "/serve/api/video/list_videos")
+
+    assert shape(body) == shape(load("list_videos.v1_1"))
+    assert body["data"]["total_count"] == "1"
+    assert body["data"]["videos"][0]["duration"] == "12"
+    assert body["cause"] is None
+
+
+def test_metadata_filters_see_only_parsed_videos_and_status_filters_see_all(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    emulator.set_callback_delays((0.05, 60))
     url = f"{sources}/video.mp4"
-    cat = upload(emulator, [("url", url), ("unique_id", "s"), ("tags", "cat")])["data"]["videoNo"]
-    dog = upload(emulator, [("url", url), ("unique_id", "s"), ("tags", "dog")])["data"]["videoNo"]
-    upload(emulator, [("url", url), ("unique_id", "other"), ("tags", "cat")])
-    emulator.set_status(dog, "FAIL")
+    parsing = upload(emulator, [("url", url), ("unique_id", "s"), ("tags", "cat")])["data"]["videoNo"]
 
     by_tag = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "tag": "cat"})
-    by_status = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "status": "FAIL"})
-    by_nos = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "video_nos": [cat, dog]})
-    second_page = list_videos(emulator, {"page": 2, "size": 1, "unique_id": "s"})
+    by_status = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "status": "UNPARSE"})
+    by_no = list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "video_no": parsing})
 
-    assert by_tag["code"] == "0000"
-    assert [v["videoNo"] for v in by_tag["data"]["videos"]] == [cat]
-    assert by_tag["data"]["total"] == 1
-    assert by_tag["data"]["videos"][0]["tags"] == ["cat", "api"]
-    assert [v["videoNo"] for v in by_status["data"]["videos"]] == [dog]
-    assert by_nos["data"]["total"] == 2
-    assert [v["videoNo"] for v in second_page["data"]["videos"]] == [cat]
+    assert listed(by_tag) == [] and by_tag["data"]["total_count"] == 0
+    assert listed(by_status) == listed(by_no) == [parsing]
+    assert by_status["data"]["videos"][0]["tags"] == []  # metadata row not populated yet
+    emulator.set_status(parsing, "PARSE")
+    assert listed(list_videos(emulator, {"page": 1, "size": 10, "unique_id": "s", "tag": "cat"})) == [parsing]
 
 
-def test_list_videos_requires_unique_id(emulator: MemoriesEmulator) -> None:
-    assert list_videos(emulator, {"page": 1, "size": 10})["code"] == "0003"
+def test_list_videos_filters_by_scope_tag_status_metadata_and_pages(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    url = f"{sources}/video.mp4"
+    canon = [("camera_model", "Canon"), ("datetime_taken", "2025-10-20 11:00:00")]
+    place = [("latitude", "66.66"), ("longitude", "66.66")]
+    cat = upload(emulator, [("url", url), ("unique_id", "s"), ("tags", "cat"), *canon, *place])["data"][
+        "videoNo"
+    ]
+    dog = upload(emulator, [("url", url), ("unique_id", "s"), ("tags", "dog")])["data"]["videoNo"]
+    upload(emulator, [("url", url), ("unique_id", "other"), ("tags", "cat")])
+    assert wait_until(lambda: all(v["status"] == "PARSE" for v in emulator.videos()))
+    emulator.set_status(dog, "FAIL")
+    query = {"page": 1, "size": 10, "unique_id": "s"}
+
+    assert listed(list_videos(emulator, {**query, "tag": "cat"})) == [cat]
+    assert listed(list_videos(emulator, {**query, "tag": "api"})) == [cat]  # dog failed: no metadata
+    assert listed(list_videos(emulator, {**query, "status": "FAIL"})) == [dog]
+    assert listed(list_videos(emulator, {**query, "video_nos": [cat, dog]})) == [dog, cat]
+    assert listed(list_videos(emulator, {**query, "camera_model": "Canon"})) == [cat]
+    taken_ms = 1760958000000  # 2025-10-20 11:00:00 UTC
+    assert listed(list_videos(emulator, {**query, "datetime_taken": taken_ms})) == [cat]
+    assert listed(list_videos(emulator, {**query, "datetime_taken": taken_ms + 1})) == []
+    assert listed(list_videos(emulator, {**query, "latitude": 66.7, "longitude": 66.7})) == [cat]
+    assert listed(list_videos(emulator, {**query, "latitude": 67.0, "longitude": 66.66})) == []
+    second = list_videos(emulator, {**query, "page": 2, "size": 1})
+    assert listed(second) == [cat] and second["data"]["total_count"] == 2
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"page": 1, "size": 10},
+        {"page": 1, "size": 10, "unique_id": ""},
+        {"page": 0, "size": 10, "unique_id": "s"},
+        {"page": 1, "size": "10", "unique_id": "s"},
+        {"page": 1, "size": 10, "unique_id": "s", "latitude": 1.0},
+    ],
+)
+def test_list_videos_refuses_what_the_reference_requires(
+    emulator: MemoriesEmulator, request_body: dict[str, Any]
+) -> None:
+    assert list_videos(emulator, request_body)["code"] == "0003"
+
+
+def test_list_videos_takes_only_a_json_body(emulator: MemoriesEmulator) -> None:
+    response = requests.post(
+        f"{emulator.base_url}/serve/api/v1/list_videos",
+        data={"page": "1", "size": "10", "unique_id": "s"},
+        headers={"Authorization": API_KEY},
+        timeout=5,
+    )
+    assert response.json()["code"] == "0003"
+
+
+def test_delete_videos_takes_a_json_array_and_ignores_unknown_video_nos(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4", "unique_id": "s"})["data"]["videoNo"]
+
+    def delete(body: object, unique_id: str = "s") -> dict[str, Any]:
+        response = requests.post(
+            f"{emulator.base_url}/serve/api/v1/delete_videos",
+            params={"unique_id": unique_id},
+            json=body,
+            headers={"Authorization": API_KEY},
+            timeout=5,
+        )
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    assert delete([video_no], unique_id="other")["code"] == "0000"
+    assert get_metadata(emulator, video_no, "s")["data"] is not None
+    assert delete([video_no, "VI000000000000000001"])["code"] == "0000"
+    assert get_metadata(emulator, video_no, "s")["data"] is None
+    assert delete({"video_nos": [video_no]})["code"] == "0003"
+    assert delete(["VI1"] * 101)["code"] == "0003"
+
+
+@pytest.mark.parametrize("path", ["get_video_caption", "get_audio_transcription"])
+def test_captions_and_transcripts_come_after_parsing(
+    emulator: MemoriesEmulator, sources: str, path: str
+) -> None:
+    emulator.set_callback_delays((0.05, 60))
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4"})["data"]["videoNo"]
+
+    def ask() -> dict[str, Any]:
+        response = requests.get(
+            f"{emulator.base_url}/serve/api/v1/{path}",
+            params={"video_no": video_no, "unique_id": "default"},
+            headers={"Authorization": API_KEY},
+            timeout=5,
+        )
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    assert (ask()["code"], ask()["data"]) == ("0000", None)
+    emulator.set_status(video_no, "PARSE")
+    assert ask()["data"]["video_no"] == video_no
+
+
+def test_parse_time_is_set_over_the_control_api_for_later_uploads(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    timing = f"{emulator.base_url}/_emulator/timing"
+    requests.post(timing, json={"unparse_after": 0, "parse_after": 0.4}, timeout=5).raise_for_status()
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4"})["data"]["videoNo"]
+
+    assert get_metadata(emulator, video_no)["data"]["status"] == "UNPARSE"
+    assert wait_until(lambda: get_metadata(emulator, video_no)["data"]["status"] == "PARSE", timeout=2)
+    assert requests.post(timing, json={"parse_after": 1}, timeout=5).status_code == 400
+    bad = requests.post(timing, json={"unparse_after": 2, "parse_after": 1}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_status_queries_take_faults_too(emulator: MemoriesEmulator) -> None:
+    emulator.add_faults([{"endpoint": "list_videos", "kind": "http", "status": 503}])
+    response = requests.post(
+        f"{emulator.base_url}/serve/api/v1/list_videos",
+        json={"page": 1, "size": 1, "unique_id": "s"},
+        headers={"Authorization": API_KEY},
+        timeout=5,
+    )
+    assert response.status_code == 503
+    emulator.add_faults([{"endpoint": "list_videos", "kind": "code", "code": "0429"}])
+    assert shape(list_videos(emulator, {"page": 1, "size": 1, "unique_id": "s"})) == shape(
+        load("error.rate_limited")
+    )
+    assert list_videos(emulator, {"page": 1, "size": 1, "unique_id": "s"})["code"] == "0000"
 
 
 # --- control API and helpers ---------------------------------------------------------------------
@@ -625,7 +813,7 @@ def test_max_calls_in_window_counts_accepted_calls(emulator: MemoriesEmulator, s
     for _ in range(3):
         upload(emulator, {"url": f"{sources}/video.mp4"})
         time.sleep(0.15)
-    upload(emulator, {"url": f"{sources}/text.txt"})  # refused: not counted
+    upload(emulator, {"url": f"{sources}/video.mp4", "latitude": "north"})  # invalid: not counted
 
     assert emulator.max_calls_in_window(60) == 3
     assert emulator.max_calls_in_window(0.1) == 1

@@ -15,11 +15,11 @@ import pytest
 from devstack.resources import create_table
 from functions.adapters.dynamo import DynamoRateLimiter, DynamoStatusStore
 from functions.core.clock import iso
-from functions.core.contract import Accepted, OptionalFields, UploadRequest
+from functions.core.contract import Accepted, ListedVideo, OptionalFields, UploadRequest
 from functions.core.errors import StaleRecord
 from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import ObjectRef
-from functions.core.ports import ListedVideo, ObjectInfo
+from functions.core.ports import ObjectInfo
 from functions.core.status import SUBMITTING, UNPARSE, Transition, VideoRecord
 
 pytestmark = pytest.mark.integration
@@ -94,6 +94,9 @@ class _CountingProvider:
 
     def video_status(self, video_no: str, unique_id: str) -> str | None:
         return None
+
+    def find_by_status(self, unique_id: str, status: str) -> list[ListedVideo]:
+        return []
 
     def find_by_tag(self, unique_id: str, tag: str) -> list[ListedVideo]:
         return []

@@ -3,6 +3,7 @@ lands in the class that decides retry, reject or 'maybe billed'."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from devstack.emulator import MemoriesEmulator
-from functions.adapters.memories import ApiKey, EmptySecret, MemoriesClient
+from functions.adapters.memories import PAGE_SIZE, ApiKey, EmptySecret, MemoriesClient
 from functions.core.contract import OptionalFields, UploadRequest
 from functions.core.errors import (
     AmbiguousSubmit,
@@ -23,6 +24,7 @@ from functions.core.errors import (
     ProviderTransient,
     ProviderUnavailable,
 )
+from tests.provider_docs import load
 
 pytestmark = pytest.mark.integration
 KEY = "integration-key-0123456789"
@@ -141,9 +143,84 @@ def test_status_query_knows_accepted_videos_and_says_none_for_unknown(
     accepted = client.upload_url(request(video_url))
     assert client.video_status(accepted.video_no, "default") in ("UNPARSE", "PARSE")
     assert client.video_status("VI000000000000000000", "default") is None
+
+
+def test_a_video_is_found_by_status_while_parsing_and_by_tag_once_parsed(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str
+) -> None:
+    emulator.set_callback_delays((0.05, 60))
+    accepted = client.upload_url(request(video_url))
+
+    parsing = client.find_by_status("default", "UNPARSE")
+    assert [(v.video_no, v.status) for v in parsing] == [(accepted.video_no, "UNPARSE")]
+    assert parsing[0].create_time_ms == int(accepted.upload_time)
+    assert client.find_by_tag("default", "ingest-0123") == []  # a metadata filter: not yet
+
+    emulator.set_status(accepted.video_no, "PARSE")
     found = client.find_by_tag("default", "ingest-0123")
-    assert [v.video_no for v in found] == [accepted.video_no]
+    assert [(v.video_no, v.status) for v in found] == [(accepted.video_no, "PARSE")]
+    assert found[0].tags == ("ingest-0123", "api")
     assert client.find_by_tag("default", "ingest-none") == []
+
+
+def test_listing_reads_every_page(client: MemoriesClient, emulator: MemoriesEmulator, video_url: str) -> None:
+    emulator.set_callback_delays((0.05, 60))
+    for _ in range(PAGE_SIZE + 5):
+        client.upload_url(request(video_url))
+    assert len(client.find_by_status("default", "UNPARSE")) == PAGE_SIZE + 5
+
+
+class _SilentCloser(BaseHTTPRequestHandler):
+    """Answers as documented keeping the connection open, then closes it without saying so."""
+
+    protocol_version = "HTTP/1.1"
+    posts = 0
+
+    def do_GET(self) -> None:
+        self._answer("get_metadata.success")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        _SilentCloser.posts += 1
+        self._answer("upload_url.success")
+
+    def _answer(self, fixture: str) -> None:
+        body = json.dumps(load(fixture)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True  # no "Connection: close": the client's pool thinks it is reusable
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def silent_closer() -> Iterator[MemoriesClient]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SilentCloser)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _SilentCloser.posts = 0
+    yield MemoriesClient(f"http://127.0.0.1:{server.server_port}", ApiKey(lambda _force: KEY))
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_pooled_socket_the_server_closed_silently_is_retried_once(silent_closer: MemoriesClient) -> None:
+    statuses = [silent_closer.video_status("VI568102998803353600", "default") for _ in range(200)]
+    assert statuses == ["PARSE"] * 200
+
+
+def test_uploads_never_reuse_a_socket_so_a_silent_close_is_never_mistaken_for_ambiguity(
+    silent_closer: MemoriesClient, video_url: str
+) -> None:
+    """Interleaved with status queries on the pool: every upload opens its own connection."""
+    for _ in range(50):
+        assert silent_closer.upload_url(request(video_url)).video_no == "VI568102998803353600"
+        silent_closer.video_status("VI568102998803353600", "default")
+    assert _SilentCloser.posts == 50
 
 
 def test_the_api_key_is_reread_after_the_provider_refuses_it(

@@ -60,12 +60,24 @@ def test_list_and_show_a_parsed_video(stack: LocalStack, capsys: pytest.CaptureF
     assert json.loads(capsys.readouterr().out)["video_id"] == uploaded.video_id
 
 
-def test_resubmit_sends_a_finished_video_again_and_tracks_the_new_upload(stack: LocalStack) -> None:
+def test_resubmit_of_an_accepted_video_needs_force_and_says_it_is_billed_again(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert stack.emulator is not None
     uploaded = stack.upload("ops/resubmit me.mp4", SAMPLE.read_bytes())
     first = parsed(stack, uploaded.video_id)
+    billed = stack.emulator.billed_calls()
+    capsys.readouterr()
 
-    assert cli(stack, "resubmit", uploaded.video_id) == 0
+    # Without --force: refused, nothing changes, nothing is sent
+    assert cli(stack, "resubmit", uploaded.video_id) == 2
+    refusal = capsys.readouterr().err
+    assert "already accepted" in refusal and first.video_no in refusal and "--force" in refusal
+    assert stack.record(uploaded.video_id) == first
+
+    # With --force: it says so, and the video is uploaded (and billed) again
+    assert cli(stack, "resubmit", "--force", uploaded.video_id) == 0
+    assert "billed again" in capsys.readouterr().err
 
     def new_upload() -> VideoRecord | None:
         record = stack.record(uploaded.video_id)
@@ -73,7 +85,7 @@ def test_resubmit_sends_a_finished_video_again_and_tracks_the_new_upload(stack: 
 
     second = stack.wait_for(new_upload, timeout=60, what="the resubmitted upload to reach PARSE")
     assert RETRY_WAIT in [step.to_status for step in second.history]
-    assert cli(stack, "resubmit", uploaded.video_id) == 0  # PARSE is final: may be resubmitted again
+    assert stack.emulator.billed_calls() == billed + 1
 
 
 def test_an_unknown_video_is_a_clear_error(stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:

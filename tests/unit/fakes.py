@@ -12,11 +12,11 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from functions.core.clock import iso
-from functions.core.contract import Accepted, UploadRequest
+from functions.core.contract import Accepted, ListedVideo, UploadRequest
 from functions.core.errors import StaleRecord
 from functions.core.ingest import Ingestor
 from functions.core.objects import ObjectRef
-from functions.core.ports import ListedVideo, ObjectInfo
+from functions.core.ports import ObjectInfo
 from functions.core.signing import video_id_for
 from functions.core.status import Transition, VideoRecord
 
@@ -102,6 +102,10 @@ class InMemoryStore:
         matching = [r for r in self._records.values() if r.status == status and r.updated_at < updated_before]
         return sorted(matching, key=lambda r: r.updated_at)[:limit]
 
+    def by_video_no(self, video_no: str) -> VideoRecord | None:
+        self.reads += 1
+        return next((r for r in self._records.values() if r.video_no == video_no), None)
+
 
 def accepted(video_no: str = "VI0001", *, upload_time: str = "1760000000000") -> Accepted:
     return Accepted(
@@ -120,6 +124,10 @@ class FakeProvider:
         self.statuses: dict[str, str | BaseException | None] = {}
         # list_videos by tag: tag -> videos, or an exception to raise.
         self.tagged: dict[str, Sequence[ListedVideo] | BaseException] = {}
+        # list_videos by status: videos in the folder that are not parsed (status filter applied here).
+        self.unparsed: list[ListedVideo] = []
+        # Lookups in order, as ("status", value) or ("tag", value).
+        self.lookups: list[tuple[str, str]] = []
         self.status_queries: list[str] = []
         self.tag_queries: list[str] = []
         self.credentials_forgotten = 0
@@ -147,7 +155,12 @@ class FakeProvider:
             raise status
         return status
 
+    def find_by_status(self, unique_id: str, status: str) -> Sequence[ListedVideo]:
+        self.lookups.append(("status", status))
+        return [v for v in self.unparsed if v.status == status]
+
     def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]:
+        self.lookups.append(("tag", tag))
         self.tag_queries.append(tag)
         found = self.tagged.get(tag, ())
         if isinstance(found, BaseException):

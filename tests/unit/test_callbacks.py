@@ -116,11 +116,43 @@ def test_json_content_types_are_accepted(content_type: str) -> None:
     assert parse_callback(body(videoNo=VIDEO_NO, status="PARSE"), content_type).status == "PARSE"
 
 
+@pytest.mark.parametrize(
+    ("raw", "content_type", "received_as"),
+    [
+        (body(videoNo=VIDEO_NO, status="PARSE"), JSON, "json:json"),
+        (body(videoNo=VIDEO_NO, status="PARSE"), "text/plain; charset=utf-8", "json:text"),
+        (body(videoNo=VIDEO_NO, status="PARSE"), None, "json:none"),
+        (body(videoNo=VIDEO_NO, status="PARSE"), "application/x-www-form-urlencoded", "json:form"),
+        (f"videoNo={VIDEO_NO}&status=PARSE".encode(), "application/x-www-form-urlencoded", "form:form"),
+        (f"status=PARSE&videoNo={VIDEO_NO}&clientId=7".encode(), None, "form:none"),
+        (f"videoNo={VIDEO_NO}&status=PARSE".encode(), "application/octet-stream", "form:other"),
+    ],
+)
+def test_the_documented_payload_is_read_whatever_the_declared_type(
+    callbacks: CallbackService,
+    metrics: FakeMetrics,
+    video_id: str,
+    token: str,
+    store: InMemoryStore,
+    raw: bytes,
+    content_type: str | None,
+    received_as: str,
+) -> None:
+    payload = parse_callback(raw, content_type)
+    assert (payload.video_no, payload.status, payload.received_as) == (VIDEO_NO, "PARSE", received_as)
+    callbacks.handle(video_id, token, raw, content_type)
+    assert ("CallbacksReceivedAs", {"as": received_as}) in metrics.dimensioned
+
+
 LONGEST_BODY = body(videoNo=VIDEO_NO, status="PARSE", clientId="c" * 60)
 INVALID = [
-    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), "text/plain", id="text/plain"),
-    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), None, id="no content type"),
-    pytest.param(body(videoNo=VIDEO_NO, status="PARSE"), "application/x-www-form-urlencoded", id="form"),
+    pytest.param(b"[" * 4000 + b"]" * 4000, JSON, id="4000 deep"),
+    pytest.param(b'{"videoNo": ' + b"9" * 4080 + b"}", JSON, id="huge number"),
+    pytest.param(b'{"videoNo": "VI1", "status": "PARSE", "clientId": 1e999999}', JSON, id="infinite"),
+    pytest.param(b"videoNo=VI1&videoNo=VI2&status=PARSE", None, id="form field twice"),
+    pytest.param(b"videoNo=VI1", "application/x-www-form-urlencoded", id="form without status"),
+    pytest.param(b"just some text", "text/plain", id="text"),
+    pytest.param(b"&".join([b"a=1"] * 9), None, id="too many form fields"),
     pytest.param(body(videoNo=VIDEO_NO, status="PARSE", pad=" " * 4097), JSON, id="over 4096 bytes"),
     pytest.param(b"{", JSON, id="invalid json"),
     pytest.param(b"\xff\xfe{}", JSON, id="not utf-8"),
@@ -280,7 +312,7 @@ def test_the_result_is_counted_by_kind(
 ) -> None:
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
-    assert metrics.dimensioned == [
+    assert [d for d in metrics.dimensioned if d[0] == "CallbacksReceived"] == [
         ("CallbacksReceived", {"result": "applied"}),
         ("CallbacksReceived", {"result": "duplicate"}),
     ]

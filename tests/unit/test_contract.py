@@ -9,13 +9,14 @@ import pytest
 from functions.core.contract import (
     MAX_USER_TAGS,
     Accepted,
+    ListedVideo,
     OptionalFields,
     UploadRequest,
     classify_response,
-    listed_videos,
     metadata_status,
     trace_tag,
     validate_optional_fields,
+    video_page,
 )
 from functions.core.errors import (
     ProviderAuthFailure,
@@ -27,6 +28,7 @@ from functions.core.errors import (
     ProviderTransient,
     ProviderUnavailable,
 )
+from tests.provider_docs import UndocumentedField, documented, load
 
 
 def problems_with(**values: Any) -> list[str]:
@@ -311,18 +313,78 @@ def test_a_long_provider_message_is_truncated() -> None:
     assert len(raised.value.detail) == 300
 
 
-def test_metadata_status_reads_the_status_or_none_for_an_unknown_video() -> None:
-    assert metadata_status({"code": "0000", "data": {"status": "PARSE"}}) == "PARSE"
-    assert metadata_status({"code": "0000", "data": None}) is None
+# -- the documented answers (tests/fixtures/provider): reading any other field fails -----------------
+
+
+def test_the_documented_upload_answer_is_read_from_its_documented_fields_only() -> None:
+    assert classify_response(200, documented("upload_url.success")) == Accepted(
+        video_no="VI568102998803353600",
+        video_name="1be6a69f3c6e49bf986235d68807ab1f",
+        upload_time="1744905509814",
+        status="UNPARSE",
+    )
+
+
+def test_get_metadata_is_read_from_its_documented_snake_case_fields_only() -> None:
+    assert metadata_status(documented("get_metadata.success")) == "PARSE"
+    assert metadata_status(documented("get_metadata.unknown")) is None
+
+
+def test_list_videos_v1_is_read_from_its_documented_fields_only() -> None:
+    page = video_page(documented("list_videos.v1"))
+    assert (page.current_page, page.page_size, page.total_count, page.is_last) == (1, 20, 2, True)
+    assert page.videos == (
+        ListedVideo(
+            "VI568102998803353600", "PARSE", 1744905509814, ("test1", "ingest-0123456789abcdef0123", "api")
+        ),
+        ListedVideo("VI568102998803353601", "UNPARSE", 1744905609814, ()),
+    )
+
+
+def test_list_videos_v1_1_with_numbers_as_strings_reads_the_same() -> None:
+    page = video_page(documented("list_videos.v1_1"))
+    assert (page.current_page, page.page_size, page.total_count, page.is_last) == (1, 1, 3, False)
+    assert page.videos[0] == video_page(documented("list_videos.v1")).videos[0]
+
+
+def test_a_documented_error_answer_raises_its_class() -> None:
+    with pytest.raises(ProviderRateLimited):
+        video_page(documented("error.rate_limited"))
+    with pytest.raises(ProviderRateLimited):
+        metadata_status(documented("error.rate_limited"))
+
+
+def test_the_guard_catches_a_reader_of_undocumented_fields() -> None:
+    """The camelCase the upload answer uses is not what list_videos documents."""
+    with pytest.raises(UndocumentedField):
+        documented("list_videos.v1")["data"]["videos"][0].get("videoNo")
+
+
+def test_metadata_status_refuses_broken_answers() -> None:
     with pytest.raises(ProviderAuthFailure):
         metadata_status({"code": "0401", "msg": "bad key"})
     with pytest.raises(ProviderUnavailable):
         metadata_status(None)
+    with pytest.raises(ProviderUnavailable):
+        metadata_status({"code": "0000", "data": {"videoNo": "VI1", "videoStatus": "PARSE"}})
 
 
-def test_listed_videos_keeps_only_objects() -> None:
-    body = {"code": "0000", "data": {"videos": [{"videoNo": "VI1", "status": "PARSE"}, "junk"]}}
-    assert listed_videos(body) == [{"videoNo": "VI1", "status": "PARSE"}]
-    assert listed_videos({"code": "0000", "data": None}) == []
-    with pytest.raises(ProviderRateLimited):
-        listed_videos({"code": "0429"})
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"videos": []},  # no counts
+        {"current_page": 1, "page_size": 1, "total_count": "lots", "videos": []},
+        {"current_page": 1, "page_size": 1, "total_count": 1},  # no videos
+        "junk",
+    ],
+)
+def test_a_list_answer_without_its_documented_counts_is_unusable(data: object) -> None:
+    with pytest.raises(ProviderUnavailable):
+        video_page({"code": "0000", "data": data})
+
+
+def test_list_items_without_a_video_no_are_skipped() -> None:
+    body = load("list_videos.v1")
+    body["data"]["videos"].append({"videoNo": "VI9", "status": "PARSE"})
+    body["data"]["videos"].append("junk")
+    assert len(video_page(body).videos) == 2

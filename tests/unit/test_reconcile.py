@@ -7,7 +7,7 @@ import json
 import pytest
 
 from functions.core.callbacks import CallbackService, Result
-from functions.core.contract import trace_tag
+from functions.core.contract import ListedVideo, trace_tag
 from functions.core.errors import (
     ProviderAuthFailure,
     ProviderBalanceExhausted,
@@ -17,7 +17,6 @@ from functions.core.errors import (
 )
 from functions.core.ingest import Ingestor, Kind
 from functions.core.objects import parse_notification
-from functions.core.ports import ListedVideo
 from functions.core.reconcile import Reconciler, object_ref, operator_resubmit
 from functions.core.signing import token_for
 from functions.core.status import PARSE, REJECTED, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE
@@ -143,6 +142,104 @@ def test_an_ambiguous_submission_the_provider_never_got_is_resubmitted_once(
     assert ingestor.handle(named).kind is Kind.SUBMITTED
     assert provider.calls == 1
     assert store.only().status == UNPARSE
+
+
+def _listed(
+    video_no: str, status: str = UNPARSE, *, at: float = LONG_AGO, tags: tuple[str, ...] = ()
+) -> ListedVideo:
+    return ListedVideo(video_no=video_no, status=status, create_time_ms=int(at * 1000), tags=tags)
+
+
+def test_an_ambiguous_upload_still_parsing_waits_however_long_then_is_adopted_unbilled(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+) -> None:
+    # Given an UNCERTAIN record long past the grace period, and an unclaimed video the provider
+    # created at that moment and is still parsing (so the tag lookup cannot see it yet)
+    uncertain = store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    provider.unparsed = [_listed("VI7")]
+    # When the reconciler runs, again and again, while it parses
+    for _ in range(3):
+        assert reconciler.run()["waiting-candidate"] == 1
+    # Then nothing is resubmitted
+    assert (store.only().status, queue.sent, provider.calls) == (UNCERTAIN, [], 0)
+    # And once it has parsed, its tag finds it and the record adopts it
+    provider.unparsed = []
+    provider.tagged[trace_tag(uncertain.video_id)] = [_listed("VI7", PARSE)]
+    assert reconciler.run()["updated"] == 1
+    assert (store.only().status, store.only().video_no, queue.sent, provider.calls) == (PARSE, "VI7", [], 0)
+
+
+def test_candidates_are_listed_by_every_unparsed_status_before_the_tag_lookup(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
+) -> None:
+    """A video that finishes parsing between the two queries leaves the listing only after it can
+    be found by tag: so the listing comes first."""
+    uncertain = store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    reconciler.run()
+    kinds = [kind for kind, _ in provider.lookups]
+    assert kinds == ["status"] * kinds.count("status") + ["tag"]
+    assert {value for kind, value in provider.lookups if kind == "status"} >= {UNPARSE, "FAIL", "PARSE_ERROR"}
+    assert provider.lookups[-1] == ("tag", trace_tag(uncertain.video_id))
+
+
+def test_a_failed_candidate_keeps_the_record_waiting(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+) -> None:
+    store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    provider.unparsed = [_listed("VI7", "FAIL")]
+    assert reconciler.run()["waiting-candidate"] == 1
+    assert queue.sent == []
+
+
+def test_a_candidate_carrying_its_trace_tag_is_adopted_before_parsing(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
+) -> None:
+    uncertain = store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    provider.unparsed = [_listed("VI7", tags=(trace_tag(uncertain.video_id), "api"))]
+    reconciler.run()
+    assert (store.only().status, store.only().video_no) == (UNPARSE, "VI7")
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "held by another record",
+        "created long before the call",
+        "created after the call",
+        "tagged for another",
+    ],
+)
+def test_a_video_that_cannot_be_this_upload_does_not_hold_it_back(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue, why: str
+) -> None:
+    store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    other = created("other.mp4")
+    store.put(record(UNPARSE, ref=other, updated_at=T0, video_no="VI7"))
+    provider.unparsed = [
+        {
+            "held by another record": _listed("VI7"),
+            "created long before the call": _listed("VI8", at=LONG_AGO - 2 * 3600),
+            "created after the call": _listed("VI8", at=LONG_AGO + 600),
+            "tagged for another": _listed("VI8", tags=(trace_tag(id_of(other)), "api")),
+        }[why]
+    ]
+    assert reconciler.run()["resubmitted"] == 1
+    assert len(queue.sent) == 1
+
+
+def test_an_ambiguous_upload_held_back_too_long_is_counted_for_the_alarm(
+    reconciler: Reconciler,
+    store: InMemoryStore,
+    provider: FakeProvider,
+    metrics: FakeMetrics,
+    queue: FakeQueue,
+) -> None:
+    hours_ago = T0 - 2 * 3600
+    store.put(record(UNCERTAIN, updated_at=hours_ago))
+    provider.unparsed = [_listed("VI7", at=hours_ago)]
+    reconciler.run()
+    assert metrics.counts["VideosUncertainTooLong"] == 1
+    assert (store.only().status, queue.sent) == (UNCERTAIN, [])
 
 
 def test_an_unversioned_object_is_renamed_by_its_etag(store: InMemoryStore) -> None:
