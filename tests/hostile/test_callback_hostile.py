@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -32,9 +32,11 @@ from devstack.resources import create_table
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.callback.handler import handler
-from functions.core.callbacks import CallbackService
-from functions.core.signing import VIDEO_ID_PATTERN, token_for
+from functions.core.callbacks import CallbackConfig, CallbackService
+from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
+from functions.core.signing import token_for, token_issued_at
 from functions.core.status import PARSE, SUBMITTING, UNPARSE, Transition, VideoRecord, rank
+from tests.unit.fakes import FixedKeys
 
 pytestmark = [
     pytest.mark.integration,
@@ -108,6 +110,24 @@ def _seed(store: DynamoStatusStore) -> None:
         )
 
 
+class _Provider:
+    """get_metadata: what the provider reports for the seeded videos' numbers; others are unknown."""
+
+    STATUSES: ClassVar[dict[str, str]] = {"VNunparse01": UNPARSE, "VNparse01": PARSE, "VNseq01": PARSE}
+
+    def video_status(self, video_no: str, unique_id: str) -> str | None:
+        return self.STATUSES.get(video_no)
+
+    def upload_url(self, request: Any) -> Any:
+        raise AssertionError("the callback never uploads")
+
+    def find_by_tag(self, unique_id: str, tag: str) -> Any:
+        raise AssertionError("the callback never lists")
+
+    def forget_credentials(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def ddb(dynamodb_client: Any) -> Any:
     return dynamodb_client
@@ -119,7 +139,14 @@ def env(ddb: Any) -> Env:
     create_table(ddb, name)
     store = DynamoStatusStore(ddb, name)
     _seed(store)
-    service = CallbackService(store=store, signing_key=lambda: KEY, clock=SystemClock(), metrics=NoMetrics())
+    service = CallbackService(
+        CallbackConfig(unique_id="default", token_ttl_seconds=DEFAULT_CALLBACK_TOKEN_TTL_SECONDS),
+        store=store,
+        signing_keys=FixedKeys(KEY),
+        provider=_Provider(),
+        clock=SystemClock(),
+        metrics=NoMetrics(),
+    )
     return Env(ddb, name, store, service)
 
 
@@ -251,7 +278,7 @@ def _bad_token(video_id: str) -> st.SearchStrategy[str | None]:
 
 def _is_valid(video_id: str, token: str | None) -> bool:
     """The right token for the path's id, whether or not a record has that id."""
-    return bool(VIDEO_ID_PATTERN.match(video_id)) and token == token_for(KEY, video_id)
+    return token_issued_at((KEY,), video_id, token) is not None
 
 
 # -- requests ---------------------------------------------------------------------------------------

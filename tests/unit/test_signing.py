@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from functions.adapters.aws import SigningKeyRing
+from functions.adapters.memories import EmptySecret
 from functions.core import signing
 from functions.core.contract import CALLBACK_MAX_LENGTH
 from functions.core.errors import SettingsError
@@ -152,9 +154,6 @@ def test_a_key_of_the_minimum_length_is_accepted() -> None:
 
 
 def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seconds() -> None:
-    from functions.adapters.aws import SigningKeyRing
-    from functions.adapters.memories import EmptySecret
-
     reads: list[tuple[str, bool]] = []
     now = [0.0]
 
