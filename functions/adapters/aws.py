@@ -66,10 +66,9 @@ def secret_reader(
             value = provider.get(secret_id, max_age=max_age, force_fetch=force, **options)
         except GetParameterError as exc:
             # A secret created without a value has no AWSCURRENT version yet.
-            if (
-                isinstance(exc.__cause__, ClientError)
-                and _error_code(exc.__cause__) == "ResourceNotFoundException"
-            ):
+            # Powertools raises it inside its except block: the ClientError is the context.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError) and _error_code(cause) == "ResourceNotFoundException":
                 raise EmptySecret(
                     f"secret {secret_id} has no value yet; set it (see docs/deploy.md)"
                 ) from exc
