@@ -134,8 +134,9 @@ class MemoriesIngestStack(Stack):
         acknowledge(
             secrets.signing_key,
             "AwsSolutions-SMG4",
-            "Secrets/CallbackSigningKey signs the callback URLs already given to memories.ai for pending "
-            "videos; rotating it would invalidate all of them, and the provider cannot be sent new ones.",
+            "Secrets/CallbackSigningKey signs the callback URLs given to memories.ai; it is rotated by hand "
+            "(put-secret-value, docs/deploy.md) and the callback function also verifies with AWSPREVIOUS, "
+            "so pending URLs survive one rotation; a rotation Lambda would add nothing the provider can use.",
         )
 
         api = self.callback_api
