@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -31,6 +33,7 @@ from devstack.lambda_context import FakeLambdaContext
 from devstack.resources import create_table
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
+from functions.callback import handler as callback_handler
 from functions.callback.handler import handler
 from functions.core.callbacks import CallbackConfig, CallbackService
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
@@ -505,3 +508,39 @@ def test_parse_is_final_whatever_arrives_after_it(env: Env, gateway: CallbackGat
     assert final.video_no == "VNseq01"
     assert [step.to_status for step in final.history].count(PARSE) == 1
     assert final.callbacks == 1
+
+
+def _logged_lines(invoke: Callable[[], object]) -> list[dict[str, Any]]:
+    """The Powertools JSON lines the callback function writes during ``invoke``."""
+    stream = io.StringIO()
+    registered = callback_handler.logger.registered_handler
+    assert isinstance(registered, logging.StreamHandler)
+    original = registered.setStream(stream)
+    try:
+        invoke()
+    finally:
+        registered.setStream(original)
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+def test_the_correlation_id_is_set_only_after_the_token_check(env: Env) -> None:
+    """A 6,000-character path or a forged token is never echoed into the logs as a correlation id."""
+    long_id = "a" * 6000
+    forged = _logged_lines(lambda: _invoke(_event(UNP_ID, "0" * 54, b"{}", "application/json", []), env))
+    too_long = _logged_lines(lambda: _invoke(_event(long_id, "t", b"{}", "application/json", []), env))
+    genuine = _logged_lines(
+        lambda: _invoke(
+            _event(
+                UNP_ID,
+                token_for(KEY, UNP_ID),
+                json.dumps({"videoNo": "VNunparse01", "status": "UNPARSE"}).encode(),
+                "application/json",
+                [],
+            ),
+            env,
+        )
+    )
+    assert forged and too_long and genuine
+    assert all(line.get("correlation_id") is None for line in forged + too_long)
+    assert not any(long_id in json.dumps(line) for line in too_long)
+    assert {line.get("correlation_id") for line in genuine} == {UNP_ID}
