@@ -25,7 +25,7 @@ from functions.core import env
 from functions.core.contract import trace_tag
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS, CallbackSettings
 from functions.core.signing import callback_url
-from functions.core.status import PARSE, UNPARSE, VideoRecord
+from functions.core.status import PARSE, UNCERTAIN, UNPARSE, VideoRecord
 
 pytestmark = [
     pytest.mark.e2e,
@@ -93,6 +93,40 @@ def test_a_captured_url_cannot_finish_a_video_as_anything_but_what_the_provider_
     ended = local_stack.record(record.video_id)
     assert ended is not None
     assert (ended.status, ended.video_no) == (PARSE, record.video_no)
+
+
+def test_a_captured_url_cannot_pin_a_videono_the_provider_does_not_know(local_stack: LocalStack) -> None:
+    """Given an upload whose answer was lost (UNCERTAIN, no videoNo yet) and whose callbacks are lost."""
+    assert local_stack.emulator is not None
+    local_stack.emulator.add_faults(
+        [{"endpoint": "upload_url", "kind": "accept_then_reset"}, {"endpoint": "callback", "kind": "drop"}]
+    )
+    upload = local_stack.upload(f"security/{uuid.uuid4().hex[:8]}/uncertain.mp4", SAMPLE)
+
+    def uncertain() -> VideoRecord | None:
+        found = local_stack.record(upload.video_id)
+        return found if found is not None and found.status == UNCERTAIN else None
+
+    record = local_stack.wait_for(uncertain, 30, what="the ambiguous upload")
+    assert record.video_no is None
+    (call,) = [
+        c for c in local_stack.emulator.calls() if trace_tag(upload.video_id) in c["form"].get("tags", [])
+    ]
+    url, real_video_no = str(call["form"]["callback"]), str(call["videoNo"])
+
+    # When the captured URL posts a videoNo the provider does not hold, whatever the status
+    bogus = [post(url, {"videoNo": "VI999999999999999999", "status": s}) for s in (UNPARSE, PARSE, "FAIL")]
+
+    # Then nothing is pinned
+    assert [(b.status_code, b.json()["result"]) for b in bogus] == [(200, "unconfirmed")] * 3
+    assert local_stack.record(upload.video_id) == record
+
+    # And the provider's own callback, once it reports PARSE, resolves it with the real videoNo
+    wait_provider_parsed(local_stack, real_video_no)
+    assert post(url, {"videoNo": real_video_no, "status": PARSE}).json()["result"] == "applied"
+    ended = local_stack.record(upload.video_id)
+    assert ended is not None
+    assert (ended.status, ended.video_no) == (PARSE, real_video_no)
 
 
 def test_a_claim_the_provider_cannot_confirm_now_changes_nothing(local_stack: LocalStack) -> None:
