@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -86,22 +87,26 @@ class SigningKeyRing:
     """The callback signing keys: AWSCURRENT of the secret, and AWSPREVIOUS once it has been rotated
     (``put-secret-value`` moves the labels), so tokens signed before a rotation stay valid.
 
-    A refresh after a token matched none is honoured at most every ``refresh_seconds``: a stream of
-    forged tokens costs at most that many Secrets Manager reads."""
+    A refresh after a token matched none is honoured at most every ``refresh_seconds``, and a
+    missing AWSPREVIOUS is remembered for ``max_age`` seconds like a cached value: a stream of forged
+    tokens costs no Secrets Manager reads beyond that."""
 
     def __init__(
         self,
         current: Callable[[bool], str],
         previous: Callable[[bool], str],
         *,
+        max_age: float,
         refresh_seconds: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._current = current
         self._previous = previous
+        self._max_age = max_age
         self._refresh_seconds = refresh_seconds
         self._monotonic = monotonic
         self._refreshed_at: float | None = None
+        self._no_previous_until = -math.inf
 
     def verifying(self, refresh: bool) -> tuple[bytes, ...]:
         now = self._monotonic()
@@ -109,9 +114,12 @@ class SigningKeyRing:
         if force:
             self._refreshed_at = now
         current = checked_signing_key(self._current(force).encode("utf-8"))
+        if not force and now < self._no_previous_until:
+            return (current,)
         try:
             previous = self._previous(force).encode("utf-8")
         except EmptySecret:  # never rotated: there is no AWSPREVIOUS version
+            self._no_previous_until = now + self._max_age
             return (current,)
         return (current, previous) if len(previous) >= MIN_SIGNING_KEY_LENGTH else (current,)
 

@@ -54,6 +54,7 @@ def signing_keys(session: boto3.Session, secret_id: str, max_age: int) -> Signin
     return SigningKeyRing(
         secret_reader(secrets(session), secret_id, max_age),
         secret_reader(secrets(session), secret_id, max_age, stage=PREVIOUS_STAGE),
+        max_age=max_age,
     )
 
 

@@ -165,11 +165,14 @@ def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seco
         reads.append(("previous", force))
         raise EmptySecret("never rotated")
 
-    ring = SigningKeyRing(current, previous, refresh_seconds=30, monotonic=lambda: now[0])
+    ring = SigningKeyRing(current, previous, max_age=300, refresh_seconds=30, monotonic=lambda: now[0])
     assert ring.verifying(False) == (b"c" * 40,)  # no AWSPREVIOUS yet: the current key alone
     assert ring.verifying(True) == (b"c" * 40,)
     now[0] = 10.0
     ring.verifying(True)  # within 30 s of the last refresh: served from the cache
+    ring.verifying(False)
     now[0] = 31.0
     ring.verifying(True)
-    assert [force for name, force in reads if name == "current"] == [False, True, False, True]
+    assert [force for name, force in reads if name == "current"] == [False, True, False, False, True]
+    # The missing AWSPREVIOUS is asked for only on the first read and on each honoured refresh.
+    assert [force for name, force in reads if name == "previous"] == [False, True, True]
