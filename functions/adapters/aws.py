@@ -121,6 +121,7 @@ class SigningKeyRing:
         except EmptySecret:  # never rotated: there is no AWSPREVIOUS version
             self._no_previous_until = now + self._max_age
             return (current,)
+        self._no_previous_until = -math.inf
         return (current, previous) if len(previous) >= MIN_SIGNING_KEY_LENGTH else (current,)
 
 

@@ -176,3 +176,20 @@ def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seco
     assert [force for name, force in reads if name == "current"] == [False, True, False, False, True]
     # The missing AWSPREVIOUS is asked for only on the first read and on each honoured refresh.
     assert [force for name, force in reads if name == "previous"] == [False, True, True]
+
+
+def test_the_key_ring_uses_the_previous_key_as_soon_as_a_refresh_finds_one() -> None:
+    """Given a ring that found no AWSPREVIOUS, when a rotation creates one and a refresh reads it,
+    then the next, unforced read still offers it (tokens of the pending videos keep working)."""
+    rotated = [False]
+
+    def previous(force: bool) -> str:
+        if not rotated[0]:
+            raise EmptySecret("never rotated")
+        return "o" * 40
+
+    ring = SigningKeyRing(lambda force: "n" * 40, previous, max_age=300, monotonic=lambda: 0.0)
+    assert ring.verifying(False) == (b"n" * 40,)
+    rotated[0] = True
+    assert ring.verifying(True) == (b"n" * 40, b"o" * 40)
+    assert ring.verifying(False) == (b"n" * 40, b"o" * 40)
