@@ -21,7 +21,10 @@ from typing import Final
 from functions.core import env
 from functions.core.errors import SettingsError
 from functions.core.settings import (
+    CALLBACK_TOKEN_TTL_RANGE,
     DEFAULT_API_BASE_URL,
+    DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS,
+    DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_MAX_OBJECT_BYTES,
     DEFAULT_METRICS_NAMESPACE,
@@ -61,8 +64,11 @@ SERVICE_NAME: Final = "memories-ingest"
 # timeouts (about 23 s with the functions' defaults); 60 s leaves room for S3, DynamoDB and
 # Secrets Manager around them. A test keeps the relation.
 INGEST_TIMEOUT_SECONDS: Final = 60
-# The callback only checks a token and writes one item; API Gateway itself gives up after 29 s.
-CALLBACK_TIMEOUT_SECONDS: Final = 10
+# API Gateway gives up on the integration after 29 s. The callback checks a token, asks get_metadata
+# once (connect 3.05 s + read 8 s at most, settings.CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS) and
+# writes one item; 20 s leaves room for Secrets Manager and DynamoDB and still answers before 29 s.
+API_GATEWAY_TIMEOUT_SECONDS: Final = 29
+CALLBACK_TIMEOUT_SECONDS: Final = 20
 # Reconcile may query the provider for many videos; it must finish before the next scheduled run
 # so that two runs never resubmit the same video (``_check_schedule`` enforces it for rate()).
 RECONCILE_TIMEOUT_SECONDS: Final = 240
@@ -92,6 +98,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "alarmEmail": None,
     "apiThrottleRate": 20,
     "apiThrottleBurst": 40,
+    "callbackTokenTtlSeconds": DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
     "reconcileAfterSeconds": DEFAULT_RECONCILE_AFTER_SECONDS,
     "stuckAfterSeconds": DEFAULT_STUCK_AFTER_SECONDS,
     "reconcileSchedule": "rate(5 minutes)",
@@ -118,6 +125,7 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.DEFAULT_TAGS: "defaultTags",
     env.DEFAULT_RETAIN_ORIGINAL_VIDEO: "defaultRetainOriginalVideo",
     env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT: "defaultVideoTranscriptionPrompt",
+    env.CALLBACK_TOKEN_TTL_SECONDS: "callbackTokenTtlSeconds",
     env.RECONCILE_AFTER_SECONDS: "reconcileAfterSeconds",
     env.STUCK_AFTER_SECONDS: "stuckAfterSeconds",
     env.POWERTOOLS_METRICS_NAMESPACE: "metricsNamespace",
@@ -311,6 +319,8 @@ class PipelineConfig:
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
     - ``apiThrottleRate`` / ``apiThrottleBurst``: callback API stage throttling. Default 20 / 40.
+    - ``callbackTokenTtlSeconds``: how long a callback URL is honoured (3600..2592000). Default
+      259200 (3 days).
     - ``reconcileAfterSeconds``: age after which reconcile asks the provider about a pending
       video. Default 900.
     - ``stuckAfterSeconds``: age after which a pending video counts as stuck (``VideosStuck``).
@@ -345,6 +355,7 @@ class PipelineConfig:
     alarm_email: str | None
     api_throttle_rate: float
     api_throttle_burst: int
+    callback_token_ttl_seconds: int
     reconcile_after_seconds: int
     stuck_after_seconds: int
     reconcile_schedule: str
@@ -361,7 +372,7 @@ class PipelineConfig:
             return DEFAULTS[key] if value is None else value
 
         config = cls(
-            memories_api_base_url=_text("memoriesApiBaseUrl", get("memoriesApiBaseUrl")),
+            memories_api_base_url=_https_url("memoriesApiBaseUrl", get("memoriesApiBaseUrl")),
             uploads_per_minute=_positive_number("uploadsPerMinute", get("uploadsPerMinute")),
             retry_base_delay_seconds=_int("retryBaseDelaySeconds", get("retryBaseDelaySeconds"), 1, 2**31),
             retry_max_delay_seconds=_int("retryMaxDelaySeconds", get("retryMaxDelaySeconds"), 1, 2**31),
@@ -400,6 +411,9 @@ class PipelineConfig:
             alarm_email=_optional_matching("alarmEmail", get("alarmEmail"), _EMAIL, "an e-mail address"),
             api_throttle_rate=_positive_number("apiThrottleRate", get("apiThrottleRate")),
             api_throttle_burst=_int("apiThrottleBurst", get("apiThrottleBurst"), 1, 5000),
+            callback_token_ttl_seconds=_int(
+                "callbackTokenTtlSeconds", get("callbackTokenTtlSeconds"), *CALLBACK_TOKEN_TTL_RANGE
+            ),
             reconcile_after_seconds=_int("reconcileAfterSeconds", get("reconcileAfterSeconds"), 0, 2**31),
             stuck_after_seconds=_int("stuckAfterSeconds", get("stuckAfterSeconds"), 0, 2**31),
             reconcile_schedule=_matching(
@@ -459,7 +473,11 @@ class PipelineConfig:
             **self._powertools_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
-            env.SECRET_CACHE_SECONDS: str(DEFAULT_SECRET_CACHE_SECONDS),
+            env.CALLBACK_TOKEN_TTL_SECONDS: str(self.callback_token_ttl_seconds),
+            env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
+            env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
+            env.MEMORIES_UNIQUE_ID: self.unique_id,
+            **self._provider_client_environment(read_timeout=DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS),
         }
 
     def reconcile_environment(self, refs: RuntimeRefs) -> dict[str, str]:
@@ -484,12 +502,12 @@ class PipelineConfig:
         }
 
     @staticmethod
-    def _provider_client_environment() -> dict[str, str]:
+    def _provider_client_environment(read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS) -> dict[str, str]:
         # Not context settings: the functions' defaults, written out so that the stack states the
         # provider timeouts its Lambda timeouts are sized for.
         return {
             env.PROVIDER_CONNECT_TIMEOUT_SECONDS: _number_text(DEFAULT_CONNECT_TIMEOUT_SECONDS),
-            env.PROVIDER_READ_TIMEOUT_SECONDS: _number_text(DEFAULT_READ_TIMEOUT_SECONDS),
+            env.PROVIDER_READ_TIMEOUT_SECONDS: _number_text(read_timeout),
             env.SECRET_CACHE_SECONDS: str(DEFAULT_SECRET_CACHE_SECONDS),
         }
 
@@ -518,6 +536,14 @@ class PipelineConfig:
                 if key is None:  # a variable the stack fills in itself: a bug here, not bad context
                     raise
                 raise ContextError(key, f"is rejected by the functions: {exc}") from exc
+
+
+def _https_url(key: str, value: object) -> str:
+    """The API key travels in every request: a deployed stack reaches the provider over https only."""
+    url = _text(key, value)
+    if not url.lower().startswith("https://"):
+        raise ContextError(key, f"must be an https:// URL, got {url!r}")
+    return url
 
 
 def _metrics_namespace(value: object) -> str:

@@ -91,7 +91,8 @@ class MemoriesIngestStack(Stack):
         CfnOutput(
             self,
             "PutApiKeyCommand",
-            description="Stores the memories.ai API key (replace <KEY>); run it once after the first deploy.",
+            description="Stores the memories.ai API key from memories-api-key.txt (a file holding only the "
+            "key; delete it afterwards), or set the secret in the console; run it once after the first deploy.",
             value=self.secrets.put_value_command,
         )
 
@@ -105,12 +106,6 @@ class MemoriesIngestStack(Stack):
                 "AwsSolutions-IAM5[Resource::*]",
                 f"{name}Role: X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level "
                 "permissions, so active tracing can only be granted on Resource '*'.",
-            )
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[Resource::{self._nag_text(self.status_table.table.table_arn)}/index/*]",
-                f"{name}Role: queries the status table's by-status and by-video-no indexes; '/index/*' "
-                "covers exactly the indexes of this one table.",
             )
             acknowledge(
                 function,
@@ -139,8 +134,9 @@ class MemoriesIngestStack(Stack):
         acknowledge(
             secrets.signing_key,
             "AwsSolutions-SMG4",
-            "Secrets/CallbackSigningKey signs the callback URLs already given to memories.ai for pending "
-            "videos; rotating it would invalidate all of them, and the provider cannot be sent new ones.",
+            "Secrets/CallbackSigningKey signs the callback URLs given to memories.ai; it is rotated by hand "
+            "(put-secret-value, docs/deploy.md) and the callback function also verifies with AWSPREVIOUS, "
+            "so pending URLs survive one rotation; a rotation Lambda would add nothing the provider can use.",
         )
 
         api = self.callback_api

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterEr
 from botocore.exceptions import ClientError
 
 from functions.adapters.memories import EmptySecret
+from functions.core.signing import MIN_SIGNING_KEY_LENGTH, checked_signing_key
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -51,18 +53,23 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def secret_reader(provider: SecretsProvider, secret_id: str, max_age: int) -> Callable[[bool], str]:
-    """A function returning the secret's string value from Powertools' cache (refetched when asked)."""
+def secret_reader(
+    provider: SecretsProvider, secret_id: str, max_age: int, stage: str | None = None
+) -> Callable[[bool], str]:
+    """A function returning the secret's string value from Powertools' cache (refetched when asked).
+
+    ``stage`` is a staging label (AWSPREVIOUS); Powertools caches by name only, so each label needs
+    a provider of its own."""
+    options: dict[str, Any] = {} if stage is None else {"VersionStage": stage}
 
     def read(force: bool) -> str:
         try:
-            value = provider.get(secret_id, max_age=max_age, force_fetch=force)
+            value = provider.get(secret_id, max_age=max_age, force_fetch=force, **options)
         except GetParameterError as exc:
             # A secret created without a value has no AWSCURRENT version yet.
-            if (
-                isinstance(exc.__cause__, ClientError)
-                and _error_code(exc.__cause__) == "ResourceNotFoundException"
-            ):
+            # Powertools raises it inside its except block: the ClientError is the context.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, ClientError) and _error_code(cause) == "ResourceNotFoundException":
                 raise EmptySecret(
                     f"secret {secret_id} has no value yet; set it (see docs/deploy.md)"
                 ) from exc
@@ -74,6 +81,48 @@ def secret_reader(provider: SecretsProvider, secret_id: str, max_age: int) -> Ca
         return value.strip()
 
     return read
+
+
+class SigningKeyRing:
+    """The callback signing keys: AWSCURRENT of the secret, and AWSPREVIOUS once it has been rotated
+    (``put-secret-value`` moves the labels), so tokens signed before a rotation stay valid.
+
+    A refresh after a token matched none is honoured at most every ``refresh_seconds``, and a
+    missing AWSPREVIOUS is remembered for ``max_age`` seconds like a cached value: a stream of forged
+    tokens costs no Secrets Manager reads beyond that."""
+
+    def __init__(
+        self,
+        current: Callable[[bool], str],
+        previous: Callable[[bool], str],
+        *,
+        max_age: float,
+        refresh_seconds: float = 30.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._current = current
+        self._previous = previous
+        self._max_age = max_age
+        self._refresh_seconds = refresh_seconds
+        self._monotonic = monotonic
+        self._refreshed_at: float | None = None
+        self._no_previous_until = -math.inf
+
+    def verifying(self, refresh: bool) -> tuple[bytes, ...]:
+        now = self._monotonic()
+        force = refresh and (self._refreshed_at is None or now - self._refreshed_at >= self._refresh_seconds)
+        if force:
+            self._refreshed_at = now
+        current = checked_signing_key(self._current(force).encode("utf-8"))
+        if not force and now < self._no_previous_until:
+            return (current,)
+        try:
+            previous = self._previous(force).encode("utf-8")
+        except EmptySecret:  # never rotated: there is no AWSPREVIOUS version
+            self._no_previous_until = now + self._max_age
+            return (current,)
+        self._no_previous_until = -math.inf
+        return (current, previous) if len(previous) >= MIN_SIGNING_KEY_LENGTH else (current,)
 
 
 class SystemClock:

@@ -12,13 +12,15 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
-from functions.adapters.aws import secret_reader
+from functions.adapters.aws import SigningKeyRing, secret_reader
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.adapters.memories import ApiKey, MemoriesClient
+from functions.core.signing import checked_signing_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+PREVIOUS_STAGE = "AWSPREVIOUS"
 # Retries with jitter for AWS calls; the provider call has no automatic retries (see memories.py).
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 
@@ -36,8 +38,24 @@ def secrets(session: boto3.Session) -> SecretsProvider:
 
 
 def signing_key(provider: SecretsProvider, secret_id: str, max_age: int) -> ApiKey:
-    """The callback signing key, cached like the API key (same mechanism, bytes on use)."""
-    return ApiKey(secret_reader(provider, secret_id, max_age))
+    """The callback signing key (AWSCURRENT), cached like the API key; too short a key is refused."""
+    read = secret_reader(provider, secret_id, max_age)
+
+    def checked(force: bool) -> str:
+        value = read(force)
+        checked_signing_key(value.encode("utf-8"))
+        return value
+
+    return ApiKey(checked)
+
+
+def signing_keys(session: boto3.Session, secret_id: str, max_age: int) -> SigningKeyRing:
+    """The keys callback tokens are verified with: AWSCURRENT and AWSPREVIOUS of the one secret."""
+    return SigningKeyRing(
+        secret_reader(secrets(session), secret_id, max_age),
+        secret_reader(secrets(session), secret_id, max_age, stage=PREVIOUS_STAGE),
+        max_age=max_age,
+    )
 
 
 def memories_client(

@@ -14,12 +14,11 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
-from functions.core.callbacks import CallbackService, parse_callback
+from functions.core.callbacks import CallbackConfig, CallbackService, parse_callback
 from functions.core.errors import CallbackRefused, InvalidCallback
 from functions.core.settings import CallbackSettings
 from functions.core.signing import TOKEN_PARAMETER
@@ -35,12 +34,20 @@ _service: CallbackService | None = None
 def build(settings: CallbackSettings, session: boto3.Session | None = None) -> CallbackService:
     session = session or boto3.Session()
     metrics.namespace = settings.metrics_namespace
-    key = wiring.signing_key(
-        wiring.secrets(session), settings.signing_secret_id, settings.secret_cache_seconds
-    )
+    keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds)
+    keys.verifying(False)  # a missing or too short signing key stops the cold start, naming it
     return CallbackService(
+        CallbackConfig(unique_id=settings.unique_id, token_ttl_seconds=settings.token_ttl_seconds),
         store=wiring.status_store(session, settings.table_name),
-        signing_key=lambda: key().encode("utf-8"),
+        signing_keys=keys,
+        provider=wiring.memories_client(
+            wiring.secrets(session),
+            base_url=settings.api_base_url,
+            secret_id=settings.api_key_secret_id,
+            max_age=settings.secret_cache_seconds,
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+        ),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )
@@ -60,8 +67,9 @@ def _raw_body() -> bytes:
 @api.post("/callbacks/<video_id>")
 def receive(video_id: str) -> dict[str, str]:
     assert _service is not None
-    logger.set_correlation_id(video_id)
     _service.authenticate(video_id, api.current_event.get_query_string_value(TOKEN_PARAMETER))
+    # Only now: before the token check the path is anyone's text (6,000 characters of it).
+    logger.set_correlation_id(video_id)
     content_type = api.current_event.headers.get("content-type") or api.current_event.headers.get(
         "Content-Type"
     )
@@ -89,7 +97,8 @@ def not_found(_: Exception) -> Response[dict[str, str]]:
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+# No correlation_id_path: the id is set after the token check; clear_state drops the previous one.
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(

@@ -1,15 +1,23 @@
-"""The provider's callback: authenticate it, validate it, and move the record forward only.
+"""The provider's callback: authenticate it, validate it, confirm it, and move the record forward only.
 
 Order matters: the token is checked before anything else, so a forged request never reaches the
 table; the body is validated before the record is read; a status that would move the video
 backwards (UNPARSE after PARSE) or repeat the current one changes nothing.
+
+A callback is a hint, the provider is the truth. The callback URL is a bearer secret (the provider
+signs nothing), so before a callback changes a record, ``get_metadata`` is asked about the record's
+videoNo: only a documented provider status that the provider itself reports for that videoNo, in our
+``unique_id``, is applied. A claim the provider does not confirm changes nothing and is answered 2xx
+(a real provider must not retry it forever), counted as ``CallbacksUnconfirmed``. When the provider
+cannot be asked right now, nothing is applied either: the reconciler asks it later, and a videoNo
+the record does not have yet is kept as ``hinted_video_no`` for it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
@@ -19,20 +27,23 @@ from functions.core.clock import iso
 from functions.core.errors import (
     ConflictingVideoNo,
     InvalidCallback,
+    ProviderError,
     RecordNotFound,
     StaleRecord,
+    TokenExpired,
     TokenInvalid,
     TokenMissing,
 )
-from functions.core.ports import Clock, Metrics, StatusStore
-from functions.core.signing import VIDEO_ID_PATTERN, token_matches
+from functions.core.ports import Clock, Metrics, Provider, SigningKeys, StatusStore
+from functions.core.signing import VIDEO_ID_PATTERN, token_issued_at
 from functions.core.status import (
     BY_CALLBACK,
     PARSE,
     PROVIDER_STATUS_PATTERN,
     UNPARSE,
+    VideoRecord,
+    documented_provider_status,
     is_failure,
-    normalize_provider_status,
     rank,
 )
 
@@ -51,6 +62,10 @@ class Result(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    # The provider does not report what the callback claims: nothing changed.
+    UNCONFIRMED = "unconfirmed"
+    # The provider could not be asked now: nothing applied, the reconciler confirms later.
+    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +150,27 @@ def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackConfig:
+    unique_id: str
+    token_ttl_seconds: int
+
+
 class CallbackService:
     def __init__(
-        self, *, store: StatusStore, signing_key: Callable[[], bytes], clock: Clock, metrics: Metrics
+        self,
+        config: CallbackConfig,
+        *,
+        store: StatusStore,
+        signing_keys: SigningKeys,
+        provider: Provider,
+        clock: Clock,
+        metrics: Metrics,
     ) -> None:
+        self._config = config
         self._store = store
-        self._signing_key = signing_key
+        self._keys = signing_keys
+        self._provider = provider
         self._clock = clock
         self._metrics = metrics
 
@@ -149,9 +179,16 @@ class CallbackService:
             raise RecordNotFound("no such video")
         if not token:
             raise TokenMissing("missing token")
-        if not token_matches(self._signing_key(), video_id, token):
+        issued = token_issued_at(self._keys.verifying(False), video_id, token)
+        if issued is None:
+            # Perhaps signed with a key this instance has not read yet (a rotation just happened).
+            issued = token_issued_at(self._keys.verifying(True), video_id, token)
+        if issued is None:
             self._metrics.count("CallbacksForged")
             raise TokenInvalid("invalid token")
+        if self._clock.now() - issued > self._config.token_ttl_seconds:
+            self._metrics.count("CallbacksExpired")
+            raise TokenExpired("token expired")
 
     def handle(
         self, video_id: str, token: str | None, body: bytes, content_type: str | None
@@ -168,8 +205,8 @@ class CallbackService:
         self._metrics.count("CallbacksReceivedAs", dimensions={"as": payload.received_as})
 
     def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
-        """Move an authenticated video's record forward (never back)."""
-        status = normalize_provider_status(payload.status)
+        """Move an authenticated video's record forward (never back), as far as the provider confirms."""
+        claimed = documented_provider_status(payload.status)
         for _ in range(_WRITE_TRIES):
             record = self._store.get(video_id)
             if record is None:
@@ -177,29 +214,70 @@ class CallbackService:
             if record.video_no is not None and record.video_no != payload.video_no:
                 self._metrics.count("CallbacksConflicting")
                 raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
-            if record.status == status:
-                outcome = CallbackOutcome(Result.DUPLICATE, record.status, "already in that status")
-            elif rank(status) <= rank(record.status):
-                outcome = CallbackOutcome(
-                    Result.IGNORED, record.status, f"would move it back from {record.status}"
-                )
-            else:
-                note = f"memories.ai reported {payload.status}"
-                updated = record.moved(status, by=BY_CALLBACK, at=iso(self._clock.now()), note=note)
-                updated = replace(
-                    updated,
-                    video_no=payload.video_no,
-                    callbacks=record.callbacks + 1,
-                    lease_until=None,
-                    reason=note if is_failure(status) else None,
-                )
-                try:
-                    self._store.save(updated)
-                except StaleRecord:
-                    continue
-                outcome = CallbackOutcome(Result.APPLIED, status, f"moved from {record.status}")
+            try:
+                outcome = self._decide(record, payload, claimed)
+            except StaleRecord:
+                continue
             self._metrics.count("CallbacksReceived", dimensions={"result": outcome.result.value})
             if outcome.result is Result.APPLIED:
-                self._metrics.count(_APPLIED_METRIC.get(status, "VideosFailed"))
+                self._metrics.count(_APPLIED_METRIC.get(outcome.status, "VideosFailed"))
+            elif outcome.result is Result.UNCONFIRMED:
+                self._metrics.count("CallbacksUnconfirmed")
             return outcome
         raise StaleRecord(f"could not update {video_id} after {_WRITE_TRIES} tries")
+
+    def _decide(self, record: VideoRecord, payload: CallbackPayload, claimed: str | None) -> CallbackOutcome:
+        if claimed is None:
+            return CallbackOutcome(
+                Result.UNCONFIRMED, record.status, f"{payload.status!r} is not a documented provider status"
+            )
+        if record.status == claimed:
+            return CallbackOutcome(Result.DUPLICATE, record.status, "already in that status")
+        if rank(claimed) <= rank(record.status):
+            return CallbackOutcome(Result.IGNORED, record.status, f"would move it back from {record.status}")
+        try:
+            reported = self._provider.video_status(payload.video_no, self._config.unique_id)
+        except ProviderError as exc:
+            self._hold(record, payload)
+            return CallbackOutcome(
+                Result.HELD, record.status, f"memories.ai could not confirm {claimed} now ({exc.code})"
+            )
+        if reported is None:
+            return CallbackOutcome(
+                Result.UNCONFIRMED, record.status, f"memories.ai does not know videoNo {payload.video_no}"
+            )
+        confirmed = _confirmed(claimed, reported)
+        if confirmed is None:
+            self._hold(record, payload)
+            return CallbackOutcome(
+                Result.UNCONFIRMED, record.status, f"claimed {claimed}, memories.ai says {reported}"
+            )
+        note = f"memories.ai reported {payload.status}, confirmed by get_metadata ({reported})"
+        updated = record.moved(confirmed, by=BY_CALLBACK, at=iso(self._clock.now()), note=note)
+        self._store.save(
+            replace(
+                updated,
+                video_no=payload.video_no,
+                hinted_video_no=None,
+                callbacks=record.callbacks + 1,
+                lease_until=None,
+                reason=note if is_failure(confirmed) else None,
+            )
+        )
+        return CallbackOutcome(Result.APPLIED, confirmed, f"moved from {record.status}")
+
+    def _hold(self, record: VideoRecord, payload: CallbackPayload) -> None:
+        """Keep a videoNo the record does not have yet, for the reconciler to confirm."""
+        if record.video_no is None and record.hinted_video_no != payload.video_no:
+            self._store.save(replace(record, hinted_video_no=payload.video_no))
+
+
+def _confirmed(claimed: str, reported: str) -> str | None:
+    """The status to apply when the provider's answer confirms the claim: the provider's own word
+    (its get_metadata and callback failure words differ across its docs); None when it does not."""
+    reported_status = documented_provider_status(reported)
+    if reported_status is None:
+        return None
+    if reported_status == claimed or (is_failure(claimed) and is_failure(reported_status)):
+        return reported_status
+    return None

@@ -18,6 +18,7 @@ __all__ = [
     "RecordNotFound",
     "SettingsError",
     "StaleRecord",
+    "TokenExpired",
     "TokenInvalid",
     "TokenMissing",
 ]
@@ -87,6 +88,12 @@ class TokenMissing(CallbackRefused):
 
 
 class TokenInvalid(CallbackRefused):
+    http_status = 403
+
+
+class TokenExpired(CallbackRefused):
+    """A genuine token older than the callback token lifetime."""
+
     http_status = 403
 
 

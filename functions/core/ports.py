@@ -78,6 +78,13 @@ class Queue(Protocol):
     def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None: ...
 
 
+class SigningKeys(Protocol):
+    def verifying(self, refresh: bool) -> Sequence[bytes]:
+        """The keys a callback token may be signed with: the current one, then the previous one
+        (during a rotation). ``refresh`` re-reads them, at most every few seconds, after a token
+        matched none of the cached ones."""
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
 

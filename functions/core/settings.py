@@ -33,6 +33,17 @@ DEFAULT_SECRET_CACHE_SECONDS = 300
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
 DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
 DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
+# How long a callback URL is honoured. The provider calls back when it has fetched the video and
+# when parsing ends: minutes for short videos, hours for long ones. Three days covers a long queue at
+# the provider; whatever arrives later is caught by the reconciler, which asks get_metadata itself.
+DEFAULT_CALLBACK_TOKEN_TTL_SECONDS = 3 * 86400
+CALLBACK_TOKEN_TTL_RANGE = (3600, 30 * 86400)
+# API Gateway gives up on the callback function after 29 s. The callback asks get_metadata once;
+# its timeouts, plus Secrets Manager and DynamoDB, must fit well inside that (see infra/config.py).
+DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS = 8.0
+CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS = 15.0
+# Plain http is only for a provider stand-in on this machine (the local stack's emulator).
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_RETRY_BASE_DELAY_SECONDS = 30
 # SQS caps one message delay at 15 minutes; longer waits would need several hops for nothing.
 SQS_MAX_DELAY_SECONDS = 900
@@ -96,9 +107,17 @@ def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
 
+def _provider_url(raw: str) -> str:
+    url = _http_url(raw)
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ValueError("must be https (http only for a server on this machine, e.g. http://127.0.0.1)")
+    return url
+
+
 # Variables read by more than one function: one rule each.
 def _api_base_url(environ: Mapping[str, str]) -> str:
-    return _parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _http_url)
+    return _parse(environ, env.MEMORIES_API_BASE_URL, DEFAULT_API_BASE_URL, _provider_url)
 
 
 def _unique_id(environ: Mapping[str, str]) -> str:
@@ -115,10 +134,8 @@ def _connect_timeout(environ: Mapping[str, str]) -> float:
     )
 
 
-def _read_timeout(environ: Mapping[str, str]) -> float:
-    return _parse(
-        environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(DEFAULT_READ_TIMEOUT_SECONDS), _positive_float
-    )
+def _read_timeout(environ: Mapping[str, str], default: float = DEFAULT_READ_TIMEOUT_SECONDS) -> float:
+    return _parse(environ, env.PROVIDER_READ_TIMEOUT_SECONDS, str(default), _positive_float)
 
 
 def _secret_cache(environ: Mapping[str, str]) -> int:
@@ -225,17 +242,44 @@ class IngestSettings:
 class CallbackSettings:
     table_name: str
     signing_secret_id: str
+    token_ttl_seconds: int
+    api_base_url: str
+    api_key_secret_id: str
+    unique_id: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
     secret_cache_seconds: int
     metrics_namespace: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> CallbackSettings:
-        return cls(
+        settings = cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
             signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
+            token_ttl_seconds=_parse(
+                environ,
+                env.CALLBACK_TOKEN_TTL_SECONDS,
+                str(DEFAULT_CALLBACK_TOKEN_TTL_SECONDS),
+                _bounded_int(*CALLBACK_TOKEN_TTL_RANGE),
+            ),
+            api_base_url=_api_base_url(environ),
+            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
+            unique_id=_unique_id(environ),
+            connect_timeout_seconds=_connect_timeout(environ),
+            read_timeout_seconds=_read_timeout(environ, DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS),
             secret_cache_seconds=_secret_cache(environ),
             metrics_namespace=_metrics_namespace(environ),
         )
+        if (
+            settings.connect_timeout_seconds + settings.read_timeout_seconds
+            > CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS
+        ):
+            raise SettingsError(
+                env.PROVIDER_READ_TIMEOUT_SECONDS,
+                f"plus {env.PROVIDER_CONNECT_TIMEOUT_SECONDS} must not exceed "
+                f"{CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS:g} s for the callback (API Gateway waits 29 s)",
+            )
+        return settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Per-video callback tokens: the provider signs nothing, so the URL it calls back carries the proof.
 
-The callback URL names the video's record and carries HMAC-SHA256(signing key, record id): only
-someone who was given that URL can change that record, and knowing one URL reveals nothing about
-another's.
+The callback URL names the video's record and carries ``<issued>.<mac>``: the time the token was
+issued (epoch seconds, 10 digits) and HMAC-SHA256(signing key, record id and that time). Only
+someone who was given that URL can change that record, knowing one URL reveals nothing about
+another's, and the callback function refuses a token older than its lifetime. Tokens are checked
+against the current and the previous signing key, so the key can be rotated while videos wait.
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ import base64
 import hashlib
 import hmac
 import re
+import time
+from collections.abc import Sequence
 from typing import Final
 from urllib.parse import quote
+
+from functions.core import env
+from functions.core.errors import SettingsError
 
 CALLBACK_PATH_PREFIX: Final = "/callbacks/"
 TOKEN_PARAMETER: Final = "token"
 VIDEO_ID_LENGTH: Final = 32
-TOKEN_LENGTH: Final = 43  # 32 bytes, base64url without padding
+ISSUED_DIGITS: Final = 10  # epoch seconds until the year 2286
+MAC_LENGTH: Final = 43  # 32 bytes, base64url without padding
+TOKEN_LENGTH: Final = ISSUED_DIGITS + 1 + MAC_LENGTH
+# HMAC-SHA256 keys shorter than its 32-byte output weaken it; the stack generates 64 characters.
+MIN_SIGNING_KEY_LENGTH: Final = 32
 VIDEO_ID_PATTERN: Final = re.compile(rf"^[0-9a-f]{{{VIDEO_ID_LENGTH}}}\Z")
-_CONTEXT: Final = b"memories-ingest/callback/v1:"
+_TOKEN_PATTERN: Final = re.compile(rf"^([0-9]{{{ISSUED_DIGITS}}})\.([A-Za-z0-9_-]{{{MAC_LENGTH}}})\Z")
+_CONTEXT: Final = b"memories-ingest/callback/v2:"
 
 
 def video_id_for(bucket: str, key: str, version: str) -> str:
@@ -28,21 +40,45 @@ def video_id_for(bucket: str, key: str, version: str) -> str:
     return digest[:VIDEO_ID_LENGTH]
 
 
-def token_for(signing_key: bytes, video_id: str) -> str:
-    mac = hmac.new(signing_key, _CONTEXT + video_id.encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+def checked_signing_key(key: bytes) -> bytes:
+    """The key, or SettingsError naming the secret's variable when it is too short to sign with."""
+    if len(key) < MIN_SIGNING_KEY_LENGTH:
+        raise SettingsError(
+            env.CALLBACK_SIGNING_SECRET_ID,
+            f"names a signing key of {len(key)} bytes; at least {MIN_SIGNING_KEY_LENGTH} are needed",
+        )
+    return key
+
+
+def _mac(signing_key: bytes, video_id: str, issued: int) -> str:
+    message = _CONTEXT + f"{video_id}:{issued:0{ISSUED_DIGITS}d}".encode("ascii")
+    digest = hmac.new(signing_key, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def token_for(signing_key: bytes, video_id: str, issued_at: float | None = None) -> str:
+    """A token for ``video_id`` issued at ``issued_at`` (now when not given)."""
+    issued = int(time.time() if issued_at is None else issued_at)
+    return f"{issued:0{ISSUED_DIGITS}d}.{_mac(signing_key, video_id, issued)}"
+
+
+def token_issued_at(signing_keys: Sequence[bytes], video_id: str, token: str | None) -> int | None:
+    """When the token was issued, if one of ``signing_keys`` signed it for ``video_id``; else None."""
+    match = _TOKEN_PATTERN.match(token or "")
+    if match is None or not VIDEO_ID_PATTERN.match(video_id):
+        return None
+    issued, mac = int(match.group(1)), match.group(2).encode("ascii")
+    matched = [hmac.compare_digest(_mac(key, video_id, issued).encode("ascii"), mac) for key in signing_keys]
+    return issued if any(matched) else None
 
 
 def token_matches(signing_key: bytes, video_id: str, token: str | None) -> bool:
-    if not token or not VIDEO_ID_PATTERN.match(video_id):
-        return False
-    return hmac.compare_digest(token_for(signing_key, video_id).encode("ascii"), token.encode("utf-8"))
+    return token_issued_at((signing_key,), video_id, token) is not None
 
 
-def callback_url(base_url: str, signing_key: bytes, video_id: str) -> str:
-    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}{quote(video_id)}?{TOKEN_PARAMETER}=" + token_for(
-        signing_key, video_id
-    )
+def callback_url(base_url: str, signing_key: bytes, video_id: str, issued_at: float | None = None) -> str:
+    token = token_for(signing_key, video_id, issued_at)
+    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}{quote(video_id)}?{TOKEN_PARAMETER}={token}"
 
 
 def callback_url_length(base_url: str) -> int:

@@ -38,6 +38,11 @@ NON_FINAL: Final = (SUBMITTING, RETRY_WAIT, UNCERTAIN, UNPARSE)
 _RANK: Final = {SUBMITTING: 0, RETRY_WAIT: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3}
 FINAL_RANK: Final = 3
 
+# The statuses the provider documents (memories-api.md: current and v1.2 docs, the official example
+# client's failure words). Only these are accepted from outside; the pipeline's own never are.
+PROVIDER_FAILURES: Final = ("PARSE_ERROR", "FAIL", "FAILED", "ERROR")
+PROVIDER_STATUSES: Final = (UNPARSE, PARSE, *PROVIDER_FAILURES)
+
 # What the provider may send: an upper-case word. Anything else is refused as malformed input.
 PROVIDER_STATUS_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
 
@@ -58,6 +63,12 @@ def rank(status: str) -> int:
 def normalize_provider_status(status: str) -> str:
     """``parse`` and ``PARSE`` are the same state; unknown statuses are kept as given."""
     return status.upper() if status.upper() in (UNPARSE, PARSE) else status
+
+
+def documented_provider_status(status: str) -> str | None:
+    """The documented provider status ``status`` names (in upper case), or None."""
+    upper = status.upper()
+    return upper if upper in PROVIDER_STATUSES else None
 
 
 def is_final(status: str) -> bool:
@@ -102,6 +113,8 @@ class VideoRecord:
     callbacks: int = 0
     transitions: int = 0
     history: tuple[Transition, ...] = field(default_factory=tuple)
+    # A callback's videoNo the provider could not be asked about yet: for the reconciler to confirm.
+    hinted_video_no: str | None = None
 
     def moved(self, to: str, *, by: str, at: str, note: str | None = None, **changes: object) -> VideoRecord:
         """A copy in state ``to`` with the transition appended to the bounded history."""

@@ -58,7 +58,7 @@ CALLBACK_BODY_SCHEMA: Final = apigw.JsonSchema(
 
 
 class CallbackApi(Construct):
-    """A regional REST API with one route, stage throttling, JSON access logs and X-Ray tracing.
+    """A regional REST API with one route, stage throttling and JSON access logs; no stage tracing.
 
     Built before the functions (ingest needs ``url``); ``route_to`` attaches the handler. There is
     no authorizer or API key: the provider sends no credentials. The per-video HMAC token in the
@@ -86,7 +86,10 @@ class CallbackApi(Construct):
                 throttling_burst_limit=throttle_burst,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
-                tracing_enabled=True,
+                # Off: API Gateway's trace segment records the request URL with its query string,
+                # i.e. the callback token. The functions trace themselves (active tracing) and
+                # Powertools records no query string.
+                tracing_enabled=False,
             ),
         )
         # RestApi adds an unnamed "Endpoint" output; the stack states the URL once, as CallbackApiUrl.

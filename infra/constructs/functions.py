@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from aws_cdk import Duration, RemovalPolicy
@@ -11,6 +12,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.core import table as schema
 from infra.config import (
     CALLBACK_TIMEOUT_SECONDS,
     INGEST_TIMEOUT_SECONDS,
@@ -22,7 +24,7 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
 from infra.constructs.table import StatusTable
 
-__all__ = ["INGEST_HANDLER", "PipelineFunctions"]
+__all__ = ["INGEST_HANDLER", "RECORD_ACTIONS", "PipelineFunctions"]
 
 INGEST_HANDLER: Final = "functions.ingest.handler.handler"
 CALLBACK_HANDLER: Final = "functions.callback.handler.handler"
@@ -32,6 +34,10 @@ RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 MEMORY_MB: Final = 256
 LOG_RETENTION: Final = logs.RetentionDays.ONE_MONTH
+
+# What functions/adapters/dynamo.py calls to read and write one record (and the rate-limit slot):
+# GetItem, and PutItem with a condition (create and save). Index reads are granted per index, Query only.
+RECORD_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem")
 
 # Lambda's advanced logging levels for the Python levels PipelineConfig accepts.
 _APPLICATION_LOG_LEVEL: Final = {
@@ -97,7 +103,7 @@ class PipelineFunctions(Construct):
         )
         # Ingest defers rate-limited messages by re-sending them with a delay.
         storage.queue.grant_send_messages(self.ingest)
-        table.table.grant_read_write_data(self.ingest)
+        _grant_table(table, self.ingest)  # the line index: query_indexes=(schema.LINE_INDEX,)
         secrets.grant_read_api_key(self.ingest)
         secrets.grant_read_signing_key(self.ingest)
 
@@ -108,8 +114,10 @@ class PipelineFunctions(Construct):
             timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
             environment=config.callback_environment(refs),
         )
-        table.table.grant_read_write_data(self.callback)
+        _grant_table(table, self.callback)
         secrets.grant_read_signing_key(self.callback)
+        # The callback confirms each status with the provider's get_metadata before applying it.
+        secrets.grant_read_api_key(self.callback)
 
         self.reconcile = self._function(
             "Reconcile",
@@ -122,7 +130,10 @@ class PipelineFunctions(Construct):
         )
         # Reconcile resubmits through the ingest queue, never by calling upload_url itself.
         storage.queue.grant_send_messages(self.reconcile)
-        table.table.grant_read_write_data(self.reconcile)
+        # The reconciler only writes records it found through the status index: no GetItem.
+        _grant_table(
+            table, self.reconcile, record_actions=("dynamodb:PutItem",), query_indexes=(schema.STATUS_INDEX,)
+        )
         secrets.grant_read_api_key(self.reconcile)
 
     @property
@@ -173,4 +184,24 @@ class PipelineFunctions(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
             retry_attempts=retry_attempts,
+        )
+
+
+def _grant_table(
+    table: StatusTable,
+    grantee: iam.IGrantable,
+    *,
+    record_actions: Sequence[str] = RECORD_ACTIONS,
+    query_indexes: Sequence[str] = (),
+) -> None:
+    """Exactly the DynamoDB calls a function's code makes: ``record_actions`` on the table's items,
+    and Query on each index in ``query_indexes`` (by name, never ``index/*``)."""
+    iam.Grant.add_to_principal(
+        grantee=grantee, actions=list(record_actions), resource_arns=[table.table.table_arn]
+    )
+    if query_indexes:
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:Query"],
+            resource_arns=[f"{table.table.table_arn}/index/{name}" for name in query_indexes],
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -17,7 +17,14 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-__all__ = ["ALARMED_METRICS", "CALLBACKS_METRIC", "DASHBOARD_METRICS", "PipelineMonitoring"]
+__all__ = [
+    "ALARMED_METRICS",
+    "CALLBACKS_METRIC",
+    "DASHBOARD_METRICS",
+    "UNCONFIRMED_ALARM_THRESHOLD",
+    "UNCONFIRMED_METRIC",
+    "PipelineMonitoring",
+]
 
 PERIOD: Final = Duration.minutes(5)
 # Powertools EMF metrics carry one dimension, the service name.
@@ -34,7 +41,14 @@ ALARMED_METRICS: Final[Mapping[str, str]] = {
     "VideosUncertainTooLong": "Videos UNCERTAIN for over an hour: memories.ai lists an unparsed upload "
     "that may be theirs (maybe billed). `memories-ingest list --status UNCERTAIN`; resubmit --force "
     "only once the provider's folder shows it is not theirs.",
+    "CallbacksForged": "The callback API received tokens no signing key made: someone is guessing or "
+    "replaying URLs, or the signing key was rotated twice while videos waited. Nothing was changed; "
+    "see the callback function's logs and the API access logs (source IPs).",
 }
+# Callbacks whose claim get_metadata did not confirm. One now and then is a race with the provider's
+# own status; this many in a period means someone holding callback URLs is posting to them.
+UNCONFIRMED_METRIC: Final = "CallbacksUnconfirmed"
+UNCONFIRMED_ALARM_THRESHOLD: Final = 5
 # The pipeline's flow, on the dashboard (service dimension only).
 DASHBOARD_METRICS: Final = ("VideosSubmitted", "VideosRejected", "SubmitDeferred", "SubmitUncertain")
 # Emitted with a second dimension, `result`: drawn with a SEARCH, one line per result.
@@ -70,8 +84,20 @@ class PipelineMonitoring(Construct):
             # It only protects notifications in flight; nothing stored depends on it.
             removal_policy=RemovalPolicy.DESTROY,
         )
+        stack = Stack.of(self)
         self.topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            # Only this account's alarms: CloudWatch acts for every account (confused deputy).
+            iam.ServicePrincipal(
+                "cloudwatch.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            ),
+            "kms:Decrypt",
+            "kms:GenerateDataKey*",
         )
         self.topic = sns.Topic(
             self,
@@ -121,6 +147,14 @@ class PipelineMonitoring(Construct):
 
         for metric_name, advice in ALARMED_METRICS.items():
             self._alarm(metric_name, custom(metric_name), advice)
+        self._alarm(
+            UNCONFIRMED_METRIC,
+            custom(UNCONFIRMED_METRIC),
+            f"At least {UNCONFIRMED_ALARM_THRESHOLD} callbacks in 5 minutes claimed a status memories.ai's "
+            "get_metadata does not report (nothing was changed): a callback URL may have leaked. See the "
+            "callback function's logs.",
+            threshold=UNCONFIRMED_ALARM_THRESHOLD,
+        )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
         self.dashboard.add_widgets(
@@ -178,12 +212,12 @@ class PipelineMonitoring(Construct):
             ),
         )
 
-    def _alarm(self, name: str, metric: cloudwatch.Metric, description: str) -> None:
+    def _alarm(self, name: str, metric: cloudwatch.Metric, description: str, threshold: int = 1) -> None:
         alarm = metric.create_alarm(
             self,
             name,
             alarm_description=description,
-            threshold=1,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
             # No data means nothing happened: every alarm here counts bad events.

@@ -50,6 +50,8 @@ class ProviderSecrets(Construct):
             ).add_property_deletion_override("GenerateSecretString")
             self.api_key = self.created_api_key
 
+        # Rotation: put-secret-value with a new random value of at least 32 characters moves the old
+        # one to AWSPREVIOUS, which the callback function still verifies with (docs/deploy.md).
         self.signing_key = secretsmanager.Secret(
             self,
             "CallbackSigningKey",
@@ -67,7 +69,12 @@ class ProviderSecrets(Construct):
 
     @property
     def put_value_command(self) -> str:
-        return f"aws secretsmanager put-secret-value --secret-id {self.api_key_secret_id} --secret-string '<KEY>'"
+        # The key is read from a file (or typed in the console), never written on a command line,
+        # where shell history and the process list would keep it.
+        return (
+            f"aws secretsmanager put-secret-value --secret-id {self.api_key_secret_id} "
+            "--secret-string file://memories-api-key.txt"
+        )
 
     def grant_read_api_key(self, grantee: iam.IGrantable) -> None:
         _grant_get_value(self.api_key, grantee)

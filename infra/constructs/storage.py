@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct
 
 __all__ = ["MAX_RECEIVE_COUNT", "IngestStorage"]
@@ -23,6 +25,9 @@ MAX_RECEIVE_COUNT: Final = 5
 RETENTION: Final = Duration.days(14)
 # Server access logs are for investigations, not an archive.
 ACCESS_LOG_EXPIRY: Final = Duration.days(90)
+# A presigned URL names the object version its record is for; an overwritten or deleted version
+# stays fetchable this long (longer than any presigned URL lives), then S3 expires it.
+NONCURRENT_VERSION_EXPIRY: Final = Duration.days(14)
 # Lambda's guidance for SQS event sources: visibility timeout at least six times the function timeout.
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 
@@ -97,10 +102,19 @@ class IngestStorage(Construct):
                 enforce_ssl=True,
                 server_access_logs_bucket=self.access_log_bucket,
                 server_access_logs_prefix="source-bucket/",
+                # Versioned: each upload is its own version, so the provider fetches exactly the bytes
+                # the record stands for, even if the key is overwritten meanwhile.
+                versioned=True,
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
+                        abort_incomplete_multipart_upload_after=Duration.days(7),
+                    )
+                ],
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
-        destination = s3n.SqsDestination(self.queue)
+        destination = _QueueDestination(self.queue)
         # One notification per prefix; S3 filters cannot express "any of these prefixes". Suffixes
         # are not filtered here: S3 matches them case-sensitively, ingest does not.
         for prefix in self.prefixes:
@@ -116,3 +130,29 @@ class IngestStorage(Construct):
         return [self.bucket.arn_for_objects(f"{prefix}*") for prefix in self.prefixes] or [
             self.bucket.arn_for_objects("*")
         ]
+
+
+@jsii.implements(s3.IBucketNotificationDestination)
+class _QueueDestination:
+    """``s3_notifications.SqsDestination``, but S3 may only send for this bucket *and* this account:
+    bucket names are global, so a deleted bucket's name taken by another account must not pass."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self._queue = queue
+
+    def bind(self, scope: Construct, bucket: IBucketRef) -> s3.BucketNotificationDestinationConfig:
+        self._queue.grant_send_messages(
+            iam.ServicePrincipal(
+                "s3.amazonaws.com",
+                conditions={
+                    "ArnLike": {"aws:SourceArn": bucket.bucket_ref.bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(scope).account},
+                },
+            )
+        )
+        policy = self._queue.node.try_find_child("Policy")
+        return s3.BucketNotificationDestinationConfig(
+            arn=self._queue.queue_arn,
+            type=s3.BucketNotificationDestinationType.QUEUE,
+            dependencies=[policy] if policy is not None else None,
+        )

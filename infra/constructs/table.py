@@ -34,6 +34,8 @@ class StatusTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=schema.TTL_ATTRIBUTE,
             removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
+            # Nobody deletes the only record of what was billed by mistake (console, CLI, a stack change).
+            deletion_protection=not destroy_on_delete,
         )
         # Full projections: the reconciler and operators read whole records from both indexes.
         self.table.add_global_secondary_index(

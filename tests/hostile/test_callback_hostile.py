@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -32,10 +34,13 @@ from devstack.lambda_context import FakeLambdaContext
 from devstack.resources import create_table
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
+from functions.callback import handler as callback_handler
 from functions.callback.handler import handler
-from functions.core.callbacks import CallbackService
-from functions.core.signing import VIDEO_ID_PATTERN, token_for
+from functions.core.callbacks import CallbackConfig, CallbackService
+from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
+from functions.core.signing import token_for, token_issued_at
 from functions.core.status import PARSE, SUBMITTING, UNPARSE, Transition, VideoRecord, rank
+from tests.unit.fakes import FixedKeys
 
 pytestmark = [
     pytest.mark.integration,
@@ -109,6 +114,24 @@ def _seed(store: DynamoStatusStore) -> None:
         )
 
 
+class _Provider:
+    """get_metadata: what the provider reports for the seeded videos' numbers; others are unknown."""
+
+    STATUSES: ClassVar[dict[str, str]] = {"VNunparse01": UNPARSE, "VNparse01": PARSE, "VNseq01": PARSE}
+
+    def video_status(self, video_no: str, unique_id: str) -> str | None:
+        return self.STATUSES.get(video_no)
+
+    def upload_url(self, request: Any) -> Any:
+        raise AssertionError("the callback never uploads")
+
+    def find_by_tag(self, unique_id: str, tag: str) -> Any:
+        raise AssertionError("the callback never lists")
+
+    def forget_credentials(self) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
 def ddb(dynamodb_client: Any) -> Any:
     return dynamodb_client
@@ -120,7 +143,14 @@ def env(ddb: Any) -> Env:
     create_table(ddb, name)
     store = DynamoStatusStore(ddb, name)
     _seed(store)
-    service = CallbackService(store=store, signing_key=lambda: KEY, clock=SystemClock(), metrics=NoMetrics())
+    service = CallbackService(
+        CallbackConfig(unique_id="default", token_ttl_seconds=DEFAULT_CALLBACK_TOKEN_TTL_SECONDS),
+        store=store,
+        signing_keys=FixedKeys(KEY),
+        provider=_Provider(),
+        clock=SystemClock(),
+        metrics=NoMetrics(),
+    )
     return Env(ddb, name, store, service)
 
 
@@ -252,7 +282,7 @@ def _bad_token(video_id: str) -> st.SearchStrategy[str | None]:
 
 def _is_valid(video_id: str, token: str | None) -> bool:
     """The right token for the path's id, whether or not a record has that id."""
-    return bool(VIDEO_ID_PATTERN.match(video_id)) and token == token_for(KEY, video_id)
+    return token_issued_at((KEY,), video_id, token) is not None
 
 
 # -- requests ---------------------------------------------------------------------------------------
@@ -577,3 +607,39 @@ def test_a_token_valid_callback_is_read_whatever_its_content_type(
     saved = env.store.get(video_id)
     assert saved is not None and saved.video_no == "VNform-0001"
     assert saved.status == ("PARSE" if b"status=PARSE" in body else "UNPARSE")
+
+
+def _logged_lines(invoke: Callable[[], object]) -> list[dict[str, Any]]:
+    """The Powertools JSON lines the callback function writes during ``invoke``."""
+    stream = io.StringIO()
+    registered = callback_handler.logger.registered_handler
+    assert isinstance(registered, logging.StreamHandler)
+    original = registered.setStream(stream)
+    try:
+        invoke()
+    finally:
+        registered.setStream(original)
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+def test_the_correlation_id_is_set_only_after_the_token_check(env: Env) -> None:
+    """A 6,000-character path or a forged token is never echoed into the logs as a correlation id."""
+    long_id = "a" * 6000
+    forged = _logged_lines(lambda: _invoke(_event(UNP_ID, "0" * 54, b"{}", "application/json", []), env))
+    too_long = _logged_lines(lambda: _invoke(_event(long_id, "t", b"{}", "application/json", []), env))
+    genuine = _logged_lines(
+        lambda: _invoke(
+            _event(
+                UNP_ID,
+                token_for(KEY, UNP_ID),
+                json.dumps({"videoNo": "VNunparse01", "status": "UNPARSE"}).encode(),
+                "application/json",
+                [],
+            ),
+            env,
+        )
+    )
+    assert forged and too_long and genuine
+    assert all(line.get("correlation_id") is None for line in forged + too_long)
+    assert not any(long_id in json.dumps(line) for line in too_long)
+    assert {line.get("correlation_id") for line in genuine} == {UNP_ID}

@@ -89,6 +89,11 @@ def test_cli_strings_are_accepted() -> None:
         # Rejected by the functions' own settings classes, reported under the context key:
         ({"presignedUrlTtlSeconds": 10}, "presignedUrlTtlSeconds"),
         ({"memoriesApiBaseUrl": "ftp://example.com"}, "memoriesApiBaseUrl"),
+        # The API key travels in every request: a deployed stack never speaks plain http to the provider.
+        ({"memoriesApiBaseUrl": "http://api.memories.ai"}, "memoriesApiBaseUrl"),
+        ({"memoriesApiBaseUrl": "http://127.0.0.1:8766"}, "memoriesApiBaseUrl"),
+        ({"callbackTokenTtlSeconds": 60}, "callbackTokenTtlSeconds"),
+        ({"callbackTokenTtlSeconds": 31 * 86400}, "callbackTokenTtlSeconds"),
         ({"videoSuffixes": [","]}, "videoSuffixes"),
         ({"defaultDatetimeTaken": "2025-10-20T11:00:00"}, "defaultDatetimeTaken"),
         ({"defaultLatitude": 91}, "defaultLatitude"),

@@ -8,10 +8,11 @@ from typing import Any, NoReturn
 
 import pytest
 
-from functions.core.callbacks import CallbackService
+from functions.core.callbacks import CallbackConfig, CallbackService
 from functions.core.contract import OptionalFields
 from functions.core.ingest import IngestConfig, Ingestor
 from functions.core.reconcile import ReconcileConfig, Reconciler
+from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from tests.unit.fakes import (
     CALLBACK_BASE,
     RECONCILE_AFTER,
@@ -24,6 +25,7 @@ from tests.unit.fakes import (
     FakeObjects,
     FakeProvider,
     FakeQueue,
+    FixedKeys,
     InMemoryStore,
     MakeIngestor,
 )
@@ -121,8 +123,26 @@ def ingestor(make_ingestor: MakeIngestor) -> Ingestor:
 
 
 @pytest.fixture
-def callbacks(store: InMemoryStore, clock: FakeClock, metrics: FakeMetrics) -> CallbackService:
-    return CallbackService(store=store, signing_key=lambda: SIGNING_KEY, clock=clock, metrics=metrics)
+def signing_keys() -> FixedKeys:
+    return FixedKeys(SIGNING_KEY)
+
+
+@pytest.fixture
+def callbacks(
+    store: InMemoryStore,
+    signing_keys: FixedKeys,
+    provider: FakeProvider,
+    clock: FakeClock,
+    metrics: FakeMetrics,
+) -> CallbackService:
+    return CallbackService(
+        CallbackConfig(unique_id=UNIQUE_ID, token_ttl_seconds=DEFAULT_CALLBACK_TOKEN_TTL_SECONDS),
+        store=store,
+        signing_keys=signing_keys,
+        provider=provider,
+        clock=clock,
+        metrics=metrics,
+    )
 
 
 @pytest.fixture

@@ -231,6 +231,18 @@ class FakeQueue:
         self.sent.append(SentMessage(body, delay_seconds, dict(attributes)))
 
 
+class FixedKeys:
+    """The callback signing keys: the current one first, then any previous one; counts refreshes."""
+
+    def __init__(self, *keys: bytes) -> None:
+        self.keys: tuple[bytes, ...] = keys or (SIGNING_KEY,)
+        self.refreshes = 0
+
+    def verifying(self, refresh: bool) -> tuple[bytes, ...]:
+        self.refreshes += refresh
+        return self.keys
+
+
 class FakeClock:
     """Time that moves only when told to (or when the code under test sleeps): no real waiting."""
 

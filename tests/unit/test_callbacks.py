@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,13 +12,26 @@ from functions.core.callbacks import CallbackService, Result, parse_callback
 from functions.core.errors import (
     ConflictingVideoNo,
     InvalidCallback,
+    ProviderUnavailable,
     RecordNotFound,
+    TokenExpired,
     TokenInvalid,
     TokenMissing,
 )
+from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, video_id_for
-from functions.core.status import PARSE, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
-from tests.unit.fakes import SIGNING_KEY, FakeMetrics, InMemoryStore, record
+from functions.core.status import PARSE, REJECTED, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
+from tests.unit.fakes import (
+    SIGNING_KEY,
+    T0,
+    UNIQUE_ID,
+    FakeClock,
+    FakeMetrics,
+    FakeProvider,
+    FixedKeys,
+    InMemoryStore,
+    record,
+)
 
 VIDEO_NO = "VI568102998803353600"
 JSON = "application/json"
@@ -36,7 +50,20 @@ def video_id(store: InMemoryStore) -> str:
 
 @pytest.fixture
 def token(video_id: str) -> str:
-    return token_for(SIGNING_KEY, video_id)
+    return token_for(SIGNING_KEY, video_id, T0)
+
+
+ProviderSays = Callable[..., None]
+
+
+@pytest.fixture
+def provider_says(provider: FakeProvider) -> ProviderSays:
+    """What get_metadata answers for a videoNo (VIDEO_NO unless told)."""
+
+    def say(status: str | BaseException | None, video_no: str = VIDEO_NO) -> None:
+        provider.statuses[video_no] = status
+
+    return say
 
 
 # -- authentication ---------------------------------------------------------------------------------
@@ -227,8 +254,14 @@ def test_a_trailing_newline_is_malformed(raw: bytes) -> None:
 
 
 def test_parse_moves_an_indexing_video_to_done(
-    callbacks: CallbackService, store: InMemoryStore, metrics: FakeMetrics, video_id: str, token: str
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    metrics: FakeMetrics,
+    video_id: str,
+    token: str,
+    provider_says: ProviderSays,
 ) -> None:
+    provider_says(PARSE)
     outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     assert (outcome.result, outcome.status) == (Result.APPLIED, PARSE)
     saved = store.only()
@@ -238,8 +271,9 @@ def test_parse_moves_an_indexing_video_to_done(
 
 
 def test_a_repeated_parse_changes_nothing(
-    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str, provider_says: ProviderSays
 ) -> None:
+    provider_says(PARSE)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     writes = store.writes
     outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
@@ -248,8 +282,9 @@ def test_a_repeated_parse_changes_nothing(
 
 
 def test_a_late_unparse_does_not_undo_parse(
-    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str, provider_says: ProviderSays
 ) -> None:
+    provider_says(PARSE)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     writes = store.writes
     outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="UNPARSE"), JSON)
@@ -266,7 +301,9 @@ def test_a_failure_is_stored_as_given_and_counted(
     video_id: str,
     token: str,
     failure: str,
+    provider_says: ProviderSays,
 ) -> None:
+    provider_says(failure)
     outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status=failure), JSON)
     assert outcome.result is Result.APPLIED
     saved = store.only()
@@ -277,8 +314,9 @@ def test_a_failure_is_stored_as_given_and_counted(
 
 
 def test_a_lower_case_status_is_normalized(
-    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str, provider_says: ProviderSays
 ) -> None:
+    provider_says(PARSE)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="parse"), JSON)
     assert store.only().status == PARSE
 
@@ -296,11 +334,12 @@ def test_another_videos_number_is_a_conflict(
 
 @pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNCERTAIN])
 def test_a_callback_before_ingest_recorded_the_answer_is_applied(
-    callbacks: CallbackService, store: InMemoryStore, status: str
+    callbacks: CallbackService, store: InMemoryStore, status: str, provider_says: ProviderSays
 ) -> None:
     """Given a record with no videoNo yet, when the callback arrives first, then it is applied and the number kept."""
     seeded = store.put(record(status, lease_until=1e12))
     token = token_for(SIGNING_KEY, seeded.video_id)
+    provider_says(UNPARSE, video_no="VI5")
     outcome = callbacks.handle(seeded.video_id, token, body(videoNo="VI5", status="UNPARSE"), JSON)
     assert outcome.result is Result.APPLIED
     saved = store.only()
@@ -308,11 +347,181 @@ def test_a_callback_before_ingest_recorded_the_answer_is_applied(
 
 
 def test_the_result_is_counted_by_kind(
-    callbacks: CallbackService, metrics: FakeMetrics, video_id: str, token: str
+    callbacks: CallbackService, metrics: FakeMetrics, video_id: str, token: str, provider_says: ProviderSays
 ) -> None:
+    provider_says(PARSE)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
     assert [d for d in metrics.dimensioned if d[0] == "CallbacksReceived"] == [
         ("CallbacksReceived", {"result": "applied"}),
         ("CallbacksReceived", {"result": "duplicate"}),
     ]
+
+
+# -- a callback is a hint, the provider is the truth ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("claimed", "provider_status"),
+    [("FAIL", UNPARSE), ("PARSE", UNPARSE), ("PARSE_ERROR", UNPARSE), ("FAIL", PARSE)],
+)
+def test_a_status_the_provider_does_not_report_changes_nothing(
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    metrics: FakeMetrics,
+    provider: FakeProvider,
+    video_id: str,
+    token: str,
+    provider_says: ProviderSays,
+    claimed: str,
+    provider_status: str,
+) -> None:
+    """Given a captured URL, when it posts a status get_metadata does not report, then 2xx, no write, counted."""
+    provider_says(provider_status)
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status=claimed), JSON)
+    assert (outcome.result, outcome.status) == (Result.UNCONFIRMED, UNPARSE)
+    assert store.writes == 0
+    assert provider.status_queries == [VIDEO_NO]
+    assert metrics.counts["CallbacksUnconfirmed"] == 1
+    assert ("CallbacksReceived", {"result": "unconfirmed"}) in metrics.dimensioned
+
+
+@pytest.mark.parametrize("word", [REJECTED, SUBMITTING, RETRY_WAIT, UNCERTAIN, "DONE", "X1"])
+def test_only_the_providers_documented_statuses_are_accepted(
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    metrics: FakeMetrics,
+    provider: FakeProvider,
+    video_id: str,
+    token: str,
+    provider_says: ProviderSays,
+    word: str,
+) -> None:
+    """The pipeline's own statuses and unknown words never come from outside, whatever the provider says."""
+    provider_says(word)
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status=word), JSON)
+    assert outcome.result is Result.UNCONFIRMED
+    assert store.writes == 0
+    assert store.only().status == UNPARSE
+    assert provider.status_queries == []
+    assert metrics.counts["CallbacksUnconfirmed"] == 1
+
+
+def test_a_failure_word_of_another_doc_version_is_confirmed_as_the_provider_words_it(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str, provider_says: ProviderSays
+) -> None:
+    """The callback says FAIL (v1.2 callback docs), get_metadata says PARSE_ERROR (v1.2 enum): a failure."""
+    provider_says("PARSE_ERROR")
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="FAIL"), JSON)
+    assert (outcome.result, store.only().status) == (Result.APPLIED, "PARSE_ERROR")
+
+
+@pytest.mark.parametrize("status", [SUBMITTING, UNCERTAIN])
+def test_a_videono_the_provider_does_not_know_is_never_pinned(
+    callbacks: CallbackService, store: InMemoryStore, metrics: FakeMetrics, status: str
+) -> None:
+    """Given a record with no videoNo yet, when a callback names one get_metadata does not know, nothing changes."""
+    seeded = store.put(record(status))
+    outcome = callbacks.handle(
+        seeded.video_id,
+        token_for(SIGNING_KEY, seeded.video_id),
+        body(videoNo="VIBOGUS", status="PARSE"),
+        JSON,
+    )
+    assert outcome.result is Result.UNCONFIRMED
+    assert store.writes == 0
+    assert (store.only().status, store.only().video_no, store.only().hinted_video_no) == (status, None, None)
+    assert metrics.counts["CallbacksUnconfirmed"] == 1
+
+
+def test_when_the_provider_cannot_be_asked_the_hint_waits_for_the_reconciler(
+    callbacks: CallbackService, store: InMemoryStore, provider_says: ProviderSays, video_id: str, token: str
+) -> None:
+    provider_says(ProviderUnavailable("http-503", "down"))
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert (outcome.result, outcome.status) == (Result.HELD, UNPARSE)
+    assert store.writes == 0  # the record has its videoNo; the reconciler asks get_metadata for it
+
+
+def test_an_uncertain_record_keeps_an_unconfirmed_videono_as_a_hint_only(
+    callbacks: CallbackService, store: InMemoryStore, provider_says: ProviderSays
+) -> None:
+    seeded = store.put(record(UNCERTAIN))
+    provider_says(ProviderUnavailable("connect", "refused"), video_no="VI7")
+    outcome = callbacks.handle(
+        seeded.video_id, token_for(SIGNING_KEY, seeded.video_id), body(videoNo="VI7", status="PARSE"), JSON
+    )
+    assert outcome.result is Result.HELD
+    saved = store.only()
+    assert (saved.status, saved.video_no, saved.hinted_video_no) == (UNCERTAIN, None, "VI7")
+    # And once the provider answers, the confirmed callback applies it and the hint goes.
+    provider_says(PARSE, video_no="VI7")
+    callbacks.handle(
+        seeded.video_id, token_for(SIGNING_KEY, seeded.video_id), body(videoNo="VI7", status="PARSE"), JSON
+    )
+    saved = store.only()
+    assert (saved.status, saved.video_no, saved.hinted_video_no) == (PARSE, "VI7", None)
+
+
+def test_get_metadata_is_asked_in_our_unique_id(
+    callbacks: CallbackService, provider: FakeProvider, video_id: str, token: str, provider_says: ProviderSays
+) -> None:
+    asked: list[tuple[str, str]] = []
+    provider_says(PARSE)
+    original = provider.video_status
+
+    def spy(video_no: str, unique_id: str) -> str | None:
+        asked.append((video_no, unique_id))
+        return original(video_no, unique_id)
+
+    provider.video_status = spy  # type: ignore[method-assign]
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert asked == [(VIDEO_NO, UNIQUE_ID)]
+
+
+# -- tokens that age and rotate -------------------------------------------------------------------
+
+
+def test_an_expired_token_is_refused_before_the_table(
+    callbacks: CallbackService, store: InMemoryStore, metrics: FakeMetrics, clock: FakeClock, video_id: str
+) -> None:
+    token = token_for(SIGNING_KEY, video_id, T0 - DEFAULT_CALLBACK_TOKEN_TTL_SECONDS - 1)
+    with pytest.raises(TokenExpired) as raised:
+        callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert raised.value.http_status == 403
+    assert not store.touched
+    assert metrics.counts["CallbacksExpired"] == 1
+    assert "CallbacksForged" not in metrics.counts
+
+
+def test_a_token_at_the_end_of_its_lifetime_is_still_honoured(
+    callbacks: CallbackService, video_id: str, provider_says: ProviderSays
+) -> None:
+    provider_says(PARSE)
+    token = token_for(SIGNING_KEY, video_id, T0 - DEFAULT_CALLBACK_TOKEN_TTL_SECONDS)
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert outcome.result is Result.APPLIED
+
+
+def test_a_token_signed_before_a_rotation_is_honoured(
+    callbacks: CallbackService, signing_keys: FixedKeys, video_id: str, provider_says: ProviderSays
+) -> None:
+    """Given a pending video's URL signed with the old key, when the key has been rotated, it still works."""
+    provider_says(PARSE)
+    old = SIGNING_KEY
+    signing_keys.keys = (b"the-new-signing-key-after-rotation-0123", old)
+    outcome = callbacks.handle(
+        video_id, token_for(old, video_id, T0), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+    )
+    assert outcome.result is Result.APPLIED
+    assert signing_keys.refreshes == 0
+
+
+def test_a_token_matching_no_cached_key_makes_the_keys_be_read_again_once(
+    callbacks: CallbackService, signing_keys: FixedKeys, video_id: str
+) -> None:
+    with pytest.raises(TokenInvalid):
+        callbacks.handle(
+            video_id, token_for(b"o" * 40, video_id, T0), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+        )
+    assert signing_keys.refreshes == 1

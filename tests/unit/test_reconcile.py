@@ -395,6 +395,7 @@ def test_a_resubmitted_failed_video_tracks_its_new_upload(
     # Then the record follows the new video, and its PARSE callback is applied
     assert store.only().video_no == "VINEW"
     body = json.dumps({"videoNo": "VINEW", "status": "PARSE"}).encode()
+    provider.statuses["VINEW"] = PARSE
     outcome = callbacks.handle(
         failed.video_id, token_for(SIGNING_KEY, failed.video_id), body, "application/json"
     )

@@ -25,7 +25,11 @@ INGEST_ENV = {
     env.CALLBACK_SIGNING_SECRET_ID: "memories/callback-signing",
     env.INGEST_QUEUE_URL: "https://sqs.eu-central-1.amazonaws.com/123456789012/ingest",
 }
-CALLBACK_ENV = {env.STATUS_TABLE_NAME: "videos", env.CALLBACK_SIGNING_SECRET_ID: "memories/callback-signing"}
+CALLBACK_ENV = {
+    env.STATUS_TABLE_NAME: "videos",
+    env.CALLBACK_SIGNING_SECRET_ID: "memories/callback-signing",
+    env.MEMORIES_API_KEY_SECRET_ID: "memories/api-key",
+}
 RECONCILE_ENV = {
     env.STATUS_TABLE_NAME: "videos",
     env.MEMORIES_API_KEY_SECRET_ID: "memories/api-key",
@@ -73,7 +77,10 @@ def test_defaults_apply_when_only_the_required_variables_are_set() -> None:
     assert settings.metrics_namespace == "MemoriesIngest"
     reconcile = ReconcileSettings.from_env(RECONCILE_ENV)
     assert (reconcile.reconcile_after_seconds, reconcile.stuck_after_seconds) == (900, 6 * 3600)
-    assert CallbackSettings.from_env(CALLBACK_ENV).secret_cache_seconds == 300
+    callback = CallbackSettings.from_env(CALLBACK_ENV)
+    assert callback.secret_cache_seconds == 300
+    assert callback.token_ttl_seconds == 3 * 86400
+    assert (callback.connect_timeout_seconds, callback.read_timeout_seconds) == (3.05, 8.0)
 
 
 MALFORMED = [
@@ -139,14 +146,54 @@ def test_urls_lose_their_trailing_slash() -> None:
         {
             **INGEST_ENV,
             env.CALLBACK_BASE_URL: CALLBACK_BASE + "/",
-            env.MEMORIES_API_BASE_URL: "http://emu:8080/",
+            env.MEMORIES_API_BASE_URL: "https://emu:8080/",
         }
     )
     assert settings.callback_base_url == CALLBACK_BASE
-    assert settings.api_base_url == "http://emu:8080"
+    assert settings.api_base_url == "https://emu:8080"
 
 
-@pytest.mark.parametrize(("length", "ok"), [(206, True), (207, False), (400, False)])
+@pytest.mark.parametrize(
+    "load", [IngestSettings.from_env, CallbackSettings.from_env, ReconcileSettings.from_env]
+)
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://api.memories.ai", True),
+        ("http://127.0.0.1:8766", True),
+        ("http://localhost:8766", True),
+        ("http://api.memories.ai", False),
+        ("http://127.0.0.1.evil.test", False),
+        ("ftp://api.memories.ai", False),
+    ],
+)
+def test_the_provider_is_reached_over_https_only(load: Loader, url: str, ok: bool) -> None:
+    """The API key travels in every request: plain http only for a stand-in on this machine."""
+    environ = {**dict(next(e for f, e in LOADERS if f == load)), env.MEMORIES_API_BASE_URL: url}
+    if ok:
+        load(environ)
+    else:
+        assert refused(load, environ).name == env.MEMORIES_API_BASE_URL
+
+
+@pytest.mark.parametrize(
+    ("ttl", "ok"), [("3599", False), ("3600", True), ("2592000", True), ("2592001", False)]
+)
+def test_the_callback_token_lifetime_is_bounded(ttl: str, ok: bool) -> None:
+    environ = {**CALLBACK_ENV, env.CALLBACK_TOKEN_TTL_SECONDS: ttl}
+    if ok:
+        assert CallbackSettings.from_env(environ).token_ttl_seconds == int(ttl)
+    else:
+        assert refused(CallbackSettings.from_env, environ).name == env.CALLBACK_TOKEN_TTL_SECONDS
+
+
+def test_the_callbacks_provider_timeouts_fit_api_gateways_wait() -> None:
+    """API Gateway gives up after 29 s: the callback's get_metadata may take at most 15 s of it."""
+    environ = {**CALLBACK_ENV, env.PROVIDER_READ_TIMEOUT_SECONDS: "20"}
+    assert refused(CallbackSettings.from_env, environ).name == env.PROVIDER_READ_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize(("length", "ok"), [(195, True), (196, False), (400, False)])
 def test_a_callback_base_too_long_for_the_providers_limit_is_refused(length: int, ok: bool) -> None:
     """Given a callback base of n characters, when loaded, then URLs over 299 characters are refused at cold start."""
     prefix = "https://h.test/"

@@ -10,17 +10,23 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from functions.adapters.aws import SigningKeyRing
+from functions.adapters.memories import EmptySecret
 from functions.core import signing
 from functions.core.contract import CALLBACK_MAX_LENGTH
+from functions.core.errors import SettingsError
 from functions.core.signing import (
+    MIN_SIGNING_KEY_LENGTH,
     TOKEN_LENGTH,
     callback_url,
     callback_url_length,
+    checked_signing_key,
     token_for,
+    token_issued_at,
     token_matches,
     video_id_for,
 )
-from tests.unit.fakes import CALLBACK_BASE, SIGNING_KEY
+from tests.unit.fakes import CALLBACK_BASE, SIGNING_KEY, T0
 
 VIDEO_ID = video_id_for("uploads", "clips/holiday.mp4", "v1")
 OTHER_ID = video_id_for("uploads", "clips/holiday.mp4", "v2")
@@ -53,8 +59,8 @@ def test_a_malformed_video_id_never_matches(video_id: str) -> None:
 
 
 def test_tokens_are_compared_in_constant_time() -> None:
-    """Given the code of token_matches, when read, then it compares with hmac.compare_digest, not ==."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(signing.token_matches)))
+    """Given the code of token_issued_at, when read, then it compares with hmac.compare_digest, not ==."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(signing.token_issued_at)))
     calls = {
         f"{node.func.value.id}.{node.func.attr}"
         for node in ast.walk(tree)
@@ -71,7 +77,7 @@ def test_tokens_are_compared_in_constant_time() -> None:
 def test_tokens_are_url_safe_and_of_fixed_length() -> None:
     token = token_for(SIGNING_KEY, VIDEO_ID)
     assert len(token) == TOKEN_LENGTH
-    assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    assert re.fullmatch(r"[0-9]{10}\.[A-Za-z0-9_-]{43}", token)
 
 
 def test_video_ids_are_stable_and_tell_object_versions_apart() -> None:
@@ -105,6 +111,85 @@ def test_callback_url_length_is_the_length_of_every_url_on_that_base(base: str) 
 
 
 def test_a_trailing_slash_on_the_base_makes_no_difference() -> None:
-    assert callback_url(CALLBACK_BASE + "/", SIGNING_KEY, VIDEO_ID) == callback_url(
-        CALLBACK_BASE, SIGNING_KEY, VIDEO_ID
+    assert callback_url(CALLBACK_BASE + "/", SIGNING_KEY, VIDEO_ID, T0) == callback_url(
+        CALLBACK_BASE, SIGNING_KEY, VIDEO_ID, T0
     )
+
+
+# -- ageing and rotation ---------------------------------------------------------------------------
+
+
+def test_a_token_carries_the_time_it_was_issued() -> None:
+    assert token_issued_at((SIGNING_KEY,), VIDEO_ID, token_for(SIGNING_KEY, VIDEO_ID, T0)) == int(T0)
+
+
+def test_a_changed_issue_time_breaks_the_signature() -> None:
+    """Given a genuine token, when its issue time is moved forward (to make it live longer), it is forged."""
+    token = token_for(SIGNING_KEY, VIDEO_ID, T0)
+    later = f"{int(T0) + 86400:010d}" + token[10:]
+    assert token_issued_at((SIGNING_KEY,), VIDEO_ID, later) is None
+
+
+def test_a_token_signed_with_the_previous_key_still_verifies() -> None:
+    old, new = b"o" * 40, b"n" * 40
+    token = token_for(old, VIDEO_ID, T0)
+    assert token_issued_at((new, old), VIDEO_ID, token) == int(T0)
+    assert token_issued_at((new,), VIDEO_ID, token) is None
+
+
+def test_a_token_of_the_previous_format_is_refused() -> None:
+    """Tokens without an issue time (43 characters, before ageing) never verify: they never expired."""
+    assert token_issued_at((SIGNING_KEY,), VIDEO_ID, token_for(SIGNING_KEY, VIDEO_ID, T0)[11:]) is None
+
+
+@pytest.mark.parametrize("length", [0, 1, MIN_SIGNING_KEY_LENGTH - 1])
+def test_a_short_signing_key_is_refused_naming_its_variable(length: int) -> None:
+    with pytest.raises(SettingsError) as raised:
+        checked_signing_key(b"k" * length)
+    assert raised.value.name == "CALLBACK_SIGNING_SECRET_ID"
+
+
+def test_a_key_of_the_minimum_length_is_accepted() -> None:
+    assert checked_signing_key(b"k" * MIN_SIGNING_KEY_LENGTH) == b"k" * MIN_SIGNING_KEY_LENGTH
+
+
+def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seconds() -> None:
+    reads: list[tuple[str, bool]] = []
+    now = [0.0]
+
+    def current(force: bool) -> str:
+        reads.append(("current", force))
+        return "c" * 40
+
+    def previous(force: bool) -> str:
+        reads.append(("previous", force))
+        raise EmptySecret("never rotated")
+
+    ring = SigningKeyRing(current, previous, max_age=300, refresh_seconds=30, monotonic=lambda: now[0])
+    assert ring.verifying(False) == (b"c" * 40,)  # no AWSPREVIOUS yet: the current key alone
+    assert ring.verifying(True) == (b"c" * 40,)
+    now[0] = 10.0
+    ring.verifying(True)  # within 30 s of the last refresh: served from the cache
+    ring.verifying(False)
+    now[0] = 31.0
+    ring.verifying(True)
+    assert [force for name, force in reads if name == "current"] == [False, True, False, False, True]
+    # The missing AWSPREVIOUS is asked for only on the first read and on each honoured refresh.
+    assert [force for name, force in reads if name == "previous"] == [False, True, True]
+
+
+def test_the_key_ring_uses_the_previous_key_as_soon_as_a_refresh_finds_one() -> None:
+    """Given a ring that found no AWSPREVIOUS, when a rotation creates one and a refresh reads it,
+    then the next, unforced read still offers it (tokens of the pending videos keep working)."""
+    rotated = [False]
+
+    def previous(force: bool) -> str:
+        if not rotated[0]:
+            raise EmptySecret("never rotated")
+        return "o" * 40
+
+    ring = SigningKeyRing(lambda force: "n" * 40, previous, max_age=300, monotonic=lambda: 0.0)
+    assert ring.verifying(False) == (b"n" * 40,)
+    rotated[0] = True
+    assert ring.verifying(True) == (b"n" * 40, b"o" * 40)
+    assert ring.verifying(False) == (b"n" * 40, b"o" * 40)
