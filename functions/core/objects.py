@@ -74,7 +74,7 @@ def parse_notification(body: str) -> Sequence[ObjectRef]:
 
 
 def notification_body(ref: ObjectRef) -> str:
-    """The message that names one object, as S3 would have sent it (used to re-enqueue it)."""
+    """The message that names one object, as S3 would have sent it (tests and the benchmark drop it)."""
     obj: dict[str, Any] = {"key": quote_plus(ref.key, safe="/"), "size": ref.size}
     if ref.version_id:
         obj["versionId"] = ref.version_id

@@ -19,11 +19,10 @@ from tests.unit.fakes import (
     STUCK_AFTER,
     UNIQUE_ID,
     FakeClock,
-    FakeLimiter,
+    FakeGate,
     FakeMetrics,
     FakeObjects,
     FakeProvider,
-    FakeQueue,
     InMemoryStore,
     MakeIngestor,
 )
@@ -61,13 +60,8 @@ def objects() -> FakeObjects:
 
 
 @pytest.fixture
-def limiter() -> FakeLimiter:
-    return FakeLimiter()
-
-
-@pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
+def gate() -> FakeGate:
+    return FakeGate()
 
 
 @pytest.fixture
@@ -94,7 +88,7 @@ def make_ingestor(
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
-    limiter: FakeLimiter,
+    gate: FakeGate,
     clock: FakeClock,
     metrics: FakeMetrics,
 ) -> MakeIngestor:
@@ -106,7 +100,7 @@ def make_ingestor(
             store=store,
             objects=objects,
             provider=provider,
-            limiter=limiter,
+            gate=gate,
             signing_key=lambda: SIGNING_KEY,
             clock=clock,
             metrics=metrics,
@@ -127,7 +121,7 @@ def callbacks(store: InMemoryStore, clock: FakeClock, metrics: FakeMetrics) -> C
 
 @pytest.fixture
 def reconciler(
-    store: InMemoryStore, provider: FakeProvider, queue: FakeQueue, clock: FakeClock, metrics: FakeMetrics
+    store: InMemoryStore, provider: FakeProvider, clock: FakeClock, metrics: FakeMetrics
 ) -> Reconciler:
     return Reconciler(
         ReconcileConfig(
@@ -135,7 +129,6 @@ def reconciler(
         ),
         store=store,
         provider=provider,
-        queue=queue,
         clock=clock,
         metrics=metrics,
     )

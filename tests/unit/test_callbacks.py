@@ -16,7 +16,7 @@ from functions.core.errors import (
     TokenMissing,
 )
 from functions.core.signing import token_for, video_id_for
-from functions.core.status import PARSE, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
+from functions.core.status import PARSE, QUEUED, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
 from tests.unit.fakes import SIGNING_KEY, FakeMetrics, InMemoryStore, record
 
 VIDEO_NO = "VI568102998803353600"
@@ -262,7 +262,7 @@ def test_another_videos_number_is_a_conflict(
     assert metrics.counts["CallbacksConflicting"] == 1
 
 
-@pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNCERTAIN])
+@pytest.mark.parametrize("status", [SUBMITTING, QUEUED, UNCERTAIN])
 def test_a_callback_before_ingest_recorded_the_answer_is_applied(
     callbacks: CallbackService, store: InMemoryStore, status: str
 ) -> None:
