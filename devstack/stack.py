@@ -133,6 +133,9 @@ class StackConfig:
     acceptance to its UNPARSE and PARSE callbacks. visibility_timeout_seconds: how long a failed
     message stays invisible (the deployed queue uses 6 x the ingest timeout, 360 s; shorter here so
     redelivery shows within a session). function_env: function settings that win over everything.
+    provider_uploads_per_minute: the bundled emulator's account limit (answering 0429 above it, as
+    memories.ai does); None leaves it unlimited. ingest_every_seconds: the line's schedule (a minute
+    on AWS).
     """
 
     dynamodb_port: int = 0
@@ -149,6 +152,7 @@ class StackConfig:
     ingest_every_seconds: float = 60.0
     stage: str = "local"
     function_env: Mapping[str, str] = field(default_factory=dict)
+    provider_uploads_per_minute: float | None = None
     log_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -339,6 +343,7 @@ class LocalStack:
                 host=LOCALHOST,
                 port=config.emulator_port,
                 callback_delays=config.callback_delays,
+                uploads_per_minute=config.provider_uploads_per_minute,
             )
             self.emulator.start()
             stack.callback(self._stop_emulator)

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
@@ -25,6 +25,7 @@ from functions.core import env
 from functions.core.clock import iso
 from functions.core.errors import SettingsError, StaleRecord
 from functions.core.gate import GateState, estimated_start
+from functions.core.ports import StatusStore
 from functions.core.reconcile import operator_resubmit
 from functions.core.settings import DEFAULT_UPLOADS_PER_MINUTE, ReconcileSettings
 from functions.core.signing import video_id_for
@@ -69,16 +70,21 @@ def _print_record(record: VideoRecord, extra: Mapping[str, object] | None = None
     print(json.dumps({**asdict(record), **(extra or {})}, indent=2, default=str, ensure_ascii=False))
 
 
+@dataclass(frozen=True, slots=True)
 class Line:
     """The line as operators see it: places, and when each should go at the rate the gate uses."""
 
-    def __init__(self, store: DynamoStatusStore, gate: DynamoUploadGate) -> None:
-        self.store = store
-        self.now = SystemClock().now()
-        self.state: GateState = gate.state()
-        # The spacing the ingest function last used (it writes it on every reservation); before the
-        # first upload, the one this command's environment names.
-        self.interval = self.state.interval or gate.interval
+    store: StatusStore
+    state: GateState
+    # The spacing the ingest function last used (it writes it with every reservation), else the
+    # one this command's environment names (before the first upload).
+    interval: float
+    now: float
+
+    @classmethod
+    def read(cls, store: StatusStore, gate: DynamoUploadGate, now: float) -> Line:
+        state = gate.state()
+        return cls(store, state, state.interval or gate.interval, now)
 
     def place(self, record: VideoRecord) -> int:
         return self.store.line_length(record.line_position) + 1
@@ -265,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             return cmd_list(store, args)
         if args.command in ("show", "line"):
-            line = Line(store, _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session))
+            gate = _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session)
+            line = Line.read(store, gate, SystemClock().now())
             return (
                 cmd_show(store, session, args, line) if args.command == "show" else cmd_line(line, args.limit)
             )
