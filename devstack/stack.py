@@ -61,6 +61,7 @@ __all__ = [
     "DYNAMODB_PORT",
     "EMULATOR_PORT",
     "GATEWAY_PORT",
+    "INGEST_SECONDS",
     "MEMORIES_API_KEY",
     "MOTO_PORT",
     "RECONCILE_SECONDS",
@@ -83,6 +84,7 @@ GATEWAY_PORT: Final = "DEVSTACK_GATEWAY_PORT"
 # The API key of the server MEMORIES_API_BASE_URL names; the bundled emulator gets a random one.
 MEMORIES_API_KEY: Final = "DEVSTACK_MEMORIES_API_KEY"
 RECONCILE_SECONDS: Final = "DEVSTACK_RECONCILE_SECONDS"
+INGEST_SECONDS: Final = "DEVSTACK_INGEST_SECONDS"
 
 # `python -m devstack up`: fixed ports, so that pasted commands keep working across restarts.
 UP_PORTS: Final[Mapping[str, int]] = {
@@ -166,14 +168,13 @@ class StackConfig:
     def from_env(
         cls, environ: Mapping[str, str], *, default_ports: Mapping[str, int] | None = None, **overrides: Any
     ) -> StackConfig:
-        """Ports, another server and the reconcile period from the DEVSTACK_* variables.
+        """Ports, another server and the reconcile and ingest schedules from the DEVSTACK_* variables.
 
         Given ``os.environ``, it reads the user's values: not what a stack already running in this
         process set there (its own emulator's URL is not a user's choice of server)."""
         if environ is os.environ:
             environ = user_environ()
         ports = default_ports or {}
-        reconcile = environ.get(RECONCILE_SECONDS, "").strip()
         values: dict[str, Any] = {
             "dynamodb_port": _port(environ, DYNAMODB_PORT, ports.get(DYNAMODB_PORT, 0)),
             "moto_port": _port(environ, MOTO_PORT, ports.get(MOTO_PORT, 0)),
@@ -182,13 +183,16 @@ class StackConfig:
             "memories_api_base_url": environ.get(env.MEMORIES_API_BASE_URL, "").strip() or None,
             "memories_api_key": environ.get(MEMORIES_API_KEY, "").strip() or None,
         }
-        if reconcile:
-            try:
-                values["reconcile_every_seconds"] = float(reconcile)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{RECONCILE_SECONDS} must be a number of seconds, got {reconcile!r}"
-                ) from exc
+        for name, setting in (
+            (RECONCILE_SECONDS, "reconcile_every_seconds"),
+            (INGEST_SECONDS, "ingest_every_seconds"),
+        ):
+            raw = environ.get(name, "").strip()
+            if raw:
+                try:
+                    values[setting] = float(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
         values.update(overrides)
         return cls(**values)
 

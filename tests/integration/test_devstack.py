@@ -123,7 +123,12 @@ def test_resources_are_created_as_the_cdk_stack_defines_them(aws: boto3.Session)
     assert indexes[table.VIDEO_NO_INDEX]["KeySchema"] == [
         {"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "KeyType": "HASH"}
     ]
-    assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"ALL"}
+    assert indexes[table.STATUS_INDEX]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes[table.VIDEO_NO_INDEX]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes[table.LINE_INDEX]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(table.LINE_INDEX_PROJECTED),
+    }
     ttl = aws.client("dynamodb").describe_time_to_live(TableName=names.table)["TimeToLiveDescription"]
     assert ttl.get("AttributeName") == table.TTL_ATTRIBUTE
     assert ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
