@@ -403,7 +403,6 @@ class LocalStack:
             env.MEMORIES_API_BASE_URL: self.api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: resources.api_key_secret_id,
             env.CALLBACK_SIGNING_SECRET_ID: resources.signing_secret_id,
-            env.INGEST_QUEUE_URL: resources.queue_url,
             env.CALLBACK_BASE_URL: self.gateway_url,
         }
         user = user_environ()

@@ -33,10 +33,12 @@ from functions.core.status import NON_FINAL, PARSE, QUEUED, REJECTED, VideoRecor
 from functions.reconcile.handler import build as reconcile_app
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
+# Where redrive sends messages back (the functions themselves never send any).
+QUEUE_VARIABLE = "INGEST_QUEUE_URL"
 # Output-name fragments of the CDK stack (infra/) mapped to the variable they stand for.
 OUTPUT_HINTS = {
     "TableName": env.STATUS_TABLE_NAME,
-    "IngestQueueUrl": env.INGEST_QUEUE_URL,
+    "IngestQueueUrl": QUEUE_VARIABLE,
     "DeadLetterQueueUrl": DLQ_VARIABLE,
 }
 
@@ -224,7 +226,7 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--stack", help="a deployed CloudFormation stack to read resource names from")
     top.add_argument("--table", help=f"status table (default: ${env.STATUS_TABLE_NAME})")
-    top.add_argument("--queue-url", help=f"ingest queue (default: ${env.INGEST_QUEUE_URL})")
+    top.add_argument("--queue-url", help=f"ingest queue (default: ${QUEUE_VARIABLE})")
     top.add_argument("--dlq-url", help=f"dead-letter queue (default: ${DLQ_VARIABLE})")
     sub = top.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="videos by status, newest change last")
@@ -262,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_redrive(
                 session,
                 _setting(args, sources, DLQ_VARIABLE, "dlq_url"),
-                _setting(args, sources, env.INGEST_QUEUE_URL, "queue_url"),
+                _setting(args, sources, QUEUE_VARIABLE, "queue_url"),
                 args.limit,
             )
         store = DynamoStatusStore(

@@ -152,7 +152,8 @@ class Ingestor:
             self._metrics.count("VideosRejected")
             return Outcome(Kind.REJECTED, refusal, video_id)
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
-        if not self._store.create(replace(fresh, queued_at=fresh.created_at)):
+        # First created, first submitted: S3's own time orders the line, whichever message came first.
+        if not self._store.create(replace(fresh, queued_at=ref.event_time or fresh.created_at)):
             return self._duplicate(video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 

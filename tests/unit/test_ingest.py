@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -783,3 +784,17 @@ def test_the_record_keeps_its_identity_across_attempts(
     assert saved.created_at == iso(T0)
     assert saved.queued_at == iso(T0)
     assert saved.updated_at == iso(T0 + 30)  # the same run waited out the 30 s hold and tried again
+
+
+def test_the_line_follows_s3s_event_times_not_the_order_messages_arrive(
+    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, store: InMemoryStore, clock: FakeClock
+) -> None:
+    """Given two drops whose notifications arrive in the opposite order, then the first created goes first."""
+    later = replace(created("later.mp4"), event_time="2025-10-09T08:53:19.500Z")
+    earlier = replace(created("earlier.mp4"), event_time="2025-10-09T08:53:18.000Z")
+    for ref in (later, earlier):
+        objects.add(ref.key)
+        ingestor.enqueue(ref)
+    assert [e.video_id for e in store.line(10)] == [id_of(earlier), id_of(later)]
+    drain(ingestor, clock)
+    assert [r.url.split("/")[-1].split("?")[0] for r in provider.requests] == ["earlier.mp4", "later.mp4"]
