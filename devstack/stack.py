@@ -133,7 +133,7 @@ class StackConfig:
     memories_api_base_url: another memories.ai-compatible server (the emulator is then not
     started); memories_api_key: its API key. callback_delays: the emulator's seconds from
     acceptance to its UNPARSE and PARSE callbacks. visibility_timeout_seconds: how long a failed
-    message stays invisible (the deployed queue uses 6 x the ingest timeout, 360 s; shorter here so
+    message stays invisible (the deployed queue uses 6 x the ingest timeout, 720 s; shorter here so
     redelivery shows within a session). function_env: function settings that win over everything.
     provider_uploads_per_minute: the bundled emulator's account limit (answering 0429 above it, as
     memories.ai does); None leaves it unlimited. ingest_every_seconds: the line's schedule (a minute

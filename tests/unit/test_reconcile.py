@@ -300,3 +300,12 @@ def test_a_resubmitted_failed_video_tracks_its_new_upload(
         failed.video_id, token_for(SIGNING_KEY, failed.video_id), body, "application/json"
     )
     assert outcome.result is Result.APPLIED
+
+
+def test_a_record_left_in_retry_wait_by_an_older_release_can_be_put_in_line() -> None:
+    """The upgrade path (docs/deploy.md): RETRY_WAIT is no status of this release, so it reads as
+    final, is never reconciled, and an operator's resubmit puts it in line."""
+    legacy = record("RETRY_WAIT", updated_at=LONG_AGO)
+    resubmitted = operator_resubmit(legacy, now=T0)
+    assert (resubmitted.status, resubmitted.queued_at) == (QUEUED, iso(T0))
+    assert resubmitted.line_position is not None
