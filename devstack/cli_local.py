@@ -167,11 +167,12 @@ def usage(stack: LocalStack) -> str:
             name: stack.function_environment[name]
             for name in (
                 env.STATUS_TABLE_NAME,
-                env.INGEST_QUEUE_URL,
                 env.MEMORIES_API_BASE_URL,
                 env.MEMORIES_API_KEY_SECRET_ID,
             )
         },
+        # What the operator command reads (ops/cli.py) for redrive.
+        "INGEST_QUEUE_URL": stack.queue_url,
         "DEAD_LETTER_QUEUE_URL": stack.dlq_url,
     }
     emulator = f"{endpoints['memories_api']}  (its calls: {endpoints['memories_api']}/_emulator/calls)"

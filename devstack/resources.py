@@ -1,6 +1,7 @@
 """The stack's AWS resources, created locally the way the CDK stack (infra/) defines them.
 
-Table: key and indexes from ``functions.core.table``, on-demand, full projections, TTL on
+Table: key and indexes from ``functions.core.table`` (full projections, the line keys-only plus
+``not_before``), on-demand, TTL on
 ``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
 every ``s3:ObjectCreated:*`` becomes a message on the queue. Secrets: the memories.ai API key and a
 random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
@@ -111,6 +112,8 @@ def create_table(client: DynamoDBClient, name: str) -> None:
             {"AttributeName": table.STATUS_INDEX_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": table.STATUS_INDEX_SORT_KEY, "AttributeType": "S"},
             {"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": table.LINE_INDEX_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": table.LINE_INDEX_SORT_KEY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": table.PARTITION_KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
@@ -126,6 +129,17 @@ def create_table(client: DynamoDBClient, name: str) -> None:
                 "IndexName": table.VIDEO_NO_INDEX,
                 "KeySchema": [{"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "KeyType": "HASH"}],
                 "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": table.LINE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": table.LINE_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": table.LINE_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(table.LINE_INDEX_PROJECTED),
+                },
             },
         ],
     )

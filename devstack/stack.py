@@ -4,7 +4,8 @@ sets the functions' environment and runs them the way AWS would.
     S3 (moto) --ObjectCreated--> SQS (moto, DLQ after 5) --SqsPoller--> ingest handler
     ingest --upload_url--> memories.ai (the bundled emulator, or MEMORIES_API_BASE_URL)
     provider --POST callback--> CallbackGateway (API Gateway REST) --> callback handler
-    ticker every N s --> reconcile handler;  all of them --> DynamoDB Local
+    ticker every N s --> reconcile handler;  ticker every M s --> ingest handler (the line's schedule)
+    all of them --> DynamoDB Local
 
 The handlers are the real ones, built by their own ``build()`` from settings read from
 ``os.environ``, with boto3's defaults: the stack sets ``AWS_ENDPOINT_URL_<SERVICE>`` and fake
@@ -60,6 +61,7 @@ __all__ = [
     "DYNAMODB_PORT",
     "EMULATOR_PORT",
     "GATEWAY_PORT",
+    "INGEST_SECONDS",
     "MEMORIES_API_KEY",
     "MOTO_PORT",
     "RECONCILE_SECONDS",
@@ -82,6 +84,7 @@ GATEWAY_PORT: Final = "DEVSTACK_GATEWAY_PORT"
 # The API key of the server MEMORIES_API_BASE_URL names; the bundled emulator gets a random one.
 MEMORIES_API_KEY: Final = "DEVSTACK_MEMORIES_API_KEY"
 RECONCILE_SECONDS: Final = "DEVSTACK_RECONCILE_SECONDS"
+INGEST_SECONDS: Final = "DEVSTACK_INGEST_SECONDS"
 
 # `python -m devstack up`: fixed ports, so that pasted commands keep working across restarts.
 UP_PORTS: Final[Mapping[str, int]] = {
@@ -105,11 +108,13 @@ LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
 }
 # Variables that would send boto3 somewhere else than the local endpoints, or fail it.
 _CLEARED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-_FUNCTION_TIMEOUTS: Final = {"ingest": 60.0, "callback": 10.0, "reconcile": 240.0}
+_FUNCTION_TIMEOUTS: Final = {"ingest": 120.0, "callback": 10.0, "reconcile": 240.0}
 # One invocation of each function at a time in this process, whichever stack calls it: a handler
 # module's state (the ingest batch processor, the callback resolver's current event) belongs to one
-# execution environment, which Lambda never hands two events at once.
-_INVOCATION_LOCKS: Final = {name: threading.Lock() for name in _FUNCTION_TIMEOUTS}
+# execution environment, which Lambda never hands two events at once. The ingest schedule's runs
+# get an execution environment of their own, as on AWS, where a run waiting for a slot does not
+# hold up the queue's batches.
+_INVOCATION_LOCKS: Final = {name: threading.Lock() for name in (*_FUNCTION_TIMEOUTS, "ingest-schedule")}
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -128,8 +133,11 @@ class StackConfig:
     memories_api_base_url: another memories.ai-compatible server (the emulator is then not
     started); memories_api_key: its API key. callback_delays: the emulator's seconds from
     acceptance to its UNPARSE and PARSE callbacks. visibility_timeout_seconds: how long a failed
-    message stays invisible (the deployed queue uses 6 x the ingest timeout, 360 s; shorter here so
+    message stays invisible (the deployed queue uses 6 x the ingest timeout, 720 s; shorter here so
     redelivery shows within a session). function_env: function settings that win over everything.
+    provider_uploads_per_minute: the bundled emulator's account limit (answering 0429 above it, as
+    memories.ai does); None leaves it unlimited. ingest_every_seconds: the line's schedule (a minute
+    on AWS).
     """
 
     dynamodb_port: int = 0
@@ -143,8 +151,10 @@ class StackConfig:
     batch_size: int = 5
     poll_wait_seconds: int = 2
     reconcile_every_seconds: float = 60.0
+    ingest_every_seconds: float = 60.0
     stage: str = "local"
     function_env: Mapping[str, str] = field(default_factory=dict)
+    provider_uploads_per_minute: float | None = None
     log_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -158,14 +168,13 @@ class StackConfig:
     def from_env(
         cls, environ: Mapping[str, str], *, default_ports: Mapping[str, int] | None = None, **overrides: Any
     ) -> StackConfig:
-        """Ports, another server and the reconcile period from the DEVSTACK_* variables.
+        """Ports, another server and the reconcile and ingest schedules from the DEVSTACK_* variables.
 
         Given ``os.environ``, it reads the user's values: not what a stack already running in this
         process set there (its own emulator's URL is not a user's choice of server)."""
         if environ is os.environ:
             environ = user_environ()
         ports = default_ports or {}
-        reconcile = environ.get(RECONCILE_SECONDS, "").strip()
         values: dict[str, Any] = {
             "dynamodb_port": _port(environ, DYNAMODB_PORT, ports.get(DYNAMODB_PORT, 0)),
             "moto_port": _port(environ, MOTO_PORT, ports.get(MOTO_PORT, 0)),
@@ -174,13 +183,16 @@ class StackConfig:
             "memories_api_base_url": environ.get(env.MEMORIES_API_BASE_URL, "").strip() or None,
             "memories_api_key": environ.get(MEMORIES_API_KEY, "").strip() or None,
         }
-        if reconcile:
-            try:
-                values["reconcile_every_seconds"] = float(reconcile)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{RECONCILE_SECONDS} must be a number of seconds, got {reconcile!r}"
-                ) from exc
+        for name, setting in (
+            (RECONCILE_SECONDS, "reconcile_every_seconds"),
+            (INGEST_SECONDS, "ingest_every_seconds"),
+        ):
+            raw = environ.get(name, "").strip()
+            if raw:
+                try:
+                    values[setting] = float(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from exc
         values.update(overrides)
         return cls(**values)
 
@@ -238,8 +250,8 @@ def user_environ() -> dict[str, str]:
     return environ
 
 
-def _scheduled_event() -> dict[str, Any]:
-    """What EventBridge Scheduler / a schedule rule hands the reconcile function."""
+def _scheduled_event(rule: str) -> dict[str, Any]:
+    """What an EventBridge schedule rule hands the function it invokes."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -248,7 +260,7 @@ def _scheduled_event() -> dict[str, Any]:
         "account": LOCAL_ACCOUNT_ID,
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": LOCAL_REGION,
-        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/memories-ingest-reconcile"],
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{rule}"],
         "detail": {},
     }
 
@@ -335,6 +347,7 @@ class LocalStack:
                 host=LOCALHOST,
                 port=config.emulator_port,
                 callback_delays=config.callback_delays,
+                uploads_per_minute=config.provider_uploads_per_minute,
             )
             self.emulator.start()
             stack.callback(self._stop_emulator)
@@ -390,7 +403,6 @@ class LocalStack:
             env.MEMORIES_API_BASE_URL: self.api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: resources.api_key_secret_id,
             env.CALLBACK_SIGNING_SECRET_ID: resources.signing_secret_id,
-            env.INGEST_QUEUE_URL: resources.queue_url,
             env.CALLBACK_BASE_URL: self.gateway_url,
         }
         user = user_environ()
@@ -433,18 +445,30 @@ class LocalStack:
         )
         poller.start()
         stack.callback(poller.stop)
+        self._start_ticker(stack, "ingest", self.config.ingest_every_seconds, self.ingest_once)
         if self._reconciler is not None:
-            stopping = threading.Event()
-            ticker = threading.Thread(
-                target=self._tick, args=(stopping,), name="reconcile-ticker", daemon=True
-            )
-            ticker.start()
+            self._start_ticker(stack, "reconcile", self.config.reconcile_every_seconds, self.reconcile_once)
 
-            def stop_ticker() -> None:
-                stopping.set()
-                ticker.join()
+    def _start_ticker(
+        self, stack: contextlib.ExitStack, name: str, every: float, run: Callable[[], Any]
+    ) -> None:
+        stopping = threading.Event()
 
-            stack.callback(stop_ticker)
+        def tick() -> None:
+            while not stopping.wait(every):
+                try:
+                    run()
+                except Exception:
+                    logger.exception("scheduled %s run failed", name)
+
+        ticker = threading.Thread(target=tick, name=f"{name}-ticker", daemon=True)
+        ticker.start()
+
+        def stop_ticker() -> None:
+            stopping.set()
+            ticker.join()
+
+        stack.callback(stop_ticker)
 
     # -- the functions, invoked as Lambda would -------------------------------------------------
 
@@ -456,6 +480,14 @@ class LocalStack:
         with _INVOCATION_LOCKS["callback"]:
             return self._modules["callback"].handler(event, context, service=self._callback_service)
 
+    def ingest_once(self) -> Any:
+        """One scheduled ingest run now: submits the line's due videos, as the minute schedule does."""
+        context = FakeLambdaContext("ingest", timeout_seconds=_FUNCTION_TIMEOUTS["ingest"])
+        with _INVOCATION_LOCKS["ingest-schedule"]:
+            return self._modules["ingest"].handler(
+                _scheduled_event("memories-ingest-line"), context, app=self.ingest_app
+            )
+
     def reconcile_once(self) -> Any:
         """One reconcile pass now, as the schedule would run it; None without a reconcile function."""
         if self._reconciler is None:
@@ -463,14 +495,9 @@ class LocalStack:
         context = FakeLambdaContext("reconcile", timeout_seconds=_FUNCTION_TIMEOUTS["reconcile"])
         # One run at a time, as the schedule's period (longer than the timeout) ensures on AWS.
         with _INVOCATION_LOCKS["reconcile"]:
-            return self._modules["reconcile"].handler(_scheduled_event(), context, app=self._reconciler)
-
-    def _tick(self, stopping: threading.Event) -> None:
-        while not stopping.wait(self.config.reconcile_every_seconds):
-            try:
-                self.reconcile_once()
-            except Exception:
-                logger.exception("reconcile run failed")
+            return self._modules["reconcile"].handler(
+                _scheduled_event("memories-ingest-reconcile"), context, app=self._reconciler
+            )
 
     # -- what callers use -------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ from functions.core.settings import (
     DEFAULT_UNIQUE_ID,
     DEFAULT_UPLOADS_PER_MINUTE,
     DEFAULT_VIDEO_SUFFIXES,
-    SQS_MAX_DELAY_SECONDS,
+    INGEST_SCHEDULE_SECONDS,
+    MAX_RETRY_DELAY_SECONDS,
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
@@ -46,6 +47,7 @@ from functions.core.settings import (
 __all__ = [
     "CALLBACK_TIMEOUT_SECONDS",
     "DEFAULTS",
+    "INGEST_SCHEDULE",
     "INGEST_TIMEOUT_SECONDS",
     "PLACEHOLDER_REFS",
     "RECONCILE_TIMEOUT_SECONDS",
@@ -60,10 +62,14 @@ __all__ = [
 # alarm cover them all. Logs and traces still carry the function name.
 SERVICE_NAME: Final = "memories-ingest"
 
-# Ingest makes at most a few provider calls per invocation, each bounded by the connect + read
-# timeouts (about 23 s with the functions' defaults); 60 s leaves room for S3, DynamoDB and
-# Secrets Manager around them. A test keeps the relation.
-INGEST_TIMEOUT_SECONDS: Final = 60
+# A scheduled ingest run waits up to one schedule period (60 s) for the next upload slot, then makes
+# the call, bounded by the connect + read timeouts (about 23 s with the functions' defaults) plus
+# S3, DynamoDB and Secrets Manager around it; 120 s holds both. A test keeps the relation.
+INGEST_TIMEOUT_SECONDS: Final = 120
+# The ingest schedule: every minute, the line's due videos are submitted.
+INGEST_SCHEDULE: Final = (
+    f"rate({INGEST_SCHEDULE_SECONDS // 60} minute{'s' if INGEST_SCHEDULE_SECONDS > 60 else ''})"
+)
 # API Gateway gives up on the integration after 29 s. The callback checks a token, asks get_metadata
 # once (connect 3.05 s + read 8 s at most, settings.CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS) and
 # writes one item; 20 s leaves room for Secrets Manager and DynamoDB and still answers before 29 s.
@@ -77,7 +83,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "memoriesApiBaseUrl": DEFAULT_API_BASE_URL,
     "uploadsPerMinute": DEFAULT_UPLOADS_PER_MINUTE,
     "retryBaseDelaySeconds": DEFAULT_RETRY_BASE_DELAY_SECONDS,
-    "retryMaxDelaySeconds": SQS_MAX_DELAY_SECONDS,
+    "retryMaxDelaySeconds": MAX_RETRY_DELAY_SECONDS,
     "ingestMaxConcurrency": 2,
     "ingestBatchSize": 5,
     "presignedUrlTtlSeconds": DEFAULT_PRESIGNED_URL_TTL_SECONDS,
@@ -165,7 +171,6 @@ class RuntimeRefs:
     """The values of the functions' environment that only exist at deploy time (CDK tokens)."""
 
     table_name: str
-    queue_url: str
     callback_base_url: str
     api_key_secret_id: str
     signing_secret_id: str
@@ -176,7 +181,6 @@ class RuntimeRefs:
 # of the real values (10-character API id, longest region name, China partition suffix).
 PLACEHOLDER_REFS: Final = RuntimeRefs(
     table_name="placeholder-status-table",
-    queue_url="https://sqs.ap-southeast-5.amazonaws.com.cn/123456789012/placeholder-ingest-queue",
     callback_base_url="https://abcdefghij.execute-api.ap-southeast-5.amazonaws.com.cn/prod/",
     # Secret ids, not secret values.
     api_key_secret_id="arn:aws:secretsmanager:us-east-1:123456789012:secret:placeholder-api-key-AbCdEf",  # noqa: S106
@@ -444,7 +448,6 @@ class PipelineConfig:
             env.MEMORIES_UNIQUE_ID: self.unique_id,
             env.CALLBACK_BASE_URL: refs.callback_base_url,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
-            env.INGEST_QUEUE_URL: refs.queue_url,
             env.PRESIGNED_URL_TTL_SECONDS: str(self.presigned_url_ttl_seconds),
             env.VIDEO_SUFFIXES: ",".join(self.video_suffixes),
             env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
@@ -488,7 +491,6 @@ class PipelineConfig:
             env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             env.MEMORIES_UNIQUE_ID: self.unique_id,
-            env.INGEST_QUEUE_URL: refs.queue_url,
             env.RECONCILE_AFTER_SECONDS: str(self.reconcile_after_seconds),
             env.STUCK_AFTER_SECONDS: str(self.stuck_after_seconds),
             **self._provider_client_environment(),

@@ -7,11 +7,11 @@ from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
-from infra.config import INGEST_TIMEOUT_SECONDS, SERVICE_NAME, PipelineConfig
+from infra.config import INGEST_SCHEDULE, INGEST_TIMEOUT_SECONDS, SERVICE_NAME, PipelineConfig
 from infra.constructs.callback_api import CallbackApi
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.monitoring import PipelineMonitoring
-from infra.constructs.reconcile_schedule import ReconcileSchedule
+from infra.constructs.schedule import FunctionSchedule
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
 from infra.constructs.table import StatusTable
@@ -63,8 +63,21 @@ class MemoriesIngestStack(Stack):
             callback_base_url=self.callback_api.url,
         )
         self.callback_api.route_to(self.functions.callback)
-        self.reconcile_schedule = ReconcileSchedule(
-            self, "ReconcileSchedule", handler=self.functions.reconcile, schedule=config.reconcile_schedule
+        # Every minute the ingest function submits what is due in the line (new drops also go at
+        # once when the rate allows); the schedule is what keeps a line moving at the account's rate.
+        self.ingest_schedule = FunctionSchedule(
+            self,
+            "IngestSchedule",
+            handler=self.functions.ingest,
+            schedule=INGEST_SCHEDULE,
+            description="Submits the videos waiting in line to memories.ai at the account's rate.",
+        )
+        self.reconcile_schedule = FunctionSchedule(
+            self,
+            "ReconcileSchedule",
+            handler=self.functions.reconcile,
+            schedule=config.reconcile_schedule,
+            description="Runs the memories.ai reconciler.",
         )
         self.monitoring = PipelineMonitoring(
             self,

@@ -13,29 +13,32 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
 
 from functions.adapters import wiring
-from functions.adapters.aws import SqsQueue, SystemClock
-from functions.adapters.dynamo import DynamoStatusStore
+from functions.adapters.aws import SystemClock
+from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.core import env
 from functions.core.clock import iso
-from functions.core.errors import StaleRecord
-from functions.core.objects import notification_body
-from functions.core.reconcile import object_ref, operator_resubmit
-from functions.core.settings import ReconcileSettings
+from functions.core.errors import SettingsError, StaleRecord
+from functions.core.gate import GateState, estimated_start
+from functions.core.ports import StatusStore
+from functions.core.reconcile import operator_resubmit
+from functions.core.settings import DEFAULT_UPLOADS_PER_MINUTE, ReconcileSettings
 from functions.core.signing import video_id_for
-from functions.core.status import NON_FINAL, PARSE, REJECTED, UNCERTAIN, UNPARSE, VideoRecord
+from functions.core.status import NON_FINAL, PARSE, QUEUED, REJECTED, UNCERTAIN, UNPARSE, VideoRecord
 from functions.reconcile.handler import build as reconcile_app
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
+# Where redrive sends messages back (the functions themselves never send any).
+QUEUE_VARIABLE = "INGEST_QUEUE_URL"
 # Output-name fragments of the CDK stack (infra/) mapped to the variable they stand for.
 OUTPUT_HINTS = {
     "TableName": env.STATUS_TABLE_NAME,
-    "IngestQueueUrl": env.INGEST_QUEUE_URL,
+    "IngestQueueUrl": QUEUE_VARIABLE,
     "DeadLetterQueueUrl": DLQ_VARIABLE,
 }
 
@@ -65,8 +68,44 @@ def _row(record: VideoRecord) -> str:
     return f"{record.updated_at}  {record.status:<11} {record.video_no or '-':<22} {record.video_id}  {record.key}  {record.reason or ''}"
 
 
-def _print_record(record: VideoRecord) -> None:
-    print(json.dumps(asdict(record), indent=2, default=str, ensure_ascii=False))
+def _print_record(record: VideoRecord, extra: Mapping[str, object] | None = None) -> None:
+    print(json.dumps({**asdict(record), **(extra or {})}, indent=2, default=str, ensure_ascii=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """The line as operators see it: places, and when each should go at the rate the gate uses."""
+
+    store: StatusStore
+    state: GateState
+    # The spacing the ingest function last used (it writes it with every reservation), else the
+    # one this command's environment names (before the first upload).
+    interval: float
+    now: float
+
+    @classmethod
+    def read(cls, store: StatusStore, gate: DynamoUploadGate, now: float) -> Line:
+        state = gate.state()
+        return cls(store, state, state.interval or gate.interval, now)
+
+    def place(self, record: VideoRecord) -> int:
+        return self.store.line_length(record.line_position) + 1
+
+    def estimate(self, place: int, not_before: float | None = None) -> float:
+        return max(estimated_start(self.state, place, self.now, self.interval), not_before or 0.0)
+
+
+def _gate(store_table: str, session: boto3.Session) -> DynamoUploadGate:
+    raw = os.environ.get(env.UPLOADS_PER_MINUTE, "").strip()
+    try:
+        rate = float(raw) if raw else DEFAULT_UPLOADS_PER_MINUTE
+    except ValueError as exc:
+        raise CliError(str(SettingsError(env.UPLOADS_PER_MINUTE, f"is malformed ({raw!r})"))) from exc
+    return DynamoUploadGate(wiring.dynamodb(session), store_table, rate)
+
+
+def _when(epoch_seconds: float, now: float) -> str:
+    return f"{iso(epoch_seconds)} (in {max(0, round(epoch_seconds - now))} s)"
 
 
 def cmd_list(store: DynamoStatusStore, args: argparse.Namespace) -> int:
@@ -103,8 +142,19 @@ def _find(store: DynamoStatusStore, session: boto3.Session, args: argparse.Names
     return record
 
 
-def cmd_show(store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace) -> int:
-    _print_record(_find(store, session, args))
+def cmd_show(store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace, line: Line) -> int:
+    record = _find(store, session, args)
+    extra: dict[str, object] = {}
+    if record.status == QUEUED:
+        place = line.place(record)
+        extra = {
+            "place_in_line": place,
+            "estimated_submission": iso(line.estimate(place, record.not_before)),
+        }
+        held = line.state.held(line.now)
+        if held:
+            extra["line_paused"] = f"until {iso(line.state.held_until or line.now)}: {held}"
+    _print_record(record, extra)
     return 0
 
 
@@ -117,9 +167,27 @@ def _billed_already(record: VideoRecord) -> str | None:
     return None
 
 
-def cmd_resubmit(
-    store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace, queue_url: str
-) -> int:
+def cmd_line(line: Line, limit: int) -> int:
+    waiting = line.store.line_length()
+    per_minute = 60 / line.interval
+    print(f"waiting in line: {waiting}")
+    print(f"upload rate: one every {line.interval:g} s ({per_minute:.3g} per minute)")
+    held = line.state.held(line.now)
+    if held:
+        print(f"paused until {iso(line.state.held_until or line.now)}: {held}")
+    if waiting:
+        print(f"next slot: {_when(line.estimate(1), line.now)}")
+        print(f"the last in line goes at about: {_when(line.estimate(waiting), line.now)}")
+    for place, entry in enumerate(line.store.line(limit), start=1):
+        record = line.store.get(entry.video_id)
+        if record is not None:
+            print(
+                f"  {place:>5}  {iso(line.estimate(place, entry.not_before))}  {record.video_id}  {record.key}"
+            )
+    return 0
+
+
+def cmd_resubmit(store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace) -> int:
     record = _find(store, session, args)
     try:
         resubmitted = operator_resubmit(record, now=SystemClock().now())
@@ -132,10 +200,9 @@ def cmd_resubmit(
         updated = store.save(resubmitted)
     except StaleRecord as exc:
         raise CliError("the record changed while resubmitting; try again") from exc
-    SqsQueue(session.client("sqs"), queue_url).send(notification_body(object_ref(updated)), 0, {})
     if billed:
         print(f"--force: {billed}; this upload will be billed again", file=sys.stderr)
-    print(f"resubmitted {updated.video_id} ({updated.key}) at {iso(SystemClock().now())}")
+    print(f"resubmitted {updated.video_id} ({updated.key}): back in line at {updated.queued_at}")
     return 0
 
 
@@ -175,14 +242,16 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--stack", help="a deployed CloudFormation stack to read resource names from")
     top.add_argument("--table", help=f"status table (default: ${env.STATUS_TABLE_NAME})")
-    top.add_argument("--queue-url", help=f"ingest queue (default: ${env.INGEST_QUEUE_URL})")
+    top.add_argument("--queue-url", help=f"ingest queue (default: ${QUEUE_VARIABLE})")
     top.add_argument("--dlq-url", help=f"dead-letter queue (default: ${DLQ_VARIABLE})")
     sub = top.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="videos by status, newest change last")
     listing.add_argument("--status", help="one status (e.g. UNPARSE, PARSE, REJECTED, FAIL)")
     listing.add_argument("--limit", type=int, default=50)
+    line = sub.add_parser("line", help="how many videos wait for an upload slot, and when the last goes")
+    line.add_argument("--limit", type=int, default=10, help="also list the first LIMIT in line")
     for name, text in (
-        ("show", "one video's record and history"),
+        ("show", "one video's record and history (and its place in line while it waits)"),
         ("resubmit", "try a finished or stuck video again"),
     ):
         command = sub.add_parser(name, help=text)
@@ -217,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_redrive(
                 session,
                 _setting(args, sources, DLQ_VARIABLE, "dlq_url"),
-                _setting(args, sources, env.INGEST_QUEUE_URL, "queue_url"),
+                _setting(args, sources, QUEUE_VARIABLE, "queue_url"),
                 args.limit,
             )
         store = DynamoStatusStore(
@@ -225,9 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "list":
             return cmd_list(store, args)
-        if args.command == "show":
-            return cmd_show(store, session, args)
-        return cmd_resubmit(store, session, args, _setting(args, sources, env.INGEST_QUEUE_URL, "queue_url"))
+        if args.command in ("show", "line"):
+            gate = _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session)
+            line = Line.read(store, gate, SystemClock().now())
+            return (
+                cmd_show(store, session, args, line) if args.command == "show" else cmd_line(line, args.limit)
+            )
+        return cmd_resubmit(store, session, args)
     except CliError as exc:
         print(f"memories-ingest: {exc}", file=sys.stderr)
         return 2

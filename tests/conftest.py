@@ -28,6 +28,8 @@ TEST_STACK: Final = StackConfig(
     # Often enough to run during the suite; with the default RECONCILE_AFTER_SECONDS (15 min) a
     # pass only counts, so it cannot race the tests' callbacks.
     reconcile_every_seconds=5,
+    # The line's schedule: every second here (every minute on AWS), so waiting videos go promptly.
+    ingest_every_seconds=1,
     # Retries after 1-2 s instead of the deployed 30 s and up.
     function_env={
         env.UPLOADS_PER_MINUTE: "600",

@@ -1,11 +1,11 @@
-"""Small adapters: the ingest queue, Powertools metrics, secrets, and the wall clock."""
+"""Small adapters: Powertools metrics, secrets, and the wall clock."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -15,23 +15,6 @@ from botocore.exceptions import ClientError
 
 from functions.adapters.memories import EmptySecret
 from functions.core.signing import MIN_SIGNING_KEY_LENGTH, checked_signing_key
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.client import SQSClient
-
-
-class SqsQueue:
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
-        self._url = queue_url
-
-    def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
-        self._client.send_message(
-            QueueUrl=self._url,
-            MessageBody=body,
-            DelaySeconds=delay_seconds,
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-        )
 
 
 class PowertoolsMetrics:

@@ -1,4 +1,4 @@
-"""The status table and the shared upload-rate slot, on DynamoDB."""
+"""The status table, its line of waiting videos, and the shared upload gate, on DynamoDB."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from botocore.exceptions import ClientError
 
 from functions.core import table
 from functions.core.errors import StaleRecord
+from functions.core.gate import GateState, slot_for, slot_interval
+from functions.core.ports import LineEntry
 from functions.core.status import Transition, VideoRecord
 
 if TYPE_CHECKING:
@@ -24,11 +26,11 @@ _CONDITIONAL_FAILED: Final = "ConditionalCheckFailedException"
 
 RATE_SLOT_ID: Final = "#rate-limit#upload_url"
 _SLOT_ATTRIBUTE: Final = "next_free_at"
+_INTERVAL_ATTRIBUTE: Final = "interval_seconds"
+_HELD_UNTIL_ATTRIBUTE: Final = "held_until"
+_HELD_REASON_ATTRIBUTE: Final = "held_reason"
 _SLOT_TTL_SECONDS: Final = 86400
-# A call leaves a little after its slot starts (presign, connect), by a varying amount; spacing the
-# slots a little wider than the limit keeps two calls from ever landing closer than it at the provider.
-_SLOT_MARGIN_RATIO: Final = 0.05
-_SLOT_MARGIN_MAX_SECONDS: Final = 2.0
+_GATE_TRIES: Final = 50
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -53,7 +55,13 @@ def _from_dynamo(value: Any) -> Any:
 
 def record_to_item(record: VideoRecord) -> dict[str, Any]:
     plain = _to_dynamo(asdict(record))
-    return {k: _serializer.serialize(v) for k, v in plain.items()}
+    item = {k: _serializer.serialize(v) for k, v in plain.items()}
+    position = record.line_position
+    if position is not None:
+        # Only a QUEUED record carries the line index's keys: every other write drops them.
+        item[table.LINE_INDEX_PARTITION_KEY] = {"S": table.LINE_PARTITION_VALUE}
+        item[table.LINE_INDEX_SORT_KEY] = {"S": position}
+    return item
 
 
 def item_to_record(item: Mapping[str, Any]) -> VideoRecord:
@@ -63,8 +71,9 @@ def item_to_record(item: Mapping[str, Any]) -> VideoRecord:
     values["history"] = tuple(
         Transition(**{"from_status": None, **step}) for step in plain.get("history", [])
     )
-    if "lease_until" in values:
-        values["lease_until"] = float(values["lease_until"])
+    for name in ("lease_until", "not_before"):
+        if name in values:
+            values[name] = float(values[name])
     return VideoRecord(**values)
 
 
@@ -154,68 +163,127 @@ class DynamoStatusStore:
         items = response.get("Items", [])
         return item_to_record(items[0]) if items else None
 
+    def line(self, limit: int) -> Sequence[LineEntry]:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName=table.LINE_INDEX,
+            KeyConditionExpression="#l = :l",
+            ExpressionAttributeNames={"#l": table.LINE_INDEX_PARTITION_KEY},
+            ExpressionAttributeValues={":l": {"S": table.LINE_PARTITION_VALUE}},
+            Limit=limit,
+        )
+        return [
+            LineEntry(
+                video_id=item[table.PARTITION_KEY]["S"],
+                position=item[table.LINE_INDEX_SORT_KEY]["S"],
+                not_before=float(item["not_before"]["N"]) if "not_before" in item else None,
+            )
+            for item in response.get("Items", [])
+        ]
 
-class DynamoRateLimiter:
-    """One item in the status table holds the account's next free upload slot.
+    def line_length(self, before: str | None = None) -> int:
+        condition = "#l = :l"
+        names = {"#l": table.LINE_INDEX_PARTITION_KEY}
+        values: dict[str, Any] = {":l": {"S": table.LINE_PARTITION_VALUE}}
+        if before is not None:
+            condition += " AND #p < :p"
+            names["#p"] = table.LINE_INDEX_SORT_KEY
+            values[":p"] = {"S": before}
+        count = 0
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": table.LINE_INDEX,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "Select": "COUNT",
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._client.query(**kwargs)
+            count += response.get("Count", 0)
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return count
 
-    Every ingest instance reserves slots from it with a conditional write, so the provider's
-    per-account limit holds however many instances run; a reservation is a time, handed back to the
-    message that waits for it, so waiting costs no polling.
+
+class DynamoUploadGate:
+    """One item in the status table holds the account's next free upload slot (``functions.core.gate``).
+
+    Every ingest instance reserves from it with a conditional write, so the provider's per-account
+    limit holds however many instances run. The item also records the spacing in use and why the
+    line is held, for operators.
     """
 
     def __init__(self, client: DynamoDBClient, table_name: str, uploads_per_minute: float) -> None:
         self._client = client
         self._table = table_name
-        base = 60.0 / uploads_per_minute
-        self._interval = base + min(base * _SLOT_MARGIN_RATIO, _SLOT_MARGIN_MAX_SECONDS)
+        self.interval = slot_interval(uploads_per_minute)
 
-    def _read(self) -> float | None:
+    def state(self) -> GateState:
         response = self._client.get_item(
             TableName=self._table, Key={table.PARTITION_KEY: {"S": RATE_SLOT_ID}}, ConsistentRead=True
         )
-        item = response.get("Item")
-        return float(item[_SLOT_ATTRIBUTE]["N"]) if item else None
+        item = response.get("Item") or {}
 
-    def _write(self, value: float, expected: float | None, now: float) -> bool:
-        item = {
-            table.PARTITION_KEY: {"S": RATE_SLOT_ID},
+        def number(name: str) -> float | None:
+            return float(item[name]["N"]) if name in item else None
+
+        return GateState(
+            next_free=number(_SLOT_ATTRIBUTE),
+            interval=number(_INTERVAL_ATTRIBUTE),
+            held_until=number(_HELD_UNTIL_ATTRIBUTE),
+            held_reason=item[_HELD_REASON_ATTRIBUTE]["S"] if _HELD_REASON_ATTRIBUTE in item else None,
+        )
+
+    def _move(self, expected: float | None, value: float, extra: Mapping[str, Any]) -> bool:
+        """Set the next free slot to ``value`` if it is still ``expected`` (None: no item yet)."""
+        sets = {
             _SLOT_ATTRIBUTE: {"N": repr(value)},
-            table.TTL_ATTRIBUTE: {"N": str(int(max(value, now)) + _SLOT_TTL_SECONDS)},
+            _INTERVAL_ATTRIBUTE: {"N": repr(self.interval)},
+            table.TTL_ATTRIBUTE: {"N": str(int(value) + _SLOT_TTL_SECONDS)},
+            **extra,
         }
+        names = {f"#a{i}": name for i, name in enumerate(sets)}
+        values = {f":v{i}": value for i, value in enumerate(sets.values())}
+        if expected is None:
+            condition = "attribute_not_exists(#pk)"
+            names["#pk"] = table.PARTITION_KEY
+        else:
+            condition = "#a0 = :expected"
+            values[":expected"] = {"N": repr(expected)}
         try:
-            if expected is None:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(#pk)",
-                    ExpressionAttributeNames={"#pk": table.PARTITION_KEY},
-                )
-            else:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=item,
-                    ConditionExpression="#slot = :expected",
-                    ExpressionAttributeNames={"#slot": _SLOT_ATTRIBUTE},
-                    ExpressionAttributeValues={":expected": {"N": repr(expected)}},
-                )
+            self._client.update_item(
+                TableName=self._table,
+                Key={table.PARTITION_KEY: {"S": RATE_SLOT_ID}},
+                UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets))),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ClientError as exc:
             if _conditional_failed(exc):
                 return False
             raise
         return True
 
-    def reserve(self, now: float) -> float:
-        for _ in range(50):
-            current = self._read()
-            slot = max(now, current or 0.0)
-            if self._write(slot + self._interval, current, now):
+    def reserve(self, now: float, latest: float) -> float | None:
+        for _ in range(_GATE_TRIES):
+            current = self.state().next_free
+            slot = slot_for(current, now, latest)
+            if slot is None:
+                return None
+            if self._move(current, slot + self.interval, {}):
                 return slot
         raise StaleRecord("could not reserve an upload slot: too much contention")
 
-    def hold_off(self, until: float) -> None:
-        for _ in range(50):
-            current = self._read()
+    def hold_off(self, until: float, reason: str) -> None:
+        held = {_HELD_UNTIL_ATTRIBUTE: {"N": repr(until)}, _HELD_REASON_ATTRIBUTE: {"S": reason}}
+        for _ in range(_GATE_TRIES):
+            current = self.state().next_free
             if current is not None and current >= until:
                 return
-            if self._write(until, current, until):
+            if self._move(current, until, held):
                 return

@@ -1,11 +1,18 @@
 """Ingest: one created object becomes at most one metered ``upload_url`` call and a record that says
 what happened to it.
 
-The record is the idempotency guard. Claiming it is a conditional write: a new record, or one that
-waits for a retry, becomes SUBMITTING with a lease; a live lease means another delivery is on it
-right now; an expired lease means an attempt died during the call, which may have been billed, so
-the record becomes UNCERTAIN instead of calling again. Powertools' Idempotency utility would retry
+Two steps, both in the ingest function. ``enqueue`` (an S3 notification arrives): the object's
+record is created QUEUED with a conditional write, so a second delivery finds it and changes
+nothing; the record is the video's place in line, so the message can go. ``drain`` (after each
+batch, and on a schedule): the videos that are due are submitted oldest first, each at an upload
+slot reserved from the account-wide gate within the caller's time budget. Taking a turn is a
+conditional write (QUEUED becomes SUBMITTING with a lease), so one video is never submitted twice;
+an attempt that dies during the call leaves SUBMITTING with an expired lease, which the reconciler
+makes UNCERTAIN (maybe billed) instead of calling again. Powertools' Idempotency utility would retry
 that case and could pay twice, and would add a second table with a second truth.
+
+A refusal the provider may lift (0429, 5xx, a bad key, no credit) puts the video back in line at
+its place and holds the gate, so the whole line waits, not each video on its own.
 """
 
 from __future__ import annotations
@@ -35,13 +42,12 @@ from functions.core.errors import (
     StaleRecord,
 )
 from functions.core.objects import ObjectRef, is_video_key
-from functions.core.ports import Clock, Metrics, ObjectStore, Provider, RateLimiter, StatusStore
-from functions.core.settings import SQS_MAX_DELAY_SECONDS
+from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
+    QUEUED,
     REJECTED,
-    RETRY_WAIT,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -50,17 +56,18 @@ from functions.core.status import (
     rank,
 )
 
-# Longer waits take several hops.
-MAX_DEFER_SECONDS = SQS_MAX_DELAY_SECONDS
 _WRITE_TRIES = 8
+# How far down the line a drainer looks for a video that is due (past ones backing off on their own).
+_LINE_PEEK = 25
 
 
 class Kind(StrEnum):
     SKIPPED = "skipped"
     REJECTED = "rejected"
+    QUEUED = "queued"
     SUBMITTED = "submitted"
     DUPLICATE = "duplicate"
-    DEFERRED = "deferred"
+    REQUEUED = "requeued"
     UNCERTAIN = "uncertain"
 
 
@@ -70,8 +77,6 @@ class Outcome:
     detail: str
     video_id: str | None = None
     video_no: str | None = None
-    delay_seconds: int = 0
-    reserved_slot: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +87,14 @@ class IngestConfig:
     video_suffixes: tuple[str, ...]
     max_object_bytes: int
     defaults: OptionalFields
-    # Longer than the provider call can take (connect + read timeouts + the inline wait for a slot).
+    # Longer than one submission can take (object check, presign, connect + read timeouts); a drainer
+    # stops taking turns this long before its deadline.
     lease_seconds: float
+    # After a batch of notifications, the longest wait for a slot: a drop below the rate goes at once.
     max_inline_wait_seconds: float = 5.0
     retry_base_seconds: float = 30.0
-    # Bad key or no credit: nothing to gain from trying sooner than this.
-    retry_max_seconds: float = MAX_DEFER_SECONDS
+    # Bad key or no credit: the whole line waits this long before the next try.
+    retry_max_seconds: float = 900.0
     max_transient_errors: int = 3
 
 
@@ -114,7 +121,7 @@ class Ingestor:
         store: StatusStore,
         objects: ObjectStore,
         provider: Provider,
-        limiter: RateLimiter,
+        gate: UploadGate,
         signing_key: Callable[[], bytes],
         clock: Clock,
         metrics: Metrics,
@@ -123,110 +130,125 @@ class Ingestor:
         self._store = store
         self._objects = objects
         self._provider = provider
-        self._limiter = limiter
+        self._gate = gate
         self._signing_key = signing_key
         self._clock = clock
         self._metrics = metrics
 
-    def handle(self, ref: ObjectRef, reserved_slot: float | None = None) -> Outcome:
+    @property
+    def inline_wait_seconds(self) -> float:
+        return self._config.max_inline_wait_seconds
+
+    def enqueue(self, ref: ObjectRef) -> Outcome:
+        """A created object joins the line (or is refused, or was already recorded)."""
         if ref.is_folder_marker or ref.size == 0:
             self._metrics.count("ObjectsSkipped")
             return Outcome(Kind.SKIPPED, "folder marker" if ref.is_folder_marker else "empty object")
         video_id = video_id_for(ref.bucket, ref.key, ref.object_version)
-        if not is_video_key(ref.key, self._config.video_suffixes):
-            suffixes = " ".join(self._config.video_suffixes)
-            return self._refuse(ref, video_id, f"not a video: the key does not end with one of {suffixes}")
-        if ref.size > self._config.max_object_bytes:
-            return self._refuse(
-                ref, video_id, f"too large: {ref.size} bytes, the limit is {self._config.max_object_bytes}"
-            )
-        if reserved_slot is not None:
-            wait = reserved_slot - self._clock.now()
-            if wait > self._config.max_inline_wait_seconds:
-                # Still early for its slot: another hop, without touching the record.
-                seconds = max(1, min(MAX_DEFER_SECONDS, round(wait)))
-                return Outcome(
-                    Kind.DEFERRED,
-                    "waiting for its upload slot",
-                    video_id,
-                    delay_seconds=seconds,
-                    reserved_slot=reserved_slot,
-                )
-        claimed = self._claim(ref, video_id)
-        if isinstance(claimed, Outcome):
-            return claimed
-        try:
-            prepared = self._prepare(claimed, ref, reserved_slot)
-        except Exception:
-            # Nothing was sent: give the record back so the redelivered message can claim it again.
-            self._write(
-                claimed, lambda r: self._moved(r, RETRY_WAIT, "internal error before the call; retried")
-            )
-            raise
-        if isinstance(prepared, Outcome):
-            return prepared
-        return self._submit(claimed, prepared)
+        refusal = self._refusal(ref.key, ref.size)
+        if refusal is not None:
+            if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
+                return self._duplicate(video_id)
+            self._metrics.count("VideosRejected")
+            return Outcome(Kind.REJECTED, refusal, video_id)
+        fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
+        # First created, first submitted: S3's own time orders the line, whichever message came first.
+        if not self._store.create(replace(fresh, queued_at=ref.event_time or fresh.created_at)):
+            return self._duplicate(video_id)
+        return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
+
+    def drain(self, *, deadline: float, max_wait_seconds: float) -> list[Outcome]:
+        """Submit the videos that are due, first in line first, one per upload slot, as long as a
+        slot starts within ``max_wait_seconds`` and the submission can end before ``deadline``."""
+        outcomes: list[Outcome] = []
+        while True:
+            now = self._clock.now()
+            latest = min(now + max_wait_seconds, deadline - self._config.lease_seconds)
+            if latest < now or not self._due(now):
+                return outcomes
+            slot = self._gate.reserve(now, latest)
+            if slot is None:
+                return outcomes  # the next slot is someone else's, or the line is paused
+            if slot > now:
+                self._clock.sleep(slot - now)
+            turn = self._take_turn(self._clock.now())
+            if turn is None:
+                return outcomes  # another drainer took the last due video meanwhile
+            outcomes.append(self._submit_turn(turn))
 
     # -- steps -------------------------------------------------------------------------------------
 
-    def _claim(self, ref: ObjectRef, video_id: str) -> VideoRecord | Outcome:
-        for _ in range(_WRITE_TRIES):
-            current = self._store.get(video_id)
-            now = self._clock.now()
-            lease = now + self._config.lease_seconds
-            if current is None:
-                fresh = self._new_record(ref, video_id, SUBMITTING, None)
-                created = replace(fresh, attempts=1, lease_until=lease)
-                if self._store.create(created):
-                    return replace(created, revision=1)
+    def _refusal(self, key: str, size: int) -> str | None:
+        if not is_video_key(key, self._config.video_suffixes):
+            suffixes = " ".join(self._config.video_suffixes)
+            return f"not a video: the key does not end with one of {suffixes}"
+        if size > self._config.max_object_bytes:
+            return f"too large: {size} bytes, the limit is {self._config.max_object_bytes}"
+        return None
+
+    def _due(self, now: float) -> list[str]:
+        return [
+            entry.video_id
+            for entry in self._store.line(_LINE_PEEK)
+            if entry.not_before is None or entry.not_before <= now
+        ]
+
+    def _take_turn(self, now: float) -> VideoRecord | None:
+        """Claim the first due video in line (a conditional write); None when there is none left."""
+        for video_id in self._due(now):
+            current = self._store.get(video_id)  # the index may lag: decide on the record itself
+            if current is None or current.status != QUEUED:
+                continue
+            if current.not_before is not None and current.not_before > now:
                 continue
             try:
-                if current.status == RETRY_WAIT:
-                    return self._store.save(
-                        current.moved(
-                            SUBMITTING,
-                            by=BY_INGEST,
-                            at=iso(now),
-                            attempts=current.attempts + 1,
-                            lease_until=lease,
-                            reason=None,
-                            retry_at=None,
-                        )
+                return self._store.save(
+                    current.moved(
+                        SUBMITTING,
+                        by=BY_INGEST,
+                        at=iso(now),
+                        note="its turn",
+                        attempts=current.attempts + 1,
+                        lease_until=now + self._config.lease_seconds,
+                        reason=None,
+                        not_before=None,
                     )
-                if current.status == SUBMITTING:
-                    if current.lease_until is not None and current.lease_until > now:
-                        self._metrics.count("DuplicateDeliveries")
-                        return Outcome(Kind.DUPLICATE, "another delivery is submitting it now", video_id)
-                    note = "an earlier attempt stopped during the provider call; it may have been accepted"
-                    self._store.save(self._moved(current, UNCERTAIN, note))
-                    self._metrics.count("SubmitUncertain")
-                    return Outcome(Kind.UNCERTAIN, note, video_id)
+                )
             except StaleRecord:
-                continue
-            self._metrics.count("DuplicateDeliveries")
-            return Outcome(Kind.DUPLICATE, f"already {current.status}", video_id, current.video_no)
-        raise StaleRecord(f"could not claim {video_id} after {_WRITE_TRIES} tries")
+                continue  # another drainer took it
+        return None
 
-    def _prepare(
-        self, record: VideoRecord, ref: ObjectRef, reserved_slot: float | None
-    ) -> UploadRequest | Outcome:
-        info = self._objects.head(ref.bucket, ref.key, ref.version_id)
+    def _submit_turn(self, record: VideoRecord) -> Outcome:
+        try:
+            prepared = self._prepare(record)
+        except Exception:
+            # Nothing was sent: back to its place in line for the next turn.
+            self._requeue(record, "internal error before the call; back in line")
+            raise
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self._submit(record, prepared)
+
+    def _prepare(self, record: VideoRecord) -> UploadRequest | Outcome:
+        # Checked again now: it may have waited days, and an operator may have resubmitted it.
+        refusal = self._refusal(record.key, record.size)
+        if refusal is not None:
+            return self._finish_rejected(record, refusal)
+        info = self._objects.head(record.bucket, record.key, record.version_id)
         if info is None:
-            return self._finish_rejected(record, "the object no longer exists")
+            return self._finish_rejected(record, "the object no longer exists (deleted while in line)")
+        if record.version_id is None and info.etag is not None and info.etag != record.object_version:
+            # Unversioned bucket: the key now holds other bytes, which came with their own notification.
+            return self._finish_rejected(
+                record, "the object was replaced while in line; the new one is its own video"
+            )
         options = self._config.defaults.overlay(fields_from_metadata(info.metadata))
         problems = validate_optional_fields(options)
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
             return self._finish_rejected(record, reason)
-        now = self._clock.now()
-        slot = reserved_slot if reserved_slot is not None else self._limiter.reserve(now)
-        wait = slot - now
-        if wait > self._config.max_inline_wait_seconds:
-            return self._defer(record, wait, "waiting for an upload slot (account rate limit)", slot)
-        if wait > 0:
-            self._clock.sleep(wait)
         url = self._objects.presign_get(
-            ref.bucket, ref.key, ref.version_id, self._config.presigned_url_ttl_seconds
+            record.bucket, record.key, record.version_id, self._config.presigned_url_ttl_seconds
         )
         return UploadRequest(
             url=url,
@@ -247,32 +269,32 @@ class Ingestor:
                 return self._finish_rejected(
                     record, f"memories.ai refused it {errors} times ({exc.code}): {exc.detail}"
                 )
-            return self._defer(
-                record, self._backoff(errors), f"memories.ai {exc.code}: {exc.detail}", errors=errors
+            # This request's own problem: this video waits, the line goes on.
+            return self._requeue(
+                record,
+                f"memories.ai {exc.code}: {exc.detail}",
+                not_before=self._clock.now() + self._backoff(errors),
+                transient_errors=errors,
             )
         except ProviderRateLimited as exc:
             self._metrics.count("ProviderRateLimited")
-            delay = self._backoff(record.attempts)
-            self._limiter.hold_off(self._clock.now() + delay)
-            return self._defer(record, delay, f"memories.ai rate limit ({exc.code})")
+            return self._hold(record, self._backoff(record.attempts), f"memories.ai rate limit ({exc.code})")
         except ProviderAuthFailure as exc:
             self._metrics.count("ProviderAuthFailure")
             self._provider.forget_credentials()
-            return self._defer(
+            return self._hold(
                 record,
                 self._config.retry_max_seconds,
                 f"memories.ai refused the API key ({exc.code}): {exc.detail}",
             )
         except ProviderBalanceExhausted as exc:
             self._metrics.count("ProviderBalanceExhausted")
-            return self._defer(
+            return self._hold(
                 record, self._config.retry_max_seconds, f"memories.ai account out of credit ({exc.code})"
             )
         except ProviderUnavailable as exc:
             self._metrics.count("ProviderUnavailable")
-            return self._defer(
-                record, self._backoff(record.attempts), f"memories.ai unavailable ({exc.code})"
-            )
+            return self._hold(record, self._backoff(record.attempts), f"memories.ai unavailable ({exc.code})")
         except (ProviderDuplicate, AmbiguousSubmit) as exc:
             self._metrics.count("SubmitUncertain")
             note = f"{exc.detail} ({exc.code}); waiting for the callback or the reconciler"
@@ -282,9 +304,7 @@ class Ingestor:
             )
             return Outcome(Kind.UNCERTAIN, note, record.video_id)
         except ProviderError as exc:  # pragma: no cover - every code maps to a subclass above
-            return self._defer(
-                record, self._backoff(record.attempts), f"memories.ai {exc.code}: {exc.detail}"
-            )
+            return self._hold(record, self._backoff(record.attempts), f"memories.ai {exc.code}: {exc.detail}")
         return self._accepted(record, accepted)
 
     # -- record writes -----------------------------------------------------------------------------
@@ -314,40 +334,24 @@ class Ingestor:
         self._metrics.count("VideosRejected")
         return Outcome(Kind.REJECTED, reason, record.video_id)
 
-    def _defer(
-        self,
-        record: VideoRecord,
-        delay: float,
-        reason: str,
-        slot: float | None = None,
-        errors: int | None = None,
-    ) -> Outcome:
-        seconds = max(1, min(MAX_DEFER_SECONDS, round(delay)))
-        retry_at = iso(self._clock.now() + seconds)
+    def _hold(self, record: VideoRecord, seconds: float, reason: str) -> Outcome:
+        """The account cannot take uploads now: the whole line waits, this video keeps its place."""
+        self._gate.hold_off(self._clock.now() + seconds, reason)
+        return self._requeue(record, f"{reason}; back in line, the line waits {seconds:g} s")
 
+    def _requeue(self, record: VideoRecord, reason: str, **changes: object) -> Outcome:
         def apply(current: VideoRecord) -> VideoRecord | None:
             if current.status != SUBMITTING:
                 return None  # a callback proved it arrived after all
-            moved = self._moved(current, RETRY_WAIT, reason, retry_at=retry_at)
-            return replace(moved, transient_errors=errors) if errors is not None else moved
+            return self._moved(current, QUEUED, reason, **changes)
 
         self._write(record, apply)
         self._metrics.count("SubmitDeferred")
-        return Outcome(Kind.DEFERRED, reason, record.video_id, delay_seconds=seconds, reserved_slot=slot)
+        return Outcome(Kind.REQUEUED, reason, record.video_id)
 
-    def _refuse(self, ref: ObjectRef, video_id: str, reason: str) -> Outcome:
-        record = self._new_record(ref, video_id, REJECTED, reason)
-        if not self._store.create(record):
-            existing = self._store.get(video_id)
-            if existing is None or existing.status != RETRY_WAIT:
-                self._metrics.count("DuplicateDeliveries")
-                return Outcome(Kind.DUPLICATE, "already recorded", video_id)
-            # An operator resubmitted it, but it is still not something the provider can take.
-            self._write(
-                existing, lambda r: self._moved(r, REJECTED, reason) if r.status == RETRY_WAIT else None
-            )
-        self._metrics.count("VideosRejected")
-        return Outcome(Kind.REJECTED, reason, video_id)
+    def _duplicate(self, video_id: str) -> Outcome:
+        self._metrics.count("DuplicateDeliveries")
+        return Outcome(Kind.DUPLICATE, "already recorded", video_id)
 
     def _new_record(self, ref: ObjectRef, video_id: str, status: str, reason: str | None) -> VideoRecord:
         at = iso(self._clock.now())

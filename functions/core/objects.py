@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+from functions.core.clock import epoch, iso
+
 __all__ = ["InvalidEvent", "ObjectRef", "is_video_key", "notification_body", "parse_notification"]
 
 
@@ -23,6 +25,8 @@ class ObjectRef:
     version_id: str | None
     etag: str | None
     event_name: str
+    # When S3 says the object was created (``eventTime``), normalized; None when absent or malformed.
+    event_time: str | None = None
 
     @property
     def object_version(self) -> str:
@@ -46,9 +50,20 @@ def _record_to_ref(record: Mapping[str, Any]) -> ObjectRef:
             version_id=obj.get("versionId") or None,
             etag=obj.get("eTag") or obj.get("etag") or None,
             event_name=str(record.get("eventName", "")),
+            event_time=_event_time(record.get("eventTime")),
         )
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise InvalidEvent(f"S3 record is malformed: {exc}") from exc
+
+
+def _event_time(value: object) -> str | None:
+    """S3's ``eventTime`` as the records write times (it orders the line); None if unusable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return iso(epoch(value))
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def parse_notification(body: str) -> Sequence[ObjectRef]:
@@ -74,17 +89,19 @@ def parse_notification(body: str) -> Sequence[ObjectRef]:
 
 
 def notification_body(ref: ObjectRef) -> str:
-    """The message that names one object, as S3 would have sent it (used to re-enqueue it)."""
+    """The message that names one object, as S3 would have sent it (tests and the benchmark drop it)."""
     obj: dict[str, Any] = {"key": quote_plus(ref.key, safe="/"), "size": ref.size}
     if ref.version_id:
         obj["versionId"] = ref.version_id
     if ref.etag:
         obj["eTag"] = ref.etag
-    record = {
+    record: dict[str, Any] = {
         "eventSource": "aws:s3",
         "eventName": ref.event_name or "ObjectCreated:Put",
         "s3": {"bucket": {"name": ref.bucket}, "object": obj},
     }
+    if ref.event_time:
+        record["eventTime"] = ref.event_time
     return json.dumps({"Records": [record]}, separators=(",", ":"))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from functions.core.contract import Accepted, ListedVideo, UploadRequest
+from functions.core.gate import GateState
 from functions.core.status import VideoRecord
 
 
@@ -17,9 +18,19 @@ class ObjectInfo:
     size: int
     metadata: Mapping[str, str]
     version_id: str | None = None
+    # S3's ETag: tells a replaced object on an unversioned bucket.
     etag: str | None = None
     # The object's first bytes, when they were read (``ObjectStore.peek``).
     head: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class LineEntry:
+    """A place in the line of QUEUED videos: who, where (``position`` sorts oldest first), and when due."""
+
+    video_id: str
+    position: str
+    not_before: float | None = None
 
 
 class StatusStore(Protocol):
@@ -36,6 +47,12 @@ class StatusStore(Protocol):
 
     def by_video_no(self, video_no: str) -> VideoRecord | None:
         """The record that holds this videoNo (eventually consistent), or None."""
+
+    def line(self, limit: int) -> Sequence[LineEntry]:
+        """The first ``limit`` videos waiting in line (QUEUED), first in line first."""
+
+    def line_length(self, before: str | None = None) -> int:
+        """How many videos wait in line (only those ahead of position ``before``, if given)."""
 
 
 class ObjectStore(Protocol):
@@ -66,16 +83,16 @@ class Provider(Protocol):
         """Re-read the API key on next use (after the provider said it is invalid)."""
 
 
-class RateLimiter(Protocol):
-    def reserve(self, now: float) -> float:
-        """Reserve the next upload slot for the whole account; returns the slot's start time."""
+class UploadGate(Protocol):
+    """The account-wide upload slot (``functions.core.gate``), shared by every instance."""
 
-    def hold_off(self, until: float) -> None:
-        """No slot before ``until`` (the provider said 0429)."""
+    def reserve(self, now: float, latest: float) -> float | None:
+        """Reserve the next upload slot if it starts by ``latest``; its start time, else None."""
 
+    def hold_off(self, until: float, reason: str) -> None:
+        """No slot before ``until`` (the provider said 0429, or the account is unusable)."""
 
-class Queue(Protocol):
-    def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None: ...
+    def state(self) -> GateState: ...
 
 
 class SigningKeys(Protocol):

@@ -7,11 +7,15 @@
   filter) and keep those created around the ambiguous call that no other record holds
   (candidates); then look the trace tag up. Tagged: adopt its videoNo and status. A candidate left:
   wait. Neither, once ``reconcile_after`` has passed since the ambiguous call: the provider never
-  accepted it, so it is resubmitted. UNCERTAIN longer than ``uncertain_alarm_after`` is counted
-  (``VideosUncertainTooLong``, alarmed) and left for an operator.
-- SUBMITTING whose lease ran out long ago, or RETRY_WAIT long past its retry time: the message that
-  carried it may be gone (dead-lettered, expired); put one back. Duplicates cost nothing.
-- Every run counts the videos that have not reached a final state within ``stuck_after``.
+  accepted it, so it is resubmitted: back in line (QUEUED) at its old place, for the ingest function.
+  UNCERTAIN longer than ``uncertain_alarm_after`` is counted (``VideosUncertainTooLong``, alarmed)
+  and left for an operator.
+- SUBMITTING whose lease ran out long ago: the attempt stopped during the call, which may have been
+  billed; it becomes UNCERTAIN, and the rule above settles it.
+- QUEUED is never touched: a video in line waits for the ingest function, which always comes back
+  to the line (after each batch and every minute), so it is never an orphan.
+- Every run counts the videos that have not reached a final state within ``stuck_after`` (those in
+  line excluded: a long line is expected at the provider's rate) and how many wait in line.
 """
 
 from __future__ import annotations
@@ -22,13 +26,12 @@ from dataclasses import dataclass, replace
 from functions.core.clock import epoch, iso
 from functions.core.contract import PROVIDER_FAILURE_STATUSES, TRACE_TAG_PREFIX, ListedVideo, trace_tag
 from functions.core.errors import ProviderAuthFailure, ProviderBalanceExhausted, ProviderError, StaleRecord
-from functions.core.objects import ObjectRef, notification_body
-from functions.core.ports import Clock, Metrics, Provider, Queue, StatusStore
+from functions.core.ports import Clock, Metrics, Provider, StatusStore
 from functions.core.status import (
     BY_OPERATOR,
     BY_RECONCILE,
-    NON_FINAL,
-    RETRY_WAIT,
+    QUEUED,
+    RECONCILED,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -38,7 +41,6 @@ from functions.core.status import (
     rank,
 )
 
-RESUBMIT_EVENT = "ObjectCreated:Resubmit"
 # Statuses in which an accepted upload is invisible to the tag lookup (a metadata filter).
 CANDIDATE_STATUSES = (UNPARSE, *PROVIDER_FAILURE_STATUSES)
 # The provider's create_time and our clock may disagree by this much.
@@ -77,30 +79,19 @@ def ambiguous_call(record: VideoRecord) -> AmbiguousCall:
     return AmbiguousCall(claims[-1] if claims else since - UNKNOWN_CLAIM_LOOKBACK_SECONDS, since)
 
 
-def object_ref(record: VideoRecord) -> ObjectRef:
-    """The object a record stands for, as a notification would name it."""
-    return ObjectRef(
-        bucket=record.bucket,
-        key=record.key,
-        size=record.size,
-        version_id=record.version_id,
-        etag=None if record.version_id else record.object_version,
-        event_name=RESUBMIT_EVENT,
-    )
-
-
-def resubmission(record: VideoRecord, *, at: str, by: str, note: str) -> VideoRecord:
-    """The record made claimable again, with a fresh budget for bounded retries."""
+def resubmission(record: VideoRecord, *, at: str, by: str, note: str, queued_at: str) -> VideoRecord:
+    """The record back in line (joining it at ``queued_at``), with a fresh budget for bounded retries."""
     # The old upload's identity goes: the new one brings its own videoNo, and its callbacks must match it.
     return record.moved(
-        RETRY_WAIT,
+        QUEUED,
         by=by,
         at=at,
         note=note,
         reason=note,
         lease_until=None,
         transient_errors=0,
-        retry_at=at,
+        queued_at=queued_at,
+        not_before=None,
         video_no=None,
         video_name=None,
         upload_time=None,
@@ -114,14 +105,12 @@ class Reconciler:
         *,
         store: StatusStore,
         provider: Provider,
-        queue: Queue,
         clock: Clock,
         metrics: Metrics,
     ) -> None:
         self._config = config
         self._store = store
         self._provider = provider
-        self._queue = queue
         self._clock = clock
         self._metrics = metrics
         # Per pass: the provider's unparsed videos, and which record holds a videoNo.
@@ -143,10 +132,13 @@ class Reconciler:
         stuck = self._count_stuck(now)
         self._metrics.count("VideosStuck", stuck)
         actions["stuck"] = stuck
+        waiting = self._store.line_length()
+        self._metrics.count("VideosWaiting", waiting)
+        actions["waiting-in-line"] = waiting
         return actions
 
     def _check_all(self, cutoff: str, now: float, actions: Counter[str]) -> None:
-        for status in NON_FINAL:
+        for status in RECONCILED:
             for record in self._store.by_status(status, cutoff, self._config.batch_limit):
                 try:
                     actions[self._check(record, now)] += 1
@@ -172,11 +164,6 @@ class Reconciler:
                 )
             )
             return "orphan-uncertain"
-        if record.status == RETRY_WAIT and (
-            record.retry_at is None or epoch(record.retry_at) < now - self._config.reconcile_after_seconds
-        ):
-            self._queue.send(notification_body(object_ref(record)), 0, {})
-            return "requeued"
         return "waiting"
 
     def _check_accepted(self, record: VideoRecord) -> str:
@@ -211,9 +198,15 @@ class Reconciler:
             return "waiting-candidate"
         if call.uncertain_since > now - self._config.reconcile_after_seconds:
             return "waiting"
-        note = "memories.ai holds no upload that may be it (none tagged, none unclaimed still parsing); resubmitted"
-        self._store.save(resubmission(record, at=iso(now), by=BY_RECONCILE, note=note))
-        self._queue.send(notification_body(object_ref(record)), 0, {})
+        note = (
+            "memories.ai holds no upload that may be it (none tagged, none unclaimed still parsing); "
+            "resubmitted (back in line at its place)"
+        )
+        self._store.save(
+            resubmission(
+                record, at=iso(now), by=BY_RECONCILE, note=note, queued_at=record.queued_at or iso(now)
+            )
+        )
         self._metrics.count("VideosResubmitted")
         return "resubmitted"
 
@@ -258,8 +251,8 @@ class Reconciler:
     def _count_stuck(self, now: float) -> int:
         stuck_cutoff = now - self._config.stuck_after_seconds
         stuck = 0
-        for status in NON_FINAL:
-            # Age counts from creation: a video bouncing in RETRY_WAIT for hours is stuck too.
+        for status in RECONCILED:
+            # Age counts from creation: a video bouncing between attempts for hours is stuck too.
             for record in self._store.by_status(status, iso(now), self._config.batch_limit):
                 if not is_final(record.status) and epoch(record.created_at) < stuck_cutoff:
                     stuck += 1
@@ -270,4 +263,5 @@ def operator_resubmit(record: VideoRecord, *, now: float) -> VideoRecord:
     """An operator asks for another try: only for records that are final, or stuck uncertain."""
     if not (is_final(record.status) or record.status == UNCERTAIN):
         raise ValueError(f"{record.video_id} is {record.status}: still in progress, nothing to resubmit")
-    return resubmission(record, at=iso(now), by=BY_OPERATOR, note="resubmitted by an operator")
+    at = iso(now)
+    return resubmission(record, at=at, by=BY_OPERATOR, note="resubmitted by an operator", queued_at=at)

@@ -45,8 +45,13 @@ CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS = 15.0
 # Plain http is only for a provider stand-in on this machine (the local stack's emulator).
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_RETRY_BASE_DELAY_SECONDS = 30
-# SQS caps one message delay at 15 minutes; longer waits would need several hops for nothing.
-SQS_MAX_DELAY_SECONDS = 900
+# The longest the line waits between two tries (a bad key, no credit), and the default for it.
+MAX_RETRY_DELAY_SECONDS = 900
+# The ingest function's schedule: every minute it submits what is due. A tick waits up to this long
+# for the next slot, so a slot between two ticks is never left unused.
+INGEST_SCHEDULE_SECONDS = 60
+# Beyond the provider's timeouts, what one submission may take (object check, presign, writes).
+SUBMISSION_OVERHEAD_SECONDS = 15
 
 T = TypeVar("T")
 
@@ -124,10 +129,6 @@ def _unique_id(environ: Mapping[str, str]) -> str:
     return _raw(environ, env.MEMORIES_UNIQUE_ID, DEFAULT_UNIQUE_ID)
 
 
-def _queue_url(environ: Mapping[str, str]) -> str:
-    return _parse(environ, env.INGEST_QUEUE_URL, None, _http_url)
-
-
 def _connect_timeout(environ: Mapping[str, str]) -> float:
     return _parse(
         environ, env.PROVIDER_CONNECT_TIMEOUT_SECONDS, str(DEFAULT_CONNECT_TIMEOUT_SECONDS), _positive_float
@@ -158,7 +159,6 @@ class IngestSettings:
     unique_id: str
     callback_base_url: str
     signing_secret_id: str
-    queue_url: str
     presigned_url_ttl_seconds: int
     video_suffixes: tuple[str, ...]
     max_object_bytes: int
@@ -193,7 +193,6 @@ class IngestSettings:
             unique_id=_unique_id(environ),
             callback_base_url=_parse(environ, env.CALLBACK_BASE_URL, None, _http_url),
             signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
-            queue_url=_queue_url(environ),
             presigned_url_ttl_seconds=_parse(
                 environ,
                 env.PRESIGNED_URL_TTL_SECONDS,
@@ -214,13 +213,13 @@ class IngestSettings:
                 environ,
                 env.RETRY_BASE_DELAY_SECONDS,
                 str(DEFAULT_RETRY_BASE_DELAY_SECONDS),
-                _bounded_int(1, SQS_MAX_DELAY_SECONDS),
+                _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
             ),
             retry_max_delay_seconds=_parse(
                 environ,
                 env.RETRY_MAX_DELAY_SECONDS,
-                str(SQS_MAX_DELAY_SECONDS),
-                _bounded_int(1, SQS_MAX_DELAY_SECONDS),
+                str(MAX_RETRY_DELAY_SECONDS),
+                _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
             ),
             defaults=defaults,
             metrics_namespace=_metrics_namespace(environ),
@@ -236,6 +235,11 @@ class IngestSettings:
                 " characters",
             )
         return settings
+
+    @property
+    def submission_seconds(self) -> float:
+        """The longest one submission takes: its lease, and what a drainer keeps before its deadline."""
+        return self.connect_timeout_seconds + self.read_timeout_seconds + SUBMISSION_OVERHEAD_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +292,6 @@ class ReconcileSettings:
     api_base_url: str
     api_key_secret_id: str
     unique_id: str
-    queue_url: str
     reconcile_after_seconds: int
     stuck_after_seconds: int
     connect_timeout_seconds: float
@@ -303,7 +306,6 @@ class ReconcileSettings:
             api_base_url=_api_base_url(environ),
             api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
             unique_id=_unique_id(environ),
-            queue_url=_queue_url(environ),
             reconcile_after_seconds=_parse(
                 environ,
                 env.RECONCILE_AFTER_SECONDS,

@@ -1,17 +1,22 @@
 """The status model: every state a video's record can be in, and who moves it where.
 
-    (no record) --ingest--> SUBMITTING --ingest--> UNPARSE --callback/reconcile--> PARSE
-                     |            |  ^                  \\--callback/reconcile--> <provider failure>
-                     |            |  |                   (FAIL, PARSE_ERROR, ... stored as given)
-                     |            v  |ingest (retry)
-                     |        RETRY_WAIT   (rate limited, provider down, out of credit, bad key)
-                     |            |
-                     |            +--ingest--> REJECTED (bad parameters; provider refused them)
-                     +--ingest--> REJECTED (not a video, too large, gone, invalid metadata)
-    SUBMITTING --ingest--> UNCERTAIN (no answer after the request was sent; maybe billed)
+    (no record) --ingest--> QUEUED --ingest (its turn)--> SUBMITTING --ingest--> UNPARSE --> PARSE
+                     |          ^                              |  |  (callback/reconcile)  \\--> <failure>
+                     |          +--ingest (0429, 5xx, 0001,----+  |     (FAIL, PARSE_ERROR, ... as given)
+                     |             0402, bad key: keeps its place)|
+                     |                                            +--ingest--> REJECTED (provider refused
+                     |                                                   the parameters; object gone or
+                     |                                                   replaced when its turn came)
+                     +--ingest--> REJECTED (not a video, too large)
+    SUBMITTING --ingest/reconcile--> UNCERTAIN (no answer after the request was sent; maybe billed)
     UNCERTAIN --callback--> UNPARSE/PARSE/failure;  --reconcile--> UNPARSE/PARSE/failure, or
-              RETRY_WAIT when the provider shows no such upload after the grace period.
-    any final state --operator (resubmit)--> RETRY_WAIT
+              QUEUED when the provider shows no such upload after the grace period.
+    any final state, UNCERTAIN --operator (resubmit)--> QUEUED (at the end of the line)
+
+QUEUED is the line: every video waiting for an upload slot is in it, oldest drop first
+(``queued_at``), kept when an attempt puts it back; ``not_before`` delays one video after a transient
+refusal. Nothing else holds a video's turn. The ingest function submits from the head of the line at
+the account's rate; the reconciler never touches a QUEUED record.
 
 A record never moves to a lower rank, except by the reconciler on evidence or by an operator: that
 is what keeps a late UNPARSE callback from undoing PARSE.
@@ -24,18 +29,20 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 SUBMITTING: Final = "SUBMITTING"
-RETRY_WAIT: Final = "RETRY_WAIT"
+QUEUED: Final = "QUEUED"
 UNCERTAIN: Final = "UNCERTAIN"
 REJECTED: Final = "REJECTED"
 UNPARSE: Final = "UNPARSE"
 PARSE: Final = "PARSE"
 
-PIPELINE_STATUSES: Final = (SUBMITTING, RETRY_WAIT, UNCERTAIN, REJECTED)
+PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED)
 PROVIDER_PENDING: Final = UNPARSE
 PROVIDER_DONE: Final = PARSE
-# Statuses the reconciler looks at: the ones that wait on something outside the pipeline.
-NON_FINAL: Final = (SUBMITTING, RETRY_WAIT, UNCERTAIN, UNPARSE)
-_RANK: Final = {SUBMITTING: 0, RETRY_WAIT: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3}
+NON_FINAL: Final = (QUEUED, SUBMITTING, UNCERTAIN, UNPARSE)
+# Statuses the reconciler looks at: the ones that wait on something outside the pipeline (a QUEUED
+# video waits for the ingest function, which always comes back to the line).
+RECONCILED: Final = (SUBMITTING, UNCERTAIN, UNPARSE)
+_RANK: Final = {QUEUED: 0, SUBMITTING: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3}
 FINAL_RANK: Final = 3
 
 # The statuses the provider documents (memories-api.md: current and v1.2 docs, the official example
@@ -109,12 +116,21 @@ class VideoRecord:
     attempts: int = 0
     transient_errors: int = 0
     lease_until: float | None = None
-    retry_at: str | None = None
+    # In line (QUEUED): when it joined the line (its place), and the earliest time it may be tried.
+    queued_at: str | None = None
+    not_before: float | None = None
     callbacks: int = 0
     transitions: int = 0
     history: tuple[Transition, ...] = field(default_factory=tuple)
     # A callback's videoNo the provider could not be asked about yet: for the reconciler to confirm.
     hinted_video_no: str | None = None
+
+    @property
+    def line_position(self) -> str | None:
+        """Where it stands in the line while QUEUED: sorts by the time it joined, then by id."""
+        if self.status != QUEUED:
+            return None
+        return f"{self.queued_at or self.created_at}#{self.video_id}"
 
     def moved(self, to: str, *, by: str, at: str, note: str | None = None, **changes: object) -> VideoRecord:
         """A copy in state ``to`` with the transition appended to the bounded history."""

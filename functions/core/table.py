@@ -17,3 +17,13 @@ VIDEO_NO_INDEX_PARTITION_KEY: Final = "video_no"
 
 # Items that only exist to coordinate (the shared upload-rate slot) expire through this attribute.
 TTL_ATTRIBUTE: Final = "expires_at"
+
+# The line of videos waiting for an upload slot: a sparse index, present only on QUEUED records (the
+# store adapter writes these two attributes then, and removes them otherwise). One partition, sorted
+# by "<queued_at>#<video_id>": the head is the oldest drop, a count below a position is a place.
+LINE_INDEX: Final = "by-line"
+LINE_INDEX_PARTITION_KEY: Final = "line"
+LINE_INDEX_SORT_KEY: Final = "line_position"
+LINE_PARTITION_VALUE: Final = "waiting"
+# What a line entry carries besides the keys: enough to skip a video that is not due yet.
+LINE_INDEX_PROJECTED: Final = ("not_before",)

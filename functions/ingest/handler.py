@@ -1,4 +1,5 @@
-"""Ingest Lambda: S3 ObjectCreated notifications, delivered through SQS, become memories.ai uploads.
+"""Ingest Lambda: S3 ObjectCreated notifications (through SQS) join the line; the line is submitted to
+memories.ai at the account's rate, after each batch and on a schedule (every minute).
 
 Wiring only: the decisions are in ``functions.core.ingest``.
 """
@@ -6,28 +7,26 @@ Wiring only: the decisions are in ``functions.core.ingest``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from functions.adapters import wiring
-from functions.adapters.aws import PowertoolsMetrics, SqsQueue, SystemClock
-from functions.adapters.dynamo import DynamoRateLimiter
+from functions.adapters.aws import PowertoolsMetrics, SystemClock
+from functions.adapters.dynamo import DynamoUploadGate
 from functions.adapters.s3 import S3Objects
-from functions.core.ingest import IngestConfig, Ingestor, Kind
-from functions.core.objects import notification_body, parse_notification
-from functions.core.ports import Queue
-from functions.core.settings import IngestSettings
+from functions.core.ingest import IngestConfig, Ingestor, Outcome
+from functions.core.objects import parse_notification
+from functions.core.ports import Clock
+from functions.core.settings import INGEST_SCHEDULE_SECONDS, IngestSettings
 from functions.core.signing import video_id_for
-
-RESERVED_SLOT_ATTRIBUTE = "reserved-slot"
 
 logger = Logger()
 tracer = Tracer()
@@ -35,32 +34,36 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+def is_scheduled(event: Mapping[str, Any]) -> bool:
+    """An EventBridge schedule's event, rather than an SQS batch."""
+    return event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events"
+
+
+def _log(outcome: Outcome, **extra: Any) -> None:
+    logger.info(
+        f"{outcome.kind}: {outcome.detail}",
+        extra={"video_id": outcome.video_id, "video_no": outcome.video_no, "outcome": outcome.kind, **extra},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class IngestApp:
     ingestor: Ingestor
-    queue: Queue
+    clock: Clock
 
     def process(self, record: SQSRecord) -> None:
-        attribute = record.message_attributes.get(RESERVED_SLOT_ATTRIBUTE)
-        slot = float(attribute.string_value) if attribute and attribute.string_value else None
+        """One notification: its objects join the line. Nothing in the message is anyone's turn."""
         for ref in parse_notification(record.body):
             logger.set_correlation_id(video_id_for(ref.bucket, ref.key, ref.object_version))
-            outcome = self.ingestor.handle(ref, reserved_slot=slot)
-            logger.info(
-                f"{outcome.kind}: {outcome.detail}",
-                extra={
-                    "bucket": ref.bucket,
-                    "key": ref.key,
-                    "video_no": outcome.video_no,
-                    "outcome": outcome.kind,
-                },
-            )
-            if outcome.kind is Kind.DEFERRED:
-                attributes = {}
-                if outcome.reserved_slot is not None:
-                    attributes[RESERVED_SLOT_ATTRIBUTE] = repr(outcome.reserved_slot)
-                self.queue.send(notification_body(ref), outcome.delay_seconds, attributes)
+            _log(self.ingestor.enqueue(ref), bucket=ref.bucket, key=ref.key)
         logger.set_correlation_id(None)
+
+    def drain(self, context: LambdaContext, max_wait_seconds: float) -> int:
+        deadline = self.clock.now() + context.get_remaining_time_in_millis() / 1000
+        outcomes = self.ingestor.drain(deadline=deadline, max_wait_seconds=max_wait_seconds)
+        for outcome in outcomes:
+            _log(outcome)
+        return len(outcomes)
 
 
 def build(settings: IngestSettings, session: boto3.Session | None = None) -> IngestApp:
@@ -70,6 +73,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     dynamodb = wiring.dynamodb(session)
     s3 = session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))
     signing_key = wiring.signing_key(secrets, settings.signing_secret_id, settings.secret_cache_seconds)
+    clock = SystemClock()
     ingestor = Ingestor(
         IngestConfig(
             unique_id=settings.unique_id,
@@ -78,7 +82,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             video_suffixes=settings.video_suffixes,
             max_object_bytes=settings.max_object_bytes,
             defaults=settings.defaults,
-            lease_seconds=settings.connect_timeout_seconds + settings.read_timeout_seconds + 15,
+            lease_seconds=settings.submission_seconds,
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
         ),
@@ -92,14 +96,12 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
         ),
-        limiter=DynamoRateLimiter(dynamodb, settings.table_name, settings.uploads_per_minute),
+        gate=DynamoUploadGate(dynamodb, settings.table_name, settings.uploads_per_minute),
         signing_key=lambda: signing_key().encode("utf-8"),
-        clock=SystemClock(),
+        clock=clock,
         metrics=PowertoolsMetrics(metrics),
     )
-    return IngestApp(
-        ingestor=ingestor, queue=SqsQueue(session.client("sqs", config=wiring.AWS_CONFIG), settings.queue_url)
-    )
+    return IngestApp(ingestor=ingestor, clock=clock)
 
 
 _app: IngestApp | None = None
@@ -115,10 +117,18 @@ def _cold_start_app() -> IngestApp:
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
-def handler(
-    event: dict[str, Any], context: LambdaContext, app: IngestApp | None = None
-) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext, app: IngestApp | None = None) -> Any:
     ingest = app or _cold_start_app()
-    return process_partial_response(
+    if is_scheduled(event):
+        # A tick waits up to one schedule period for a slot, so no slot between two ticks goes unused.
+        return {"submitted": ingest.drain(context, INGEST_SCHEDULE_SECONDS)}
+    response = process_partial_response(
         event=event, record_handler=ingest.process, processor=processor, context=context
     )
+    try:
+        # New drops go at once when the rate allows; the rest wait for the schedule.
+        ingest.drain(context, ingest.ingestor.inline_wait_seconds)
+    except Exception:
+        # The notifications are safely in line: failing the batch now would only redeliver them.
+        logger.exception("submitting after the batch failed; the next tick retries")
+    return response

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.adapters import wiring
-from functions.adapters.aws import PowertoolsMetrics, SqsQueue, SystemClock
+from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.core.reconcile import ReconcileConfig, Reconciler
 from functions.core.settings import ReconcileSettings
 
@@ -42,7 +42,6 @@ def build(settings: ReconcileSettings, session: boto3.Session | None = None) -> 
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
         ),
-        queue=SqsQueue(session.client("sqs", config=wiring.AWS_CONFIG), settings.queue_url),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )

@@ -72,7 +72,6 @@ class PipelineFunctions(Construct):
         self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
         refs = RuntimeRefs(
             table_name=table.table.table_name,
-            queue_url=storage.queue.queue_url,
             callback_base_url=callback_base_url,
             api_key_secret_id=secrets.api_key_secret_id,
             signing_secret_id=secrets.signing_key.secret_arn,
@@ -101,9 +100,14 @@ class PipelineFunctions(Construct):
             actions=["s3:GetObject", "s3:GetObjectVersion"],
             resource_arns=storage.notified_object_arns,
         )
-        # Ingest defers rate-limited messages by re-sending them with a delay.
-        storage.queue.grant_send_messages(self.ingest)
-        _grant_table(table, self.ingest)  # the line index: query_indexes=(schema.LINE_INDEX,)
+        # Ingest reads and writes records, moves the shared upload gate item (UpdateItem), and reads
+        # the line; it sends no messages (a waiting video waits in its record, not in the queue).
+        _grant_table(
+            table,
+            self.ingest,
+            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
+            query_indexes=(schema.LINE_INDEX,),
+        )
         secrets.grant_read_api_key(self.ingest)
         secrets.grant_read_signing_key(self.ingest)
 
@@ -128,11 +132,14 @@ class PipelineFunctions(Construct):
             # A failed run is not retried: the next scheduled run does the same work.
             retry_attempts=0,
         )
-        # Reconcile resubmits through the ingest queue, never by calling upload_url itself.
-        storage.queue.grant_send_messages(self.reconcile)
-        # The reconciler only writes records it found through the status index: no GetItem.
+        # The reconciler only writes records it found through the status index (no GetItem); it
+        # counts the line, and asks the videoNo index who holds a video the provider lists. It
+        # resubmits by putting a record back in line, never by calling upload_url itself.
         _grant_table(
-            table, self.reconcile, record_actions=("dynamodb:PutItem",), query_indexes=(schema.STATUS_INDEX,)
+            table,
+            self.reconcile,
+            record_actions=("dynamodb:PutItem",),
+            query_indexes=(schema.STATUS_INDEX, schema.LINE_INDEX, schema.VIDEO_NO_INDEX),
         )
         secrets.grant_read_api_key(self.reconcile)
 

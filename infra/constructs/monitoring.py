@@ -33,9 +33,9 @@ SERVICE_DIMENSION: Final = "service"
 # Custom metrics that need a person (metric -> what to do), each alarmed at >= 1 in a period.
 ALARMED_METRICS: Final[Mapping[str, str]] = {
     "ProviderAuthFailure": "memories.ai refused the API key (0401/0403/9009). Set the right key with the "
-    "stack's PutApiKeyCommand output; deferred videos resume by themselves.",
-    "ProviderBalanceExhausted": "memories.ai reports no balance left (0402). Top the account up; deferred "
-    "videos resume by themselves.",
+    "stack's PutApiKeyCommand output; the line resumes by itself.",
+    "ProviderBalanceExhausted": "memories.ai reports no balance left (0402). Top the account up; the line "
+    "resumes by itself.",
     "VideosStuck": "Videos have waited longer than stuckAfterSeconds for the provider; see the status "
     "table's by-status index.",
     "VideosUncertainTooLong": "Videos UNCERTAIN for over an hour: memories.ai lists an unparsed upload "

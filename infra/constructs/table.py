@@ -12,7 +12,7 @@ __all__ = ["StatusTable"]
 
 
 class StatusTable(Construct):
-    """On-demand table with point-in-time recovery, TTL and the two indexes the functions query.
+    """On-demand table with point-in-time recovery, TTL and the three indexes the functions query.
 
     Retained when the stack is deleted unless ``destroy_on_delete``: it is the only record of what
     was submitted (and billed) and of each video's provider number.
@@ -54,4 +54,15 @@ class StatusTable(Construct):
                 name=schema.VIDEO_NO_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
             ),
             projection_type=dynamodb.ProjectionType.ALL,
+        )
+        # The line of videos waiting for an upload slot: sparse (QUEUED records only), oldest first;
+        # entries carry only what a drainer needs to pick the next due video.
+        self.table.add_global_secondary_index(
+            index_name=schema.LINE_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.LINE_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=schema.LINE_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            projection_type=dynamodb.ProjectionType.INCLUDE,
+            non_key_attributes=list(schema.LINE_INDEX_PROJECTED),
         )

@@ -9,6 +9,12 @@ import pytest
 from aws_cdk.assertions import Match
 
 from functions.core import table as schema
+from functions.core.settings import (
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    INGEST_SCHEDULE_SECONDS,
+    SUBMISSION_OVERHEAD_SECONDS,
+)
 from infra.config import DEFAULTS, INGEST_TIMEOUT_SECONDS
 from infra.constructs.callback_api import VIDEO_ID_PARAMETER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
@@ -207,8 +213,31 @@ def test_status_table_is_retained_recoverable_encrypted_and_indexed(synthesized:
             {"AttributeName": schema.STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
         ],
         schema.VIDEO_NO_INDEX: [{"AttributeName": schema.VIDEO_NO_INDEX_PARTITION_KEY, "KeyType": "HASH"}],
+        schema.LINE_INDEX: [
+            {"AttributeName": schema.LINE_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": schema.LINE_INDEX_SORT_KEY, "KeyType": "RANGE"},
+        ],
+    }
+    line = next(i for i in properties["GlobalSecondaryIndexes"] if i["IndexName"] == schema.LINE_INDEX)
+    assert line["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(schema.LINE_INDEX_PROJECTED),
     }
     assert table_id
+
+
+def test_the_ingest_function_runs_every_minute_and_can_wait_a_minute_for_its_slot(
+    synthesized: Synthesized,
+) -> None:
+    ingest_id, ingest = synthesized.function_with_handler(INGEST_HANDLER)
+    rules = [
+        rule["Properties"]
+        for rule in synthesized.of_type("AWS::Events::Rule").values()
+        if any(ingest_id in json.dumps(target["Arn"]) for target in rule["Properties"]["Targets"])
+    ]
+    assert [rule["ScheduleExpression"] for rule in rules] == [f"rate({INGEST_SCHEDULE_SECONDS // 60} minute)"]
+    submission = DEFAULT_CONNECT_TIMEOUT_SECONDS + DEFAULT_READ_TIMEOUT_SECONDS + SUBMISSION_OVERHEAD_SECONDS
+    assert ingest["Properties"]["Timeout"] >= INGEST_SCHEDULE_SECONDS + submission
 
 
 def test_ingest_may_only_get_source_objects_and_nothing_is_wildcarded(synthesized: Synthesized) -> None:

@@ -116,10 +116,19 @@ def test_resources_are_created_as_the_cdk_stack_defines_them(aws: boto3.Session)
         {"AttributeName": table.STATUS_INDEX_PARTITION_KEY, "KeyType": "HASH"},
         {"AttributeName": table.STATUS_INDEX_SORT_KEY, "KeyType": "RANGE"},
     ]
+    assert indexes[table.LINE_INDEX]["KeySchema"] == [
+        {"AttributeName": table.LINE_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": table.LINE_INDEX_SORT_KEY, "KeyType": "RANGE"},
+    ]
     assert indexes[table.VIDEO_NO_INDEX]["KeySchema"] == [
         {"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "KeyType": "HASH"}
     ]
-    assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"ALL"}
+    assert indexes[table.STATUS_INDEX]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes[table.VIDEO_NO_INDEX]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes[table.LINE_INDEX]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": list(table.LINE_INDEX_PROJECTED),
+    }
     ttl = aws.client("dynamodb").describe_time_to_live(TableName=names.table)["TimeToLiveDescription"]
     assert ttl.get("AttributeName") == table.TTL_ATTRIBUTE
     assert ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
@@ -250,7 +259,7 @@ def test_poller_hands_lambda_shaped_records_to_the_handler(aws: boto3.Session, q
         QueueUrl=queue.url,
         MessageBody=body,
         MessageAttributes={
-            "reserved-slot": {"DataType": "String", "StringValue": "1795500000.25"},
+            "origin": {"DataType": "String", "StringValue": "camera-7"},
             "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
         },
     )
@@ -268,17 +277,17 @@ def test_poller_hands_lambda_shaped_records_to_the_handler(aws: boto3.Session, q
     assert record["awsRegion"] == "us-east-1"
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert {"SentTimestamp", "ApproximateFirstReceiveTimestamp"} <= set(record["attributes"])
-    assert record["messageAttributes"]["reserved-slot"] == {
-        "stringValue": "1795500000.25",
+    assert record["messageAttributes"]["origin"] == {
+        "stringValue": "camera-7",
         "stringListValues": [],
         "binaryListValues": [],
         "dataType": "String",
     }
     assert record["messageAttributes"]["blob"]["binaryValue"] == base64.b64encode(b"\x00\x01").decode()
-    # What the ingest handler reads, through Powertools' own data class
-    slot = SQSRecord(record).message_attributes["reserved-slot"]
-    assert slot is not None
-    assert slot.string_value == "1795500000.25"
+    # Read through Powertools' own data class, as a function would
+    origin = SQSRecord(record).message_attributes["origin"]
+    assert origin is not None
+    assert origin.string_value == "camera-7"
     assert handler.contexts[0].function_name == "ingest"
     assert 0 < handler.contexts[0].get_remaining_time_in_millis() <= 60_000
     assert result.deleted == (sent["MessageId"],)
@@ -337,18 +346,6 @@ def test_a_handler_error_fails_the_batch_until_the_dead_letter_queue_takes_it(
     moved = eventually(lambda: poller.poll_once(wait_seconds=1) and in_dlq(), what="the dead-letter queue")
     assert moved[0]["Body"] == "poison"
     assert [e["Records"][0]["attributes"]["ApproximateReceiveCount"] for e in handler.events] == ["1", "2"]
-
-
-def test_delay_seconds_is_honoured(aws: boto3.Session, queue: Queue) -> None:
-    """What the ingest function's deferrals rely on: moto holds a delayed message back."""
-    sqs = aws.client("sqs")
-    sent_at = time.monotonic()
-    sqs.send_message(QueueUrl=queue.url, MessageBody="later", DelaySeconds=2)
-    poller = SqsPoller(sqs, queue.url, Recorder(), PollerConfig(wait_seconds=1))
-
-    assert poller.poll_once(wait_seconds=0) == BatchResult()
-    poll_until(poller, lambda r: bool(r.received))
-    assert time.monotonic() - sent_at >= 1.5
 
 
 def test_the_background_poller_delivers_and_stops(aws: boto3.Session, queue: Queue) -> None:

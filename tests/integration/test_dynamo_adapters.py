@@ -1,4 +1,4 @@
-"""The status store and the shared upload-rate slot against AWS's DynamoDB Local: conditional writes
+"""The status store, its line and the shared upload gate against AWS's DynamoDB Local: conditional writes
 are what make 'exactly one metered call' and 'one rate for the whole account' true."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from devstack.resources import create_table
-from functions.adapters.dynamo import DynamoRateLimiter, DynamoStatusStore
+from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.core.clock import iso
 from functions.core.contract import Accepted, ListedVideo, OptionalFields, UploadRequest
 from functions.core.errors import StaleRecord
 from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import ObjectRef
 from functions.core.ports import ObjectInfo
-from functions.core.status import SUBMITTING, UNPARSE, Transition, VideoRecord
+from functions.core.status import QUEUED, SUBMITTING, UNPARSE, Transition, VideoRecord
 
 pytestmark = pytest.mark.integration
 
@@ -126,14 +126,14 @@ class _Metrics:
         pass
 
 
-def test_concurrent_deliveries_of_one_object_make_exactly_one_provider_call(
+def test_concurrent_deliveries_and_drainers_make_exactly_one_provider_call(
     ddb: object, table_name: str
 ) -> None:
-    """Given eight deliveries of the same S3 event at the same moment, when they are processed in
-    parallel against DynamoDB, then the provider is called once and the others are duplicates."""
+    """Given eight deliveries of the same S3 event at the same moment, then one record joins the line;
+    and given four drainers taking turns at the same moment, then the provider is called once."""
     store = DynamoStatusStore(ddb, table_name)  # type: ignore[arg-type]
     provider = _CountingProvider()
-    limiter = DynamoRateLimiter(ddb, table_name, uploads_per_minute=60_000)  # type: ignore[arg-type]
+    gate = DynamoUploadGate(ddb, table_name, uploads_per_minute=60_000)  # type: ignore[arg-type]
     ingestor = Ingestor(
         IngestConfig(
             unique_id="default",
@@ -147,7 +147,7 @@ def test_concurrent_deliveries_of_one_object_make_exactly_one_provider_call(
         store=store,
         objects=_Objects(),
         provider=provider,
-        limiter=limiter,
+        gate=gate,
         signing_key=lambda: b"k" * 32,
         clock=_Clock(),
         metrics=_Metrics(),
@@ -159,33 +159,87 @@ def test_concurrent_deliveries_of_one_object_make_exactly_one_provider_call(
 
     def deliver() -> Kind:
         barrier.wait()
-        return ingestor.handle(ref).kind
+        return ingestor.enqueue(ref).kind
 
     with ThreadPoolExecutor(8) as pool:
         kinds = list(pool.map(lambda _: deliver(), range(8)))
-    assert provider.calls == 1
-    assert sorted(kinds) == sorted([Kind.SUBMITTED] + [Kind.DUPLICATE] * 7)
+    assert sorted(kinds) == sorted([Kind.QUEUED] + [Kind.DUPLICATE] * 7)
+    drainers = threading.Barrier(4)
+
+    def drain() -> int:
+        drainers.wait()
+        return len(ingestor.drain(deadline=time.time() + 120, max_wait_seconds=5))
+
+    with ThreadPoolExecutor(4) as pool:
+        submitted = sum(pool.map(lambda _: drain(), range(4)))
+    assert (provider.calls, submitted) == (1, 1)
+    assert store.line_length() == 0
 
 
-def test_the_rate_slot_is_shared_by_every_instance(ddb: object, table_name: str) -> None:
-    """Given 12 limiters (one per function instance) reserving at once at 60 uploads per minute,
+def test_the_line_is_oldest_first_and_only_holds_queued_records(ddb: object, table_name: str) -> None:
+    """The sparse index: a record is in line exactly while QUEUED, in the order it joined."""
+    store = DynamoStatusStore(ddb, table_name)  # type: ignore[arg-type]
+    joined = [1_800_000_300.0, 1_800_000_100.0, 1_800_000_200.0]
+    for i, at in enumerate(joined):
+        store.create(replace(record(str(i) * 32, QUEUED, at), queued_at=iso(at)))
+    assert [e.video_id for e in store.line(10)] == ["1" * 32, "2" * 32, "0" * 32]
+    assert store.line_length() == 3
+    middle = store.get("2" * 32)
+    assert middle is not None and middle.line_position is not None
+    assert store.line_length(before=middle.line_position) == 1
+    # Taking its turn takes it out of the line; being put back (keeping queued_at) restores its place.
+    taken = store.save(replace(middle, status=SUBMITTING))
+    assert [e.video_id for e in store.line(10)] == ["1" * 32, "0" * 32]
+    store.save(replace(taken, status=QUEUED, not_before=1_800_000_999.5))
+    entries = store.line(10)
+    assert [e.video_id for e in entries] == ["1" * 32, "2" * 32, "0" * 32]
+    assert entries[1].not_before == 1_800_000_999.5
+
+
+def test_the_gate_is_shared_by_every_instance(ddb: object, table_name: str) -> None:
+    """Given 12 gates (one per function instance) reserving at once at 60 uploads per minute,
     then the 12 slots are distinct and one second apart, plus the 5% safety margin."""
-    limiters = [DynamoRateLimiter(ddb, table_name, uploads_per_minute=60) for _ in range(12)]  # type: ignore[arg-type]
+    gates = [DynamoUploadGate(ddb, table_name, uploads_per_minute=60) for _ in range(12)]  # type: ignore[arg-type]
     now = 1_800_000_000.0
     barrier = threading.Barrier(12)
 
-    def reserve(limiter: DynamoRateLimiter) -> float:
+    def reserve(gate: DynamoUploadGate) -> float | None:
         barrier.wait()
-        return limiter.reserve(now)
+        return gate.reserve(now, now + 3600)
 
     with ThreadPoolExecutor(12) as pool:
-        slots = sorted(pool.map(reserve, limiters))
+        slots = sorted(s for s in pool.map(reserve, gates) if s is not None)
     assert slots == pytest.approx([now + i * 1.05 for i in range(12)])
 
 
-def test_a_0429_pushes_the_next_slot_back_for_everyone(ddb: object, table_name: str) -> None:
-    limiter = DynamoRateLimiter(ddb, table_name, uploads_per_minute=60)  # type: ignore[arg-type]
+def test_the_gate_reserves_only_within_the_callers_budget(ddb: object, table_name: str) -> None:
+    gate = DynamoUploadGate(ddb, table_name, uploads_per_minute=1)  # type: ignore[arg-type]
     now = 1_800_000_000.0
-    assert limiter.reserve(now) == now
-    DynamoRateLimiter(ddb, table_name, uploads_per_minute=60).hold_off(now + 120)  # type: ignore[arg-type]
-    assert limiter.reserve(now + 1) == now + 120
+    assert gate.reserve(now, now + 5) == now
+    assert gate.reserve(now, now + 5) is None  # next slot is 62 s out: nothing reserved
+    assert gate.state().next_free == now + 62
+    assert gate.reserve(now + 10, now + 70) == now + 62
+
+
+def test_a_new_rate_applies_at_once_to_everyone_waiting(ddb: object, table_name: str) -> None:
+    """A redeploy with another UPLOADS_PER_MINUTE: only the next slot is stored, so the next spacing
+    is the new one, whoever reserves."""
+    now = 1_800_000_000.0
+    old = DynamoUploadGate(ddb, table_name, uploads_per_minute=1)  # type: ignore[arg-type]
+    assert old.reserve(now, now) == now
+    new = DynamoUploadGate(ddb, table_name, uploads_per_minute=60)  # type: ignore[arg-type]
+    first = new.reserve(now, now + 100)
+    second = new.reserve(now, now + 100)
+    assert (first, second) == (now + 62, pytest.approx(now + 62 + 1.05))
+    assert new.state().interval == pytest.approx(1.05)
+
+
+def test_a_hold_pushes_the_next_slot_back_for_everyone_and_says_why(ddb: object, table_name: str) -> None:
+    gate = DynamoUploadGate(ddb, table_name, uploads_per_minute=60)  # type: ignore[arg-type]
+    now = 1_800_000_000.0
+    assert gate.reserve(now, now) == now
+    DynamoUploadGate(ddb, table_name, uploads_per_minute=60).hold_off(now + 900, "out of credit (0402)")  # type: ignore[arg-type]
+    assert gate.reserve(now + 1, now + 60) is None
+    assert gate.state().held(now + 1) == "out of credit (0402)"
+    assert gate.state().held(now + 901) is None
+    assert gate.reserve(now + 900, now + 960) == now + 900

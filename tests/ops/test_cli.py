@@ -12,9 +12,10 @@ from urllib.parse import quote_plus
 import pytest
 
 from devstack.stack import LocalStack
-from functions.adapters.dynamo import DynamoStatusStore
+from functions.adapters.dynamo import RATE_SLOT_ID, DynamoStatusStore, DynamoUploadGate
+from functions.core import table
 from functions.core.clock import iso
-from functions.core.status import PARSE, RETRY_WAIT, UNPARSE, VideoRecord
+from functions.core.status import PARSE, QUEUED, UNPARSE, VideoRecord
 from ops.cli import main
 from tests.conftest import TEST_STACK
 
@@ -84,7 +85,7 @@ def test_resubmit_of_an_accepted_video_needs_force_and_says_it_is_billed_again(
         return record if record and record.status == PARSE and record.video_no != first.video_no else None
 
     second = stack.wait_for(new_upload, timeout=60, what="the resubmitted upload to reach PARSE")
-    assert RETRY_WAIT in [step.to_status for step in second.history]
+    assert QUEUED in [step.to_status for step in second.history]
     assert stack.emulator.billed_calls() == billed + 1
 
 
@@ -144,3 +145,52 @@ def test_redrive_moves_dead_lettered_messages_back_and_they_are_processed(
     assert cli(stack, "redrive") == 0
     assert "moved 1 message" in capsys.readouterr().out
     parsed(stack, uploaded.video_id)
+
+
+def test_line_and_show_tell_a_waiting_videos_place_and_when_it_goes(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given the account paused (as after a 0402) and three videos in line, then ``line`` counts them
+    and says when the last goes, and ``show`` gives the second one's place and estimated time."""
+    client = stack.session.client("dynamodb")
+    store = DynamoStatusStore(client, stack.table_name)
+    now = time.time()
+    DynamoUploadGate(client, stack.table_name, uploads_per_minute=600).hold_off(
+        now + 600, "test pause (0402)"
+    )
+    ids = [f"{i:x}" * 32 for i in (10, 11, 12)]
+    try:
+        for i, video_id in enumerate(ids):
+            at = iso(now - 60 + i)
+            store.create(
+                VideoRecord(
+                    video_id=video_id,
+                    bucket=stack.bucket,
+                    key=f"ops/waiting-{i}.mp4",
+                    object_version="etag",
+                    size=1,
+                    status=QUEUED,
+                    created_at=at,
+                    updated_at=at,
+                    queued_at=at,
+                )
+            )
+        capsys.readouterr()
+        assert cli(stack, "line") == 0
+        out = capsys.readouterr().out
+        assert "waiting in line: 3" in out
+        assert "paused until" in out and "test pause (0402)" in out
+        assert "the last in line goes at about:" in out
+        assert (
+            out.index("ops/waiting-0.mp4") < out.index("ops/waiting-1.mp4") < out.index("ops/waiting-2.mp4")
+        )
+
+        assert cli(stack, "show", ids[1]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["status"] == QUEUED
+        assert shown["place_in_line"] == 2
+        assert shown["estimated_submission"] > iso(now + 599)
+        assert "test pause (0402)" in shown["line_paused"]
+    finally:
+        for video_id in [*ids, RATE_SLOT_ID]:
+            client.delete_item(TableName=stack.table_name, Key={table.PARTITION_KEY: {"S": video_id}})

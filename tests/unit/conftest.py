@@ -20,11 +20,10 @@ from tests.unit.fakes import (
     STUCK_AFTER,
     UNIQUE_ID,
     FakeClock,
-    FakeLimiter,
+    FakeGate,
     FakeMetrics,
     FakeObjects,
     FakeProvider,
-    FakeQueue,
     FixedKeys,
     InMemoryStore,
     MakeIngestor,
@@ -63,13 +62,8 @@ def objects() -> FakeObjects:
 
 
 @pytest.fixture
-def limiter() -> FakeLimiter:
-    return FakeLimiter()
-
-
-@pytest.fixture
-def queue() -> FakeQueue:
-    return FakeQueue()
+def gate() -> FakeGate:
+    return FakeGate()
 
 
 @pytest.fixture
@@ -96,7 +90,7 @@ def make_ingestor(
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
-    limiter: FakeLimiter,
+    gate: FakeGate,
     clock: FakeClock,
     metrics: FakeMetrics,
 ) -> MakeIngestor:
@@ -108,7 +102,7 @@ def make_ingestor(
             store=store,
             objects=objects,
             provider=provider,
-            limiter=limiter,
+            gate=gate,
             signing_key=lambda: SIGNING_KEY,
             clock=clock,
             metrics=metrics,
@@ -147,7 +141,7 @@ def callbacks(
 
 @pytest.fixture
 def reconciler(
-    store: InMemoryStore, provider: FakeProvider, queue: FakeQueue, clock: FakeClock, metrics: FakeMetrics
+    store: InMemoryStore, provider: FakeProvider, clock: FakeClock, metrics: FakeMetrics
 ) -> Reconciler:
     return Reconciler(
         ReconcileConfig(
@@ -155,7 +149,6 @@ def reconciler(
         ),
         store=store,
         provider=provider,
-        queue=queue,
         clock=clock,
         metrics=metrics,
     )

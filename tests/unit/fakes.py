@@ -6,17 +6,19 @@ the table was read. None of them talks to anything outside the process.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from urllib.parse import quote
 
 from functions.core.clock import iso
 from functions.core.contract import Accepted, ListedVideo, UploadRequest
 from functions.core.errors import StaleRecord
+from functions.core.gate import GateState, slot_for
 from functions.core.ingest import Ingestor
 from functions.core.objects import ObjectRef
-from functions.core.ports import ObjectInfo
+from functions.core.ports import LineEntry, ObjectInfo
 from functions.core.signing import video_id_for
 from functions.core.status import Transition, VideoRecord
 
@@ -34,10 +36,13 @@ MakeIngestor = Callable[..., Ingestor]
 
 
 class InMemoryStore:
-    """The status table: conditional create, revision-checked save, and the by-status index."""
+    """The status table: conditional create, revision-checked save, the by-status index and the line
+    (kept sorted, so that a backlog of thousands stays fast in the benchmark)."""
 
     def __init__(self, records: Iterable[VideoRecord] = ()) -> None:
         self._records: dict[str, VideoRecord] = {}
+        self._statuses: dict[str, dict[str, VideoRecord]] = {}
+        self._line: list[str] = []  # line positions, sorted
         self._before_next_save: Callable[[], object] | None = None
         self.reads = 0
         self.writes = 0
@@ -49,8 +54,19 @@ class InMemoryStore:
     def put(self, record: VideoRecord) -> VideoRecord:
         """Seed a record as if it had been written earlier (revision 1 unless given)."""
         stored = record if record.revision else replace(record, revision=1)
-        self._records[record.video_id] = stored
+        self._store(stored)
         return stored
+
+    def _store(self, record: VideoRecord) -> None:
+        old = self._records.get(record.video_id)
+        if old is not None:
+            self._statuses[old.status].pop(old.video_id, None)
+            if old.line_position is not None:
+                del self._line[bisect.bisect_left(self._line, old.line_position)]
+        self._records[record.video_id] = record
+        self._statuses.setdefault(record.status, {})[record.video_id] = record
+        if record.line_position is not None:
+            bisect.insort(self._line, record.line_position)
 
     def peek(self, video_id: str) -> VideoRecord | None:
         return self._records.get(video_id)
@@ -59,6 +75,13 @@ class InMemoryStore:
         """The one record in the table (fails the test if there is not exactly one)."""
         assert len(self._records) == 1, f"expected one record, found {len(self._records)}"
         return next(iter(self._records.values()))
+
+    def all(self) -> list[VideoRecord]:
+        return list(self._records.values())
+
+    def line_record(self, place: int) -> VideoRecord:
+        """The record at ``place`` in line (0 = head)."""
+        return self._records[self._line[place].rsplit("#", 1)[1]]
 
     def __len__(self) -> int:
         return len(self._records)
@@ -82,7 +105,7 @@ class InMemoryStore:
         self.writes += 1
         if record.video_id in self._records:
             return False
-        self._records[record.video_id] = replace(record, revision=1)
+        self._store(replace(record, revision=1))
         return True
 
     def save(self, record: VideoRecord) -> VideoRecord:
@@ -94,17 +117,30 @@ class InMemoryStore:
         if stored is None or stored.revision != record.revision:
             raise StaleRecord(f"record {record.video_id} changed since revision {record.revision}")
         saved = replace(record, revision=record.revision + 1)
-        self._records[record.video_id] = saved
+        self._store(saved)
         return saved
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         self.reads += 1
-        matching = [r for r in self._records.values() if r.status == status and r.updated_at < updated_before]
+        in_status = self._statuses.get(status, {}).values()
+        matching = [r for r in in_status if r.updated_at < updated_before]
         return sorted(matching, key=lambda r: r.updated_at)[:limit]
 
     def by_video_no(self, video_no: str) -> VideoRecord | None:
         self.reads += 1
         return next((r for r in self._records.values() if r.video_no == video_no), None)
+
+    def line(self, limit: int) -> Sequence[LineEntry]:
+        self.reads += 1
+        entries = []
+        for position in self._line[:limit]:
+            video_id = position.rsplit("#", 1)[1]
+            entries.append(LineEntry(video_id, position, self._records[video_id].not_before))
+        return entries
+
+    def line_length(self, before: str | None = None) -> int:
+        self.reads += 1
+        return len(self._line) if before is None else bisect.bisect_left(self._line, before)
 
 
 def accepted(video_no: str = "VI0001", *, upload_time: str = "1760000000000") -> Accepted:
@@ -179,8 +215,18 @@ class FakeObjects:
         self.heads: list[tuple[str, str, str | None]] = []
         self.head_error: BaseException | None = None
 
-    def add(self, key: str, *, size: int = 1000, metadata: Mapping[str, str] | None = None) -> None:
-        self._objects[(BUCKET, key)] = ObjectInfo(size=size, metadata=dict(metadata or {}))
+    def add(
+        self,
+        key: str,
+        *,
+        size: int = 1000,
+        metadata: Mapping[str, str] | None = None,
+        etag: str | None = None,
+    ) -> None:
+        self._objects[(BUCKET, key)] = ObjectInfo(size=size, metadata=dict(metadata or {}), etag=etag)
+
+    def remove(self, key: str) -> None:
+        del self._objects[(BUCKET, key)]
 
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         self.heads.append((bucket, key, version_id))
@@ -196,39 +242,42 @@ def presigned_url(bucket: str, key: str, version_id: str | None, ttl_seconds: in
     return f"https://{bucket}.s3.test/{quote(key)}?versionId={version_id}&X-Amz-Expires={ttl_seconds}"
 
 
-class FakeLimiter:
-    """The account-wide upload slot: each reservation is ``interval`` after the previous one."""
+class FakeGate:
+    """The account-wide upload gate, by the same rule as the DynamoDB one (``functions.core.gate``):
+    each reservation is ``interval`` after the previous one, and only within the caller's budget."""
 
-    def __init__(self, *, next_free: float = 0.0, interval: float = 0.0) -> None:
+    def __init__(self, *, next_free: float | None = None, interval: float = 0.0) -> None:
         self.next_free = next_free
         self.interval = interval
         self.reservations: list[float] = []
-        self.hold_offs: list[float] = []
+        self.refusals = 0
+        self.hold_offs: list[tuple[float, str]] = []
+        self.writes = 0
 
-    def reserve(self, now: float) -> float:
-        slot = max(now, self.next_free)
+    def reserve(self, now: float, latest: float) -> float | None:
+        slot = slot_for(self.next_free, now, latest)
+        if slot is None:
+            self.refusals += 1
+            return None
         self.next_free = slot + self.interval
         self.reservations.append(slot)
+        self.writes += 1
         return slot
 
-    def hold_off(self, until: float) -> None:
-        self.hold_offs.append(until)
-        self.next_free = max(self.next_free, until)
+    def hold_off(self, until: float, reason: str) -> None:
+        self.hold_offs.append((until, reason))
+        if self.next_free is None or self.next_free < until:
+            self.next_free = until
+            self.writes += 1
 
-
-@dataclass(frozen=True, slots=True)
-class SentMessage:
-    body: str
-    delay_seconds: int
-    attributes: Mapping[str, str]
-
-
-@dataclass
-class FakeQueue:
-    sent: list[SentMessage] = field(default_factory=list)
-
-    def send(self, body: str, delay_seconds: int, attributes: Mapping[str, str]) -> None:
-        self.sent.append(SentMessage(body, delay_seconds, dict(attributes)))
+    def state(self) -> GateState:
+        held = self.hold_offs[-1] if self.hold_offs else None
+        return GateState(
+            next_free=self.next_free,
+            interval=self.interval,
+            held_until=held[0] if held else None,
+            held_reason=held[1] if held else None,
+        )
 
 
 class FixedKeys:

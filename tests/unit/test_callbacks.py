@@ -20,7 +20,7 @@ from functions.core.errors import (
 )
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, video_id_for
-from functions.core.status import PARSE, REJECTED, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
+from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
 from tests.unit.fakes import (
     SIGNING_KEY,
     T0,
@@ -332,7 +332,7 @@ def test_another_videos_number_is_a_conflict(
     assert metrics.counts["CallbacksConflicting"] == 1
 
 
-@pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNCERTAIN])
+@pytest.mark.parametrize("status", [SUBMITTING, QUEUED, UNCERTAIN])
 def test_a_callback_before_ingest_recorded_the_answer_is_applied(
     callbacks: CallbackService, store: InMemoryStore, status: str, provider_says: ProviderSays
 ) -> None:
@@ -386,7 +386,7 @@ def test_a_status_the_provider_does_not_report_changes_nothing(
     assert ("CallbacksReceived", {"result": "unconfirmed"}) in metrics.dimensioned
 
 
-@pytest.mark.parametrize("word", [REJECTED, SUBMITTING, RETRY_WAIT, UNCERTAIN, "DONE", "X1"])
+@pytest.mark.parametrize("word", [REJECTED, SUBMITTING, QUEUED, UNCERTAIN, "DONE", "X1"])
 def test_only_the_providers_documented_statuses_are_accepted(
     callbacks: CallbackService,
     store: InMemoryStore,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,9 +23,10 @@ from functions.core.errors import (
     ProviderTransient,
     ProviderUnavailable,
 )
-from functions.core.ingest import MAX_DEFER_SECONDS, Ingestor, Kind, fields_from_metadata
+from functions.core.ingest import Ingestor, Kind, Outcome, fields_from_metadata
+from functions.core.objects import ObjectRef
 from functions.core.signing import callback_url, token_for, token_matches
-from functions.core.status import PARSE, REJECTED, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE
+from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNCERTAIN, UNPARSE
 from tests.unit.fakes import (
     BUCKET,
     CALLBACK_BASE,
@@ -31,7 +34,7 @@ from tests.unit.fakes import (
     T0,
     UNIQUE_ID,
     FakeClock,
-    FakeLimiter,
+    FakeGate,
     FakeMetrics,
     FakeObjects,
     FakeProvider,
@@ -51,6 +54,22 @@ def history(store: InMemoryStore) -> list[str]:
     return [step.to_status for step in store.only().history]
 
 
+def drain(
+    ingestor: Ingestor, clock: FakeClock, *, wait: float = 60.0, runs_for: float = 120.0
+) -> list[Outcome]:
+    """One scheduled run: submits what is due within ``wait``, ending by ``runs_for`` from now."""
+    return ingestor.drain(deadline=clock.now() + runs_for, max_wait_seconds=wait)
+
+
+def submit(ingestor: Ingestor, ref: ObjectRef, clock: FakeClock | None = None) -> Outcome:
+    """A notification, then the drain after its batch: the outcome of its turn, or of the enqueue."""
+    joined = ingestor.enqueue(ref)
+    if joined.kind is not Kind.QUEUED:
+        return joined
+    (outcome,) = drain(ingestor, clock or FakeClock())
+    return outcome
+
+
 # -- the happy path ---------------------------------------------------------------------------------
 
 
@@ -65,7 +84,7 @@ def test_a_new_video_is_submitted_once_and_recorded_as_indexing(
     objects.add(KEY)
     provider.answer(accepted("VI777", upload_time="1760000000123"))
     # When its notification is handled
-    outcome = ingestor.handle(created(KEY))
+    outcome = submit(ingestor, created(KEY))
     # Then one call was made and the record says what memories.ai answered
     assert (outcome.kind, outcome.video_no) == (Kind.SUBMITTED, "VI777")
     assert provider.calls == 1
@@ -75,7 +94,7 @@ def test_a_new_video_is_submitted_once_and_recorded_as_indexing(
     assert (saved.bucket, saved.key, saved.version_id, saved.attempts) == (BUCKET, KEY, "v1", 1)
     assert saved.lease_until is None
     assert saved.reason is None
-    assert history(store) == [SUBMITTING, UNPARSE]
+    assert history(store) == [QUEUED, SUBMITTING, UNPARSE]
     assert metrics.counts["VideosSubmitted"] == 1
 
 
@@ -84,7 +103,7 @@ def test_the_request_carries_a_presigned_url_a_signed_callback_and_the_folder(
 ) -> None:
     objects.add(KEY)
     ref = created(KEY, version_id="v9")
-    make_ingestor(presigned_url_ttl_seconds=7200).handle(ref)
+    submit(make_ingestor(presigned_url_ttl_seconds=7200), ref)
     (request,) = provider.requests
     assert request.url == presigned_url(BUCKET, KEY, "v9", 7200)
     assert request.unique_id == UNIQUE_ID
@@ -108,7 +127,7 @@ def test_object_metadata_overrides_the_configured_defaults(
             "datetime_taken": "2025-10-20 11:00:00",
         },
     )
-    ingestor.handle(created(KEY))
+    submit(ingestor, created(KEY))
     (request,) = provider.requests
     assert request.options == OptionalFields(
         datetime_taken="2025-10-20 11:00:00",
@@ -146,7 +165,7 @@ def test_the_callback_url_in_the_request_is_accepted_by_the_callback_service(
 ) -> None:
     """Given a submitted video, when memories.ai calls the URL it was given, then the record moves to PARSE."""
     objects.add(KEY)
-    ingestor.handle(created(KEY))
+    submit(ingestor, created(KEY))
     (request,) = provider.requests
     url = urlsplit(request.callback)
     video_id = url.path.rsplit("/", 1)[-1]
@@ -168,7 +187,7 @@ def test_folder_markers_and_empty_objects_are_skipped_without_a_trace(
     key: str,
     size: int,
 ) -> None:
-    outcome = ingestor.handle(created(key, size=size))
+    outcome = ingestor.enqueue(created(key, size=size))
     assert outcome.kind is Kind.SKIPPED
     assert not store.touched
     assert len(store) == 0
@@ -180,7 +199,7 @@ def test_folder_markers_and_empty_objects_are_skipped_without_a_trace(
 def test_a_non_video_is_rejected_with_a_reason_without_reading_it(
     ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, key: str
 ) -> None:
-    outcome = ingestor.handle(created(key))
+    outcome = ingestor.enqueue(created(key))
     assert outcome.kind is Kind.REJECTED
     saved = store.only()
     assert saved.status == REJECTED
@@ -194,7 +213,7 @@ def test_video_suffixes_match_in_any_case(
     ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, key: str
 ) -> None:
     objects.add(key)
-    assert ingestor.handle(created(key)).kind is Kind.SUBMITTED
+    assert submit(ingestor, created(key)).kind is Kind.SUBMITTED
     assert provider.calls == 1
 
 
@@ -203,21 +222,51 @@ def test_a_video_over_the_size_limit_is_rejected(
 ) -> None:
     objects.add(KEY)
     ingestor = make_ingestor(max_object_bytes=5000)
-    assert ingestor.handle(created(KEY, size=5001)).kind is Kind.REJECTED
+    assert ingestor.enqueue(created(KEY, size=5001)).kind is Kind.REJECTED
     assert store.only().reason is not None and "too large" in str(store.only().reason)
     assert provider.calls == 0
-    assert ingestor.handle(created(KEY, size=5000, version_id="v2")).kind is Kind.SUBMITTED
+    assert submit(ingestor, created(KEY, size=5000, version_id="v2")).kind is Kind.SUBMITTED
 
 
-def test_an_object_deleted_before_it_was_read_is_rejected(
+def test_an_object_deleted_while_in_line_is_rejected_without_a_call(
     ingestor: Ingestor, store: InMemoryStore, provider: FakeProvider
 ) -> None:
-    outcome = ingestor.handle(created(KEY))
+    outcome = submit(ingestor, created(KEY))
     assert outcome.kind is Kind.REJECTED
     assert store.only().status == REJECTED
-    assert store.only().reason == "the object no longer exists"
-    assert history(store) == [SUBMITTING, REJECTED]
+    assert store.only().reason == "the object no longer exists (deleted while in line)"
+    assert history(store) == [QUEUED, SUBMITTING, REJECTED]
     assert provider.calls == 0
+
+
+def test_an_object_replaced_while_in_line_is_not_submitted(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    """Given an unversioned bucket, when the key holds other bytes by the video's turn, then no call: the
+    new bytes came with their own notification and are their own video."""
+    ref = created(KEY, version_id=None, etag="old")
+    ingestor.enqueue(ref)
+    objects.add(KEY, etag="new")
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.REJECTED
+    assert "replaced while in line" in str(store.only().reason)
+    assert provider.calls == 0
+
+
+def test_the_object_is_read_and_presigned_at_its_turn_not_at_its_drop(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    """Given a video that waited a day in line, then the URL is signed and the metadata read at its turn."""
+    objects.add(KEY, etag="etag-1")
+    ingestor.enqueue(created(KEY))
+    assert objects.heads == []
+    clock.advance(86400)
+    objects.add(KEY, etag="etag-1", metadata={"camera-model": "Set Later"})
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.SUBMITTED
+    (request,) = provider.requests
+    assert request.options.camera_model == "Set Later"
+    assert len(objects.heads) == 1
 
 
 @pytest.mark.parametrize(
@@ -235,17 +284,17 @@ def test_invalid_metadata_is_rejected_naming_the_field_without_a_call_or_a_slot(
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
-    limiter: FakeLimiter,
+    gate: FakeGate,
     metadata: dict[str, str],
     field: str,
 ) -> None:
     objects.add(KEY, metadata=metadata)
-    outcome = ingestor.handle(created(KEY))
+    outcome = submit(ingestor, created(KEY))
     assert outcome.kind is Kind.REJECTED
     assert store.only().status == REJECTED
     assert field in str(store.only().reason)
     assert provider.calls == 0
-    assert limiter.reservations == []
+    assert len(gate.reservations) == 1  # its turn, nobody else's: the slot was not for the call
 
 
 # -- one call per object version ------------------------------------------------------------------
@@ -255,17 +304,17 @@ def test_the_same_event_twice_is_submitted_once(
     ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider
 ) -> None:
     objects.add(KEY)
-    assert ingestor.handle(created(KEY)).kind is Kind.SUBMITTED
-    second = ingestor.handle(created(KEY))
-    assert (second.kind, second.video_no) == (Kind.DUPLICATE, "VI0001")
+    assert submit(ingestor, created(KEY)).kind is Kind.SUBMITTED
+    second = submit(ingestor, created(KEY))
+    assert second.kind is Kind.DUPLICATE
     assert provider.calls == 1
 
 
 def test_a_rejected_non_video_delivered_twice_is_recorded_once(
     ingestor: Ingestor, store: InMemoryStore
 ) -> None:
-    ingestor.handle(created("notes.txt"))
-    assert ingestor.handle(created("notes.txt")).kind is Kind.DUPLICATE
+    ingestor.enqueue(created("notes.txt"))
+    assert ingestor.enqueue(created("notes.txt")).kind is Kind.DUPLICATE
     assert len(store) == 1
 
 
@@ -273,8 +322,8 @@ def test_a_new_version_of_the_same_key_is_a_new_video(
     ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, store: InMemoryStore
 ) -> None:
     objects.add(KEY)
-    ingestor.handle(created(KEY, version_id="v1"))
-    ingestor.handle(created(KEY, version_id="v2"))
+    submit(ingestor, created(KEY, version_id="v1"))
+    submit(ingestor, created(KEY, version_id="v2"))
     assert provider.calls == 2
     assert len(store) == 2
 
@@ -284,9 +333,10 @@ def test_an_unversioned_bucket_tells_uploads_apart_by_etag(
 ) -> None:
     """Same bytes uploaded again (same ETag) is the same video; different bytes are a new one."""
     objects.add(KEY)
-    ingestor.handle(created(KEY, version_id=None, etag="aaa"))
-    assert ingestor.handle(created(KEY, version_id=None, etag="aaa")).kind is Kind.DUPLICATE
-    assert ingestor.handle(created(KEY, version_id=None, etag="bbb")).kind is Kind.SUBMITTED
+    submit(ingestor, created(KEY, version_id=None, etag="aaa"))
+    assert submit(ingestor, created(KEY, version_id=None, etag="aaa")).kind is Kind.DUPLICATE
+    objects.add(KEY, etag="bbb")
+    assert submit(ingestor, created(KEY, version_id=None, etag="bbb")).kind is Kind.SUBMITTED
     assert provider.calls == 2
 
 
@@ -296,26 +346,22 @@ def test_a_delivery_while_another_is_submitting_is_a_duplicate(
     """Given another delivery holding a live lease on the record, when the same object arrives, then no call."""
     objects.add(KEY)
     store.put(record(SUBMITTING, lease_until=clock.now() + 30))
-    outcome = ingestor.handle(created(KEY))
+    outcome = submit(ingestor, created(KEY), clock)
     assert outcome.kind is Kind.DUPLICATE
     assert provider.calls == 0
     assert store.only().status == SUBMITTING
 
 
-@pytest.mark.parametrize("lease_until", [T0 - 1, None])
-def test_an_attempt_that_died_during_the_call_is_not_repeated(
-    ingestor: Ingestor,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    provider: FakeProvider,
-    lease_until: float | None,
+def test_a_redelivery_after_an_attempt_died_during_the_call_changes_nothing(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    """Given a SUBMITTING record whose lease ran out (the call may have been billed), then UNCERTAIN, no call."""
+    """Given a SUBMITTING record whose lease ran out (the call may have been billed), then no call: the
+    reconciler, not a notification, settles it."""
     objects.add(KEY)
-    store.put(record(SUBMITTING, lease_until=lease_until))
-    outcome = ingestor.handle(created(KEY))
-    assert outcome.kind is Kind.UNCERTAIN
-    assert store.only().status == UNCERTAIN
+    store.put(record(SUBMITTING, lease_until=T0 - 1))
+    assert ingestor.enqueue(created(KEY)).kind is Kind.DUPLICATE
+    assert drain(ingestor, clock) == []
+    assert store.only().status == SUBMITTING
     assert provider.calls == 0
 
 
@@ -325,7 +371,7 @@ def test_a_record_past_submission_is_never_submitted_again(
 ) -> None:
     objects.add(KEY)
     store.put(record(status, video_no="VI1"))
-    assert ingestor.handle(created(KEY)).kind is Kind.DUPLICATE
+    assert submit(ingestor, created(KEY)).kind is Kind.DUPLICATE
     assert provider.calls == 0
     assert store.only().status == status
 
@@ -333,21 +379,30 @@ def test_a_record_past_submission_is_never_submitted_again(
 # -- what each provider failure leads to ---------------------------------------------------------
 
 
-def deliver(ingestor: Ingestor, clock: FakeClock, times: int = 1) -> list[Kind]:
-    """Handle the same notification ``times`` times, as the redelivered or deferred message would be."""
+def turns(ingestor: Ingestor, clock: FakeClock, times: int) -> list[Kind]:
+    """The video's next ``times`` turns, each after any hold or backoff has passed."""
     kinds = []
     for _ in range(times):
-        kinds.append(ingestor.handle(created(KEY)).kind)
-        clock.advance(MAX_DEFER_SECONDS)
+        outcomes = drain(ingestor, clock, wait=1000.0, runs_for=2000.0)
+        kinds.extend(o.kind for o in outcomes)
+        clock.advance(1000)
     return kinds
 
 
-def test_parameters_refused_by_the_provider_reject_the_video_for_good(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
-) -> None:
+@pytest.fixture
+def queued(ingestor: Ingestor, objects: FakeObjects) -> ObjectRef:
     objects.add(KEY)
+    ref = created(KEY)
+    assert ingestor.enqueue(ref).kind is Kind.QUEUED
+    return ref
+
+
+def test_parameters_refused_by_the_provider_reject_the_video_for_good(
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
+) -> None:
     provider.answer(ProviderRejected("0003", "parameter incorrect"))
-    assert deliver(ingestor, clock, times=2) == [Kind.REJECTED, Kind.DUPLICATE]
+    assert turns(ingestor, clock, 2) == [Kind.REJECTED]
+    assert ingestor.enqueue(queued).kind is Kind.DUPLICATE
     assert provider.calls == 1
     assert store.only().status == REJECTED
     assert "0003" in str(store.only().reason)
@@ -355,11 +410,10 @@ def test_parameters_refused_by_the_provider_reject_the_video_for_good(
 
 
 def test_code_0001_is_retried_twice_then_rejected(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
     provider.answer(*(ProviderTransient("0001", "parameter incorrect") for _ in range(3)))
-    assert deliver(ingestor, clock, times=4) == [Kind.DEFERRED, Kind.DEFERRED, Kind.REJECTED, Kind.DUPLICATE]
+    assert turns(ingestor, clock, 4) == [Kind.REQUEUED, Kind.REQUEUED, Kind.REJECTED]
     assert provider.calls == 3
     assert store.only().status == REJECTED
     assert "3 times" in str(store.only().reason)
@@ -371,78 +425,117 @@ def test_the_number_of_0001_answers_tolerated_is_configurable(
 ) -> None:
     objects.add(KEY)
     provider.answer(*(ProviderTransient("0001", "parameter incorrect") for _ in range(budget)))
-    kinds = deliver(make_ingestor(max_transient_errors=budget), clock, times=budget)
-    assert kinds == [Kind.DEFERRED] * (budget - 1) + [Kind.REJECTED]
+    ingestor = make_ingestor(max_transient_errors=budget)
+    ingestor.enqueue(created(KEY))
+    assert turns(ingestor, clock, budget) == [Kind.REQUEUED] * (budget - 1) + [Kind.REJECTED]
 
 
-def test_a_transient_error_then_success_is_submitted(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
-) -> None:
-    objects.add(KEY)
-    provider.answer(ProviderTransient("0001", "try again"))
-    assert deliver(ingestor, clock, times=2) == [Kind.DEFERRED, Kind.SUBMITTED]
-    assert store.only().status == UNPARSE
-    assert store.only().attempts == 2
-
-
-def test_rate_limiting_defers_and_holds_off_every_instance(
+def test_a_0001_holds_back_only_that_video_and_the_line_goes_on(
     ingestor: Ingestor,
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
-    limiter: FakeLimiter,
-    metrics: FakeMetrics,
+    gate: FakeGate,
+    clock: FakeClock,
 ) -> None:
-    objects.add(KEY)
+    """Given two videos in line and a 0001 for the first, then the second goes next, and the first
+    keeps its place and is tried again once its backoff (30 s) is over."""
+    for key in ("a.mp4", "b.mp4"):
+        objects.add(key)
+        ingestor.enqueue(created(key))
+        clock.advance(1)
+    first = store.peek(id_of(created("a.mp4")))
+    assert first is not None
+    provider.answer(ProviderTransient("0001", "try again"))
+    outcomes = drain(ingestor, clock, wait=5.0)
+    assert [o.kind for o in outcomes] == [Kind.REQUEUED, Kind.SUBMITTED]
+    waiting = store.peek(first.video_id)
+    assert waiting is not None
+    assert (waiting.status, waiting.queued_at, waiting.not_before) == (
+        QUEUED,
+        first.queued_at,
+        clock.now() + 30,
+    )
+    assert gate.hold_offs == []
+    clock.advance(30)
+    assert [o.kind for o in drain(ingestor, clock)] == [Kind.SUBMITTED]
+    assert [r.url.split("/")[-1].split("?")[0] for r in provider.requests] == ["a.mp4", "b.mp4", "a.mp4"]
+
+
+def test_rate_limiting_pushes_the_shared_gate_back_and_keeps_the_place(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    queued: ObjectRef,
+    provider: FakeProvider,
+    gate: FakeGate,
+    metrics: FakeMetrics,
+    clock: FakeClock,
+) -> None:
+    joined = store.only().queued_at
     provider.answer(ProviderRateLimited("0429", "Request has exceeded the limit."))
-    outcome = ingestor.handle(created(KEY))
-    assert (outcome.kind, outcome.delay_seconds) == (Kind.DEFERRED, 30)
-    assert limiter.hold_offs == [T0 + 30]
-    assert store.only().status == RETRY_WAIT
-    assert store.only().retry_at is not None
-    assert store.only().transient_errors == 0  # never counts toward rejection
+    (outcome,) = drain(ingestor, clock, wait=5.0)
+    assert outcome.kind is Kind.REQUEUED
+    assert [until for until, _ in gate.hold_offs] == [T0 + 30]
+    saved = store.only()
+    assert (saved.status, saved.queued_at, saved.not_before) == (QUEUED, joined, None)
+    assert saved.transient_errors == 0  # never counts toward rejection
     assert metrics.counts["ProviderRateLimited"] == 1
 
 
-def test_an_unavailable_provider_is_retried_with_growing_capped_backoff(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+def test_an_unavailable_provider_holds_the_line_with_growing_capped_backoff(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    queued: ObjectRef,
+    provider: FakeProvider,
+    gate: FakeGate,
+    clock: FakeClock,
 ) -> None:
-    objects.add(KEY)
     provider.answer(*(ProviderUnavailable("http-503", "down") for _ in range(8)))
-    delays = []
+    holds = []
     for _ in range(8):
-        outcome = ingestor.handle(created(KEY))
-        assert outcome.kind is Kind.DEFERRED
-        delays.append(outcome.delay_seconds)
-        clock.advance(outcome.delay_seconds)
-    assert delays == [30, 60, 120, 240, 480, 900, 900, 900]
-    assert store.only().status == RETRY_WAIT
+        (outcome,) = drain(ingestor, clock, wait=0.0)
+        assert outcome.kind is Kind.REQUEUED
+        until = gate.hold_offs[-1][0]
+        holds.append(round(until - clock.now()))
+        clock.advance(until - clock.now())
+    assert holds == [30, 60, 120, 240, 480, 900, 900, 900]
+    assert store.only().status == QUEUED
     assert store.only().attempts == 8
 
 
-def test_a_refused_api_key_defers_for_the_longest_delay_and_rereads_the_key(
+def test_a_refused_api_key_pauses_the_whole_line_and_rereads_the_key(
     ingestor: Ingestor,
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
+    gate: FakeGate,
     metrics: FakeMetrics,
+    clock: FakeClock,
 ) -> None:
-    objects.add(KEY)
+    for key in ("a.mp4", "b.mp4"):
+        objects.add(key)
+        ingestor.enqueue(created(key))
     provider.answer(ProviderAuthFailure("0401", "authorization invalid"))
-    outcome = ingestor.handle(created(KEY))
-    assert (outcome.kind, outcome.delay_seconds) == (Kind.DEFERRED, MAX_DEFER_SECONDS)
+    outcomes = drain(ingestor, clock, wait=60.0)
+    assert [o.kind for o in outcomes] == [Kind.REQUEUED]  # b was not tried: the account is paused
+    assert provider.calls == 1
     assert provider.credentials_forgotten == 1
-    assert store.only().status == RETRY_WAIT
+    (until, reason) = gate.hold_offs[0]
+    assert until == T0 + 900
+    assert "0401" in reason
+    assert gate.state().held(clock.now()) == reason
     assert metrics.counts["ProviderAuthFailure"] == 1
+    clock.advance(900)
+    assert [o.kind for o in drain(ingestor, clock, wait=0.0)] == [Kind.SUBMITTED, Kind.SUBMITTED]
 
 
-def test_an_empty_account_defers_for_the_longest_delay_and_loses_nothing(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+def test_an_empty_account_pauses_the_line_and_loses_nothing(
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
     provider.answer(*(ProviderBalanceExhausted("0402", "not enough points") for _ in range(5)))
-    assert deliver(ingestor, clock, times=6) == [Kind.DEFERRED] * 5 + [Kind.SUBMITTED]
+    assert turns(ingestor, clock, 6) == [Kind.REQUEUED] * 5 + [Kind.SUBMITTED]
     assert store.only().status == UNPARSE
+    assert store.only().queued_at == iso(T0)
 
 
 @pytest.mark.parametrize(
@@ -455,41 +548,41 @@ def test_an_empty_account_defers_for_the_longest_delay_and_loses_nothing(
 def test_a_maybe_billed_submission_is_uncertain_and_never_repeated(
     ingestor: Ingestor,
     store: InMemoryStore,
-    objects: FakeObjects,
+    queued: ObjectRef,
     provider: FakeProvider,
     clock: FakeClock,
     error: ProviderError,
 ) -> None:
-    objects.add(KEY)
     provider.answer(error)
-    assert deliver(ingestor, clock, times=3) == [Kind.UNCERTAIN, Kind.DUPLICATE, Kind.DUPLICATE]
+    assert turns(ingestor, clock, 3) == [Kind.UNCERTAIN]
+    assert ingestor.enqueue(queued).kind is Kind.DUPLICATE
     assert provider.calls == 1
     assert store.only().status == UNCERTAIN
     assert store.only().lease_until is None
 
 
-def test_a_deferred_video_is_claimed_again_and_submitted(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+def test_a_video_put_back_is_taken_again_and_submitted(
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
     provider.answer(ProviderUnavailable("http-502", "bad gateway"))
-    assert deliver(ingestor, clock, times=2) == [Kind.DEFERRED, Kind.SUBMITTED]
+    assert turns(ingestor, clock, 2) == [Kind.REQUEUED, Kind.SUBMITTED]
     assert provider.calls == 2
     saved = store.only()
-    assert (saved.status, saved.attempts, saved.reason, saved.retry_at) == (UNPARSE, 2, None, None)
-    assert history(store) == [SUBMITTING, RETRY_WAIT, SUBMITTING, UNPARSE]
+    assert (saved.status, saved.attempts, saved.reason, saved.not_before) == (UNPARSE, 2, None, None)
+    assert history(store) == [QUEUED, SUBMITTING, QUEUED, SUBMITTING, UNPARSE]
 
 
 def test_an_unclassified_failure_during_the_call_is_treated_as_maybe_billed(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    """Given the provider adapter blows up mid-call, when the message is redelivered after the lease, then UNCERTAIN."""
-    objects.add(KEY)
+    """Given the provider adapter blows up mid-call, then the record keeps its lease (SUBMITTING, for
+    the reconciler to make UNCERTAIN), leaves the line, and no later run calls again."""
     provider.answer(ConnectionResetError("reset by peer"))
     with pytest.raises(ConnectionResetError):
-        ingestor.handle(created(KEY))
+        drain(ingestor, clock)
     clock.advance(61)
-    assert ingestor.handle(created(KEY)).kind is Kind.UNCERTAIN
+    assert drain(ingestor, clock) == []
+    assert store.only().status == SUBMITTING
     assert provider.calls == 1
 
 
@@ -503,195 +596,208 @@ def callback_body(video_no: str, status: str) -> bytes:
 def test_a_callback_before_the_accepted_write_is_not_undone(
     ingestor: Ingestor,
     store: InMemoryStore,
-    objects: FakeObjects,
+    queued: ObjectRef,
     provider: FakeProvider,
     callbacks: CallbackService,
+    clock: FakeClock,
 ) -> None:
     # Given a callback saying PARSE that lands between the claim and ingest's write of the answer
-    objects.add(KEY)
-    video_id = id_of(created(KEY))
+    video_id = id_of(queued)
     provider.answer(accepted("VI42"))
     provider.statuses["VI42"] = PARSE
-    store.before_next_save(
-        lambda: callbacks.handle(
-            video_id, token_for(SIGNING_KEY, video_id), callback_body("VI42", "PARSE"), "application/json"
-        )
-    )
+    real_save = store.save
+
+    def claim_then_callback(record: object) -> object:
+        saved = real_save(record)  # type: ignore[arg-type]
+        if saved.status == SUBMITTING:
+            store.before_next_save(
+                lambda: callbacks.handle(
+                    video_id,
+                    token_for(SIGNING_KEY, video_id),
+                    callback_body("VI42", "PARSE"),
+                    "application/json",
+                )
+            )
+        return saved
+
+    store.save = claim_then_callback  # type: ignore[method-assign,assignment]
     # When ingest records the accepted upload
-    outcome = ingestor.handle(created(KEY))
+    (outcome,) = drain(ingestor, clock)
     # Then the record stays PARSE and still gains the upload's details
     assert outcome.kind is Kind.SUBMITTED
     saved = store.only()
     assert saved.status == PARSE
     assert (saved.video_no, saved.video_name, saved.upload_time) == ("VI42", "VI42.mp4", "1760000000000")
     assert saved.lease_until is None
-    assert history(store) == [SUBMITTING, PARSE]
+    assert history(store) == [QUEUED, SUBMITTING, PARSE]
 
 
-def test_a_callback_proves_acceptance_even_when_the_answer_was_lost(
+@pytest.mark.parametrize(
+    ("error", "callback_status"),
+    [
+        (AmbiguousSubmit("read-timeout", "no answer"), "UNPARSE"),
+        (ProviderUnavailable("http-504", "gateway timeout"), "UNPARSE"),
+    ],
+)
+def test_a_callback_before_the_failure_is_handled_keeps_the_video_accepted(
     ingestor: Ingestor,
     store: InMemoryStore,
-    objects: FakeObjects,
+    queued: ObjectRef,
     provider: FakeProvider,
     callbacks: CallbackService,
+    clock: FakeClock,
+    error: ProviderError,
+    callback_status: str,
 ) -> None:
-    """Given UNPARSE arrives by callback before the read timeout is handled, then the record stays UNPARSE."""
-    objects.add(KEY)
-    video_id = id_of(created(KEY))
-    provider.answer(AmbiguousSubmit("read-timeout", "no answer"))
-    provider.statuses["VI43"] = UNPARSE
-    store.before_next_save(
-        lambda: callbacks.handle(
-            video_id, token_for(SIGNING_KEY, video_id), callback_body("VI43", "UNPARSE"), "application/json"
-        )
-    )
-    ingestor.handle(created(KEY))
+    video_id = id_of(queued)
+    provider.answer(error)
+    provider.statuses["VI43"] = callback_status
+
+    def callback_arrives() -> None:
+        body = callback_body("VI43", callback_status)
+        callbacks.handle(video_id, token_for(SIGNING_KEY, video_id), body, "application/json")
+
+    real_upload = provider.upload_url
+
+    def upload_then_callback(request: object) -> object:
+        try:
+            return real_upload(request)  # type: ignore[arg-type]
+        finally:
+            callback_arrives()
+
+    provider.upload_url = upload_then_callback  # type: ignore[method-assign,assignment]
+    drain(ingestor, clock)
     assert (store.only().status, store.only().video_no) == (UNPARSE, "VI43")
 
 
-def test_a_callback_before_a_deferral_keeps_the_video_accepted(
-    ingestor: Ingestor,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    provider: FakeProvider,
-    callbacks: CallbackService,
+# -- the line and the account-wide gate --------------------------------------------------------------
+
+
+def test_videos_are_submitted_first_dropped_first_at_the_account_rate(
+    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, gate: FakeGate, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
-    video_id = id_of(created(KEY))
-    provider.answer(ProviderUnavailable("http-504", "gateway timeout"))
-    provider.statuses["VI44"] = UNPARSE
-    store.before_next_save(
-        lambda: callbacks.handle(
-            video_id, token_for(SIGNING_KEY, video_id), callback_body("VI44", "UNPARSE"), "application/json"
-        )
-    )
-    ingestor.handle(created(KEY))
-    assert store.only().status == UNPARSE
+    """Given one upload per 62 s and five drops at once, then the drain after their batch sends the
+    first only; each scheduled run then sends the next one, in the order of the drops."""
+    gate.interval = 62.0
+    keys = [f"v{i}.mp4" for i in range(5)]
+    for key in keys:
+        objects.add(key)
+        assert ingestor.enqueue(created(key)).kind is Kind.QUEUED
+        clock.advance(0.01)
+    assert [o.kind for o in drain(ingestor, clock, wait=5.0)] == [Kind.SUBMITTED]
+    sent_at = [clock.now()]
+    while len(provider.requests) < 5:
+        clock.advance(60 - clock.now() % 60)  # the next tick of the minute schedule
+        before = len(provider.requests)
+        drain(ingestor, clock, wait=60.0)
+        sent_at += [clock.now()] * (len(provider.requests) - before)
+    assert [r.url.split("/")[-1].split("?")[0] for r in provider.requests] == keys
+    assert all(b - a >= 62.0 - 1e-6 for a, b in itertools.pairwise(sent_at))
+    assert gate.reservations == [gate.reservations[0] + 62.0 * i for i in range(5)]
 
 
-# -- the account-wide rate limit ------------------------------------------------------------------
-
-
-def test_a_slot_far_ahead_defers_the_message_with_its_reservation(
-    ingestor: Ingestor,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    provider: FakeProvider,
-    limiter: FakeLimiter,
+def test_a_waiting_video_costs_nothing_until_its_turn(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, gate: FakeGate, clock: FakeClock
 ) -> None:
+    """Given the next slot is 10 minutes away, then a run reserves nothing, writes nothing, and leaves."""
     objects.add(KEY)
-    limiter.next_free = T0 + 600
-    outcome = ingestor.handle(created(KEY))
-    assert (outcome.kind, outcome.delay_seconds, outcome.reserved_slot) == (Kind.DEFERRED, 600, T0 + 600)
-    assert provider.calls == 0
-    assert store.only().status == RETRY_WAIT
+    ingestor.enqueue(created(KEY))
+    gate.next_free = T0 + 600
+    writes = store.writes
+    assert drain(ingestor, clock, wait=60.0) == []
+    assert (gate.reservations, store.writes, clock.slept) == ([], writes, [])
+    assert store.only().status == QUEUED
 
 
-def test_a_slot_beyond_the_longest_queue_delay_waits_in_several_hops(
-    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, limiter: FakeLimiter, clock: FakeClock
+def test_a_slot_within_the_budget_is_waited_for_then_used(
+    ingestor: Ingestor, queued: ObjectRef, provider: FakeProvider, gate: FakeGate, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
-    limiter.next_free = T0 + 2000
-    first = ingestor.handle(created(KEY))
-    assert (first.delay_seconds, first.reserved_slot) == (MAX_DEFER_SECONDS, T0 + 2000)
-    clock.advance(first.delay_seconds)
-    second = ingestor.handle(created(KEY), reserved_slot=first.reserved_slot)
-    assert (second.kind, second.delay_seconds, second.reserved_slot) == (Kind.DEFERRED, 900, T0 + 2000)
-    assert limiter.reservations == [T0 + 2000]
-    assert provider.calls == 0
-
-
-def test_an_intermediate_hop_leaves_the_record_alone(
-    ingestor: Ingestor, objects: FakeObjects, store: InMemoryStore, limiter: FakeLimiter, clock: FakeClock
-) -> None:
-    """Given a message waiting hours for its slot, when it comes back early, then it hops again
-    without reading or writing the record: a long backlog costs no table writes per hop and its
-    history stays readable."""
-    objects.add(KEY)
-    limiter.next_free = T0 + 5000
-    first = ingestor.handle(created(KEY))
-    history, reads, writes = store.only().history, store.reads, store.writes
-    clock.advance(first.delay_seconds)
-
-    hop = ingestor.handle(created(KEY), reserved_slot=first.reserved_slot)
-
-    assert (hop.kind, hop.reserved_slot) == (Kind.DEFERRED, T0 + 5000)
-    assert (store.reads, store.writes) == (reads, writes)
-    assert store.only().history == history
-
-
-def test_a_message_back_with_its_reserved_slot_does_not_reserve_another(
-    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, limiter: FakeLimiter, clock: FakeClock
-) -> None:
-    objects.add(KEY)
-    limiter.next_free = T0 + 600
-    first = ingestor.handle(created(KEY))
-    clock.advance(first.delay_seconds)
-    second = ingestor.handle(created(KEY), reserved_slot=first.reserved_slot)
-    assert second.kind is Kind.SUBMITTED
-    assert limiter.reservations == [T0 + 600]
-    assert provider.calls == 1
-
-
-def test_a_short_wait_for_a_slot_is_slept_inline(
-    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, limiter: FakeLimiter, clock: FakeClock
-) -> None:
-    objects.add(KEY)
-    limiter.next_free = T0 + 3
-    assert ingestor.handle(created(KEY)).kind is Kind.SUBMITTED
+    gate.next_free = T0 + 3
+    assert [o.kind for o in drain(ingestor, clock, wait=5.0)] == [Kind.SUBMITTED]
     assert clock.slept == [3.0]
     assert provider.calls == 1
 
 
 def test_a_slot_already_due_costs_no_wait(
-    ingestor: Ingestor, objects: FakeObjects, limiter: FakeLimiter, clock: FakeClock
+    ingestor: Ingestor, queued: ObjectRef, gate: FakeGate, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
-    limiter.next_free = T0 - 10
-    ingestor.handle(created(KEY))
+    gate.next_free = T0 - 10
+    drain(ingestor, clock)
     assert clock.slept == []
 
 
-def test_uploads_are_spaced_by_the_account_limit(
-    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, limiter: FakeLimiter
+def test_a_run_takes_no_turn_it_cannot_finish_before_its_deadline(
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, gate: FakeGate, clock: FakeClock
 ) -> None:
-    """Given one upload per minute, when three videos arrive together, then one goes now and two are deferred."""
-    limiter.interval = 60.0
-    kinds = []
-    for i in range(3):
-        objects.add(f"v{i}.mp4")
-        kinds.append(ingestor.handle(created(f"v{i}.mp4")).kind)
-    assert kinds == [Kind.SUBMITTED, Kind.DEFERRED, Kind.DEFERRED]
-    assert provider.calls == 1
+    """Given 50 s left and a submission that may take 60 s (the lease), then the run leaves the video in line."""
+    assert drain(ingestor, clock, wait=60.0, runs_for=50.0) == []
+    assert gate.reservations == []
+    assert store.only().status == QUEUED
+
+
+def test_a_drain_with_an_empty_line_reserves_nothing(
+    ingestor: Ingestor, gate: FakeGate, clock: FakeClock
+) -> None:
+    assert drain(ingestor, clock) == []
+    assert gate.reservations == []
+
+
+def test_a_resubmitted_non_video_is_refused_at_its_turn(
+    ingestor: Ingestor, store: InMemoryStore, provider: FakeProvider, clock: FakeClock
+) -> None:
+    store.put(record(QUEUED, ref=created("notes.txt"), queued_at=iso(T0)))
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.REJECTED
+    assert "not a video" in str(store.only().reason)
+    assert provider.calls == 0
 
 
 # -- failures inside the pipeline -----------------------------------------------------------------
 
 
-def test_an_error_before_the_call_gives_the_record_back_for_the_retry(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider
+def test_an_error_before_the_call_puts_the_video_back_at_its_place(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    queued: ObjectRef,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
 ) -> None:
-    """Given reading the object fails, then the error propagates (the message is retried) and the record is
-    claimable again, so the retry submits it instead of taking it for an ambiguous call."""
-    objects.add(KEY)
+    """Given reading the object fails at its turn, then the error propagates (the run fails) and the
+    video is back in line where it was, so the next run submits it instead of taking it for an
+    ambiguous call."""
+    joined = store.only().queued_at
     objects.head_error = RuntimeError("S3 throttled")
     with pytest.raises(RuntimeError, match="S3 throttled"):
-        ingestor.handle(created(KEY))
-    assert store.only().status == RETRY_WAIT
-    assert store.only().lease_until is None
+        drain(ingestor, clock)
+    assert (store.only().status, store.only().queued_at, store.only().lease_until) == (QUEUED, joined, None)
     assert provider.calls == 0
     objects.head_error = None
-    assert ingestor.handle(created(KEY)).kind is Kind.SUBMITTED
+    assert [o.kind for o in drain(ingestor, clock)] == [Kind.SUBMITTED]
     assert provider.calls == 1
 
 
 def test_the_record_keeps_its_identity_across_attempts(
-    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+    ingestor: Ingestor, store: InMemoryStore, queued: ObjectRef, provider: FakeProvider, clock: FakeClock
 ) -> None:
-    objects.add(KEY)
     provider.answer(ProviderUnavailable("http-500", "oops"))
-    deliver(ingestor, clock, times=2)
+    turns(ingestor, clock, 2)
     saved = store.only()
-    assert saved.video_id == id_of(created(KEY))
+    assert saved.video_id == id_of(queued)
     assert saved.created_at == iso(T0)
-    assert saved.updated_at == iso(T0 + MAX_DEFER_SECONDS)
+    assert saved.queued_at == iso(T0)
+    assert saved.updated_at == iso(T0 + 30)  # the same run waited out the 30 s hold and tried again
+
+
+def test_the_line_follows_s3s_event_times_not_the_order_messages_arrive(
+    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, store: InMemoryStore, clock: FakeClock
+) -> None:
+    """Given two drops whose notifications arrive in the opposite order, then the first created goes first."""
+    later = replace(created("later.mp4"), event_time="2025-10-09T08:53:19.500Z")
+    earlier = replace(created("earlier.mp4"), event_time="2025-10-09T08:53:18.000Z")
+    for ref in (later, earlier):
+        objects.add(ref.key)
+        ingestor.enqueue(ref)
+    assert [e.video_id for e in store.line(10)] == [id_of(earlier), id_of(later)]
+    drain(ingestor, clock)
+    assert [r.url.split("/")[-1].split("?")[0] for r in provider.requests] == ["earlier.mp4", "later.mp4"]

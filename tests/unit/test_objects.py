@@ -129,3 +129,17 @@ def test_a_re_enqueued_notification_names_the_same_object(
 def test_awkward_keys_survive_re_enqueueing(key: str) -> None:
     ref = ObjectRef("uploads", key, 5, None, "e", "ObjectCreated:Copy")
     assert parse_notification(notification_body(ref)) == [ref]
+
+
+def test_s3s_event_time_is_kept_normalized_and_a_bad_one_is_ignored() -> None:
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "eventTime": "2026-11-24T06:00:00.000Z",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "a.mp4", "size": 1}},
+    }
+    (ref,) = parse_notification(json.dumps({"Records": [record]}))
+    assert ref.event_time == "2026-11-24T06:00:00.000Z"
+    assert parse_notification(notification_body(ref)) == [ref]
+    for bad in ("yesterday", 12, None, "9999-99-99T00:00:00Z"):
+        (ref,) = parse_notification(json.dumps({"Records": [{**record, "eventTime": bad}]}))
+        assert ref.event_time is None

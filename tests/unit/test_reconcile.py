@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from functions.core.callbacks import CallbackService, Result
+from functions.core.clock import iso
 from functions.core.contract import ListedVideo, trace_tag
 from functions.core.errors import (
     ProviderAuthFailure,
@@ -16,19 +18,18 @@ from functions.core.errors import (
     ProviderUnavailable,
 )
 from functions.core.ingest import Ingestor, Kind
-from functions.core.objects import parse_notification
-from functions.core.reconcile import Reconciler, object_ref, operator_resubmit
+from functions.core.reconcile import Reconciler, operator_resubmit
 from functions.core.signing import token_for
-from functions.core.status import PARSE, REJECTED, RETRY_WAIT, SUBMITTING, UNCERTAIN, UNPARSE
+from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNCERTAIN, UNPARSE
 from tests.unit.fakes import (
     RECONCILE_AFTER,
     SIGNING_KEY,
     STUCK_AFTER,
     T0,
+    FakeClock,
     FakeMetrics,
     FakeObjects,
     FakeProvider,
-    FakeQueue,
     InMemoryStore,
     accepted,
     created,
@@ -100,7 +101,7 @@ def test_a_video_the_provider_does_not_know_is_flagged_and_counted_not_dropped(
 
 
 def test_an_ambiguous_submission_found_by_its_trace_tag_is_adopted(
-    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
     uncertain = store.put(record(UNCERTAIN, updated_at=LONG_AGO))
     tag = trace_tag(uncertain.video_id)
@@ -108,7 +109,7 @@ def test_an_ambiguous_submission_found_by_its_trace_tag_is_adopted(
     reconciler.run()
     assert provider.tag_queries == [tag]
     assert (store.only().status, store.only().video_no) == (UNPARSE, "VI9")
-    assert queue.sent == []
+    assert store.line_length() == 0
 
 
 def test_an_ambiguous_submission_the_provider_never_got_is_resubmitted_once(
@@ -117,29 +118,25 @@ def test_an_ambiguous_submission_the_provider_never_got_is_resubmitted_once(
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
-    queue: FakeQueue,
+    clock: FakeClock,
     metrics: FakeMetrics,
 ) -> None:
     # Given an UNCERTAIN video that memories.ai does not list, past the grace period
     ref = created("clips/holiday.mp4")
     objects.add(ref.key)
-    store.put(record(UNCERTAIN, ref=ref, updated_at=LONG_AGO, transient_errors=2))
+    joined = iso(LONG_AGO - 600)
+    store.put(record(UNCERTAIN, ref=ref, updated_at=LONG_AGO, transient_errors=2, queued_at=joined))
     # When the reconciler runs
     assert reconciler.run()["resubmitted"] == 1
-    # Then the record is claimable again with a fresh retry budget, and a message names the same object
+    # Then it is back in line at its old place with a fresh retry budget
     saved = store.only()
-    assert (saved.status, saved.transient_errors) == (RETRY_WAIT, 0)
+    assert (saved.status, saved.transient_errors, saved.queued_at) == (QUEUED, 0, joined)
+    assert [e.video_id for e in store.line(10)] == [id_of(ref)]
     assert metrics.counts["VideosResubmitted"] == 1
-    (message,) = queue.sent
-    (named,) = parse_notification(message.body)
-    assert (named.bucket, named.key, named.version_id, id_of(named)) == (
-        ref.bucket,
-        ref.key,
-        "v1",
-        id_of(ref),
-    )
-    # And ingest submits it when the message arrives
-    assert ingestor.handle(named).kind is Kind.SUBMITTED
+    # And the ingest function submits it at its turn
+    assert [o.kind for o in ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=5)] == [
+        Kind.SUBMITTED
+    ]
     assert provider.calls == 1
     assert store.only().status == UNPARSE
 
@@ -151,7 +148,7 @@ def _listed(
 
 
 def test_an_ambiguous_upload_still_parsing_waits_however_long_then_is_adopted_unbilled(
-    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
     # Given an UNCERTAIN record long past the grace period, and an unclaimed video the provider
     # created at that moment and is still parsing (so the tag lookup cannot see it yet)
@@ -161,12 +158,12 @@ def test_an_ambiguous_upload_still_parsing_waits_however_long_then_is_adopted_un
     for _ in range(3):
         assert reconciler.run()["waiting-candidate"] == 1
     # Then nothing is resubmitted
-    assert (store.only().status, queue.sent, provider.calls) == (UNCERTAIN, [], 0)
+    assert (store.only().status, provider.calls) == (UNCERTAIN, 0)
     # And once it has parsed, its tag finds it and the record adopts it
     provider.unparsed = []
     provider.tagged[trace_tag(uncertain.video_id)] = [_listed("VI7", PARSE)]
     assert reconciler.run()["updated"] == 1
-    assert (store.only().status, store.only().video_no, queue.sent, provider.calls) == (PARSE, "VI7", [], 0)
+    assert (store.only().status, store.only().video_no, provider.calls) == (PARSE, "VI7", 0)
 
 
 def test_candidates_are_listed_by_every_unparsed_status_before_the_tag_lookup(
@@ -183,12 +180,12 @@ def test_candidates_are_listed_by_every_unparsed_status_before_the_tag_lookup(
 
 
 def test_a_failed_candidate_keeps_the_record_waiting(
-    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
     store.put(record(UNCERTAIN, updated_at=LONG_AGO))
     provider.unparsed = [_listed("VI7", "FAIL")]
     assert reconciler.run()["waiting-candidate"] == 1
-    assert queue.sent == []
+    assert store.only().status == UNCERTAIN
 
 
 def test_a_candidate_carrying_its_trace_tag_is_adopted_before_parsing(
@@ -210,9 +207,9 @@ def test_a_candidate_carrying_its_trace_tag_is_adopted_before_parsing(
     ],
 )
 def test_a_video_that_cannot_be_this_upload_does_not_hold_it_back(
-    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue, why: str
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, why: str
 ) -> None:
-    store.put(record(UNCERTAIN, updated_at=LONG_AGO))
+    uncertain = store.put(record(UNCERTAIN, updated_at=LONG_AGO))
     other = created("other.mp4")
     store.put(record(UNPARSE, ref=other, updated_at=T0, video_no="VI7"))
     provider.unparsed = [
@@ -224,7 +221,8 @@ def test_a_video_that_cannot_be_this_upload_does_not_hold_it_back(
         }[why]
     ]
     assert reconciler.run()["resubmitted"] == 1
-    assert len(queue.sent) == 1
+    resubmitted = store.peek(uncertain.video_id)
+    assert resubmitted is not None and resubmitted.status == QUEUED
 
 
 def test_an_ambiguous_upload_held_back_too_long_is_counted_for_the_alarm(
@@ -232,59 +230,55 @@ def test_an_ambiguous_upload_held_back_too_long_is_counted_for_the_alarm(
     store: InMemoryStore,
     provider: FakeProvider,
     metrics: FakeMetrics,
-    queue: FakeQueue,
 ) -> None:
     hours_ago = T0 - 2 * 3600
     store.put(record(UNCERTAIN, updated_at=hours_ago))
     provider.unparsed = [_listed("VI7", at=hours_ago)]
     reconciler.run()
     assert metrics.counts["VideosUncertainTooLong"] == 1
-    assert (store.only().status, queue.sent) == (UNCERTAIN, [])
-
-
-def test_an_unversioned_object_is_renamed_by_its_etag(store: InMemoryStore) -> None:
-    ref = created("a.mp4", version_id=None, etag="abc")
-    assert id_of(object_ref(record(UNCERTAIN, ref=ref))) == id_of(ref)
+    assert store.only().status == UNCERTAIN
 
 
 def test_a_recent_ambiguous_submission_waits(
-    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, queue: FakeQueue
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
     store.put(record(UNCERTAIN, updated_at=RECENTLY))
     reconciler.run()
     assert store.only().status == UNCERTAIN
-    assert queue.sent == []
+    assert store.line_length() == 0
 
 
-def test_a_retry_whose_message_was_lost_is_requeued(
-    reconciler: Reconciler, store: InMemoryStore, queue: FakeQueue
+@pytest.mark.parametrize("not_before", [None, T0 + 600])
+def test_a_video_waiting_in_line_is_never_touched_however_long_it_waits(
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider, not_before: float | None
 ) -> None:
-    ref = created("lost.mp4")
-    store.put(record(RETRY_WAIT, ref=ref, updated_at=LONG_AGO, retry_at="2025-10-09T08:00:00.000Z"))
-    assert reconciler.run()["requeued"] == 1
-    (message,) = queue.sent
-    assert message.delay_seconds == 0
-    assert [id_of(r) for r in parse_notification(message.body)] == [id_of(ref)]
-    assert store.only().status == RETRY_WAIT
-
-
-def test_a_retry_still_within_its_wait_is_left_alone(
-    reconciler: Reconciler, store: InMemoryStore, queue: FakeQueue
-) -> None:
-    store.put(record(RETRY_WAIT, updated_at=LONG_AGO, retry_at="2025-10-09T08:50:00.000Z"))
-    reconciler.run()
-    assert queue.sent == []
+    """Given videos in line for days (a backlog at 1/min), then a pass reads no record of theirs,
+    writes nothing, asks the provider nothing, and counts them as waiting, not stuck."""
+    old = T0 - 3 * 86400
+    for i in range(3):
+        store.put(
+            record(QUEUED, ref=created(f"{i}.mp4"), created_at=old, updated_at=old, queued_at=iso(old + i))
+        )
+    if not_before is not None:
+        store.put(replace(store.line_record(0), not_before=not_before))
+    before = {r.video_id: r for r in store.all()}
+    writes = store.writes
+    actions = reconciler.run()
+    assert store.writes == writes
+    assert {r.video_id: r for r in store.all()} == before
+    assert provider.calls == 0 and provider.status_queries == [] and provider.tag_queries == []
+    assert (actions["stuck"], actions["waiting-in-line"]) == (0, 3)
 
 
 def test_an_attempt_that_died_long_ago_becomes_uncertain(
-    reconciler: Reconciler, store: InMemoryStore, queue: FakeQueue, provider: FakeProvider
+    reconciler: Reconciler, store: InMemoryStore, provider: FakeProvider
 ) -> None:
     store.put(record(SUBMITTING, updated_at=LONG_AGO, lease_until=LONG_AGO + 60))
     assert reconciler.run()["orphan-uncertain"] == 1
     assert store.only().status == UNCERTAIN
     assert store.only().lease_until is None
     assert provider.calls == 0
-    assert queue.sent == []
+    assert store.line_length() == 0
 
 
 def test_videos_not_final_long_after_their_drop_are_counted_as_stuck(
@@ -292,7 +286,9 @@ def test_videos_not_final_long_after_their_drop_are_counted_as_stuck(
 ) -> None:
     old = T0 - STUCK_AFTER - 60
     store.put(record(UNPARSE, ref=created("1.mp4"), video_no="VI1", created_at=old, updated_at=LONG_AGO))
-    store.put(record(RETRY_WAIT, ref=created("2.mp4"), created_at=old, updated_at=RECENTLY))
+    store.put(
+        record(SUBMITTING, ref=created("2.mp4"), created_at=old, updated_at=RECENTLY, lease_until=T0 + 9)
+    )
     store.put(record(UNCERTAIN, ref=created("3.mp4"), created_at=old, updated_at=RECENTLY))
     store.put(
         record(UNPARSE, ref=created("4.mp4"), video_no="VI4", created_at=T0 - 3600, updated_at=RECENTLY)
@@ -363,7 +359,7 @@ def test_an_unusable_account_stops_the_whole_pass(
 # -- the operator's resubmit --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNPARSE])
+@pytest.mark.parametrize("status", [SUBMITTING, QUEUED, UNPARSE])
 def test_an_operator_cannot_resubmit_a_video_in_progress(status: str) -> None:
     with pytest.raises(ValueError, match="in progress"):
         operator_resubmit(record(status), now=T0)
@@ -372,7 +368,7 @@ def test_an_operator_cannot_resubmit_a_video_in_progress(status: str) -> None:
 @pytest.mark.parametrize("status", [REJECTED, "FAIL", "PARSE_ERROR", UNCERTAIN])
 def test_an_operator_can_resubmit_a_finished_or_uncertain_video(status: str) -> None:
     resubmitted = operator_resubmit(record(status, transient_errors=3, reason="old"), now=T0)
-    assert (resubmitted.status, resubmitted.transient_errors) == (RETRY_WAIT, 0)
+    assert (resubmitted.status, resubmitted.transient_errors, resubmitted.queued_at) == (QUEUED, 0, iso(T0))
     assert resubmitted.history[-1].by == "operator"
     assert resubmitted.reason == "resubmitted by an operator"
 
@@ -383,6 +379,7 @@ def test_a_resubmitted_failed_video_tracks_its_new_upload(
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
+    clock: FakeClock,
 ) -> None:
     # Given a video memories.ai failed to parse (say, its presigned link expired), resubmitted by an operator
     ref = created("talk.mp4")
@@ -391,7 +388,8 @@ def test_a_resubmitted_failed_video_tracks_its_new_upload(
     store.save(operator_resubmit(failed, now=T0))
     # When ingest submits it again and memories.ai accepts it as a new video
     provider.answer(accepted("VINEW"))
-    assert ingestor.handle(object_ref(failed)).kind is Kind.SUBMITTED
+    (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=5)
+    assert outcome.kind is Kind.SUBMITTED
     # Then the record follows the new video, and its PARSE callback is applied
     assert store.only().video_no == "VINEW"
     body = json.dumps({"videoNo": "VINEW", "status": "PARSE"}).encode()
@@ -400,3 +398,12 @@ def test_a_resubmitted_failed_video_tracks_its_new_upload(
         failed.video_id, token_for(SIGNING_KEY, failed.video_id), body, "application/json"
     )
     assert outcome.result is Result.APPLIED
+
+
+def test_a_record_left_in_retry_wait_by_an_older_release_can_be_put_in_line() -> None:
+    """The upgrade path (docs/deploy.md): RETRY_WAIT is no status of this release, so it reads as
+    final, is never reconciled, and an operator's resubmit puts it in line."""
+    legacy = record("RETRY_WAIT", updated_at=LONG_AGO)
+    resubmitted = operator_resubmit(legacy, now=T0)
+    assert (resubmitted.status, resubmitted.queued_at) == (QUEUED, iso(T0))
+    assert resubmitted.line_position is not None

@@ -23,7 +23,6 @@ INGEST_ENV = {
     env.MEMORIES_API_KEY_SECRET_ID: "memories/api-key",
     env.CALLBACK_BASE_URL: CALLBACK_BASE,
     env.CALLBACK_SIGNING_SECRET_ID: "memories/callback-signing",
-    env.INGEST_QUEUE_URL: "https://sqs.eu-central-1.amazonaws.com/123456789012/ingest",
 }
 CALLBACK_ENV = {
     env.STATUS_TABLE_NAME: "videos",
@@ -33,7 +32,6 @@ CALLBACK_ENV = {
 RECONCILE_ENV = {
     env.STATUS_TABLE_NAME: "videos",
     env.MEMORIES_API_KEY_SECRET_ID: "memories/api-key",
-    env.INGEST_QUEUE_URL: "https://sqs.eu-central-1.amazonaws.com/123456789012/ingest",
 }
 Loader = Callable[[dict[str, str]], object]
 LOADERS: list[tuple[Loader, dict[str, str]]] = [
@@ -105,7 +103,6 @@ MALFORMED = [
     (env.MEMORIES_API_BASE_URL, "https://api.memories.ai#top"),
     (env.CALLBACK_BASE_URL, "not a url"),
     (env.CALLBACK_BASE_URL, "https://"),
-    (env.INGEST_QUEUE_URL, "ingest-queue"),
     (env.VIDEO_SUFFIXES, ","),
     (env.VIDEO_SUFFIXES, " , "),
 ]
@@ -121,7 +118,7 @@ def test_a_malformed_ingest_variable_is_named(name: str, value: str) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [(env.RECONCILE_AFTER_SECONDS, "-5"), (env.RECONCILE_AFTER_SECONDS, "soon"), (env.STUCK_AFTER_SECONDS, "x"),
-     (env.STUCK_AFTER_SECONDS, str(31 * 86400)), (env.INGEST_QUEUE_URL, "queue")],
+     (env.STUCK_AFTER_SECONDS, str(31 * 86400))],
 )  # fmt: skip
 def test_a_malformed_reconcile_variable_is_named(name: str, value: str) -> None:
     assert refused(ReconcileSettings.from_env, {**RECONCILE_ENV, name: value}).name == name

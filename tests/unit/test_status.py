@@ -7,8 +7,8 @@ import pytest
 from functions.core.status import (
     HISTORY_LIMIT,
     PARSE,
+    QUEUED,
     REJECTED,
-    RETRY_WAIT,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -22,7 +22,7 @@ from tests.unit.fakes import T0, record
 
 def test_ranks_order_the_journey() -> None:
     """Waiting to submit < maybe submitted < indexing < done; done, refused and failed are all final."""
-    assert rank(SUBMITTING) == rank(RETRY_WAIT) < rank(UNCERTAIN) < rank(UNPARSE) < rank(PARSE)
+    assert rank(SUBMITTING) == rank(QUEUED) < rank(UNCERTAIN) < rank(UNPARSE) < rank(PARSE)
     assert rank(PARSE) == rank(REJECTED) == rank("FAIL") == rank("PARSE_ERROR")
 
 
@@ -33,7 +33,7 @@ def test_final_statuses(status: str) -> None:
     assert is_final(status)
 
 
-@pytest.mark.parametrize("status", [SUBMITTING, RETRY_WAIT, UNCERTAIN, UNPARSE, "unparse"])
+@pytest.mark.parametrize("status", [SUBMITTING, QUEUED, UNCERTAIN, UNPARSE, "unparse"])
 def test_statuses_still_in_progress(status: str) -> None:
     assert not is_final(status)
     assert not is_failure(status)
@@ -87,7 +87,7 @@ def test_history_keeps_only_the_newest_transitions() -> None:
     """Given a record that bounced many times, when moved again, then history holds the last 20 and the count is exact."""
     current = record(SUBMITTING, updated_at=T0)
     for i in range(HISTORY_LIMIT + 5):
-        to = RETRY_WAIT if current.status == SUBMITTING else SUBMITTING
+        to = QUEUED if current.status == SUBMITTING else SUBMITTING
         current = current.moved(to, by="ingest", at=f"step-{i:03d}")
     assert len(current.history) == HISTORY_LIMIT
     assert current.history[-1].at == f"step-{HISTORY_LIMIT + 4:03d}"
