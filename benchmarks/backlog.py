@@ -51,7 +51,15 @@ from functions.core.settings import (
 )
 from functions.core.status import PARSE
 from functions.ingest import handler as ingest_handler
-from tests.unit.fakes import FakeClock, FakeGate, FakeMetrics, FakeObjects, FakeProvider, InMemoryStore
+from tests.unit.fakes import (
+    BUCKET,
+    FakeClock,
+    FakeGate,
+    FakeMetrics,
+    FakeObjects,
+    FakeProvider,
+    InMemoryStore,
+)
 
 RATE: Final = 1.0  # uploads per minute: the provider's limit and the default
 BATCH_SIZE: Final = 5  # the stack's default ingestBatchSize
@@ -119,6 +127,7 @@ def simulate(videos: int) -> Run:
     metrics = FakeMetrics()
     ingestor = Ingestor(
         IngestConfig(
+            source_bucket=BUCKET,
             unique_id="default",
             callback_base_url="https://abcdefghij.execute-api.us-east-1.amazonaws.com/prod",
             presigned_url_ttl_seconds=6 * 3600,

@@ -400,6 +400,7 @@ class LocalStack:
         resources = self.resources
         wiring = {
             env.STATUS_TABLE_NAME: resources.table_name,
+            env.SOURCE_BUCKET_NAME: resources.bucket,
             env.MEMORIES_API_BASE_URL: self.api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: resources.api_key_secret_id,
             env.CALLBACK_SIGNING_SECRET_ID: resources.signing_secret_id,

@@ -171,6 +171,7 @@ class RuntimeRefs:
     """The values of the functions' environment that only exist at deploy time (CDK tokens)."""
 
     table_name: str
+    source_bucket_name: str
     callback_base_url: str
     api_key_secret_id: str
     signing_secret_id: str
@@ -181,6 +182,7 @@ class RuntimeRefs:
 # of the real values (10-character API id, longest region name, China partition suffix).
 PLACEHOLDER_REFS: Final = RuntimeRefs(
     table_name="placeholder-status-table",
+    source_bucket_name="placeholder-source-bucket",
     callback_base_url="https://abcdefghij.execute-api.ap-southeast-5.amazonaws.com.cn/prod/",
     # Secret ids, not secret values.
     api_key_secret_id="arn:aws:secretsmanager:us-east-1:123456789012:secret:placeholder-api-key-AbCdEf",  # noqa: S106
@@ -443,6 +445,7 @@ class PipelineConfig:
         return {
             **self._powertools_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
+            env.SOURCE_BUCKET_NAME: refs.source_bucket_name,
             env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             env.MEMORIES_UNIQUE_ID: self.unique_id,

@@ -28,6 +28,12 @@ def _params(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
     return params
 
 
+def _etag(response: Mapping[str, Any]) -> str | None:
+    """S3's API quotes the ETag; its event notifications do not: compared, they must match."""
+    etag = response.get("ETag")
+    return str(etag).strip('"') if etag else None
+
+
 def _total_size(response: Mapping[str, Any]) -> int:
     """``Content-Range: bytes 0-4095/12345`` names the whole object's size; without it the body is all."""
     content_range = str(response.get("ContentRange") or "")
@@ -53,7 +59,7 @@ class S3Objects:
             size=int(response.get("ContentLength", 0)),
             metadata=dict(response.get("Metadata", {})),
             version_id=response.get("VersionId"),
-            etag=response.get("ETag"),
+            etag=_etag(response),
         )
 
     def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
@@ -75,7 +81,7 @@ class S3Objects:
             size=_total_size(response),
             metadata=dict(response.get("Metadata", {})),
             version_id=response.get("VersionId"),
-            etag=response.get("ETag"),
+            etag=_etag(response),
             head=head,
         )
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from functions.core.clock import iso
+from functions.core.content import SNIFF_BYTES
+from functions.core.content import refusal as content_refusal
 from functions.core.contract import (
     Accepted,
     OptionalFields,
@@ -81,6 +83,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
+    # The one bucket this pipeline submits from: a notification naming another is refused.
+    source_bucket: str
     unique_id: str
     callback_base_url: str
     presigned_url_ttl_seconds: int
@@ -144,6 +148,12 @@ class Ingestor:
         if ref.is_folder_marker or ref.size == 0:
             self._metrics.count("ObjectsSkipped")
             return Outcome(Kind.SKIPPED, "folder marker" if ref.is_folder_marker else "empty object")
+        if ref.bucket != self._config.source_bucket:
+            # Only a sender to the private queue could name another bucket; nothing is recorded for it.
+            self._metrics.count("ObjectsSkipped")
+            return Outcome(
+                Kind.SKIPPED, f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
+            )
         video_id = video_id_for(ref.bucket, ref.key, ref.object_version)
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
@@ -179,9 +189,17 @@ class Ingestor:
     # -- steps -------------------------------------------------------------------------------------
 
     def _refusal(self, key: str, size: int) -> str | None:
+        return self._key_refusal(key) or self._size_refusal(size)
+
+    def _key_refusal(self, key: str) -> str | None:
         if not is_video_key(key, self._config.video_suffixes):
             suffixes = " ".join(self._config.video_suffixes)
             return f"not a video: the key does not end with one of {suffixes}"
+        return None
+
+    def _size_refusal(self, size: int) -> str | None:
+        if size == 0:
+            return "empty object (S3 reports 0 bytes)"
         if size > self._config.max_object_bytes:
             return f"too large: {size} bytes, the limit is {self._config.max_object_bytes}"
         return None
@@ -230,11 +248,13 @@ class Ingestor:
         return self._submit(record, prepared)
 
     def _prepare(self, record: VideoRecord) -> UploadRequest | Outcome:
-        # Checked again now: it may have waited days, and an operator may have resubmitted it.
-        refusal = self._refusal(record.key, record.size)
+        # Checked again now, on what S3 itself reports: it may have waited days, an operator may have
+        # resubmitted it, and a notification's size is only a claim. One ranged GET gives the size,
+        # the metadata, the ETag and the first bytes.
+        refusal = self._key_refusal(record.key)
         if refusal is not None:
             return self._finish_rejected(record, refusal)
-        info = self._objects.head(record.bucket, record.key, record.version_id)
+        info = self._objects.peek(record.bucket, record.key, record.version_id, SNIFF_BYTES)
         if info is None:
             return self._finish_rejected(record, "the object no longer exists (deleted while in line)")
         if record.version_id is None and info.etag is not None and info.etag != record.object_version:
@@ -242,6 +262,13 @@ class Ingestor:
             return self._finish_rejected(
                 record, "the object was replaced while in line; the new one is its own video"
             )
+        refusal = self._size_refusal(info.size)
+        if refusal is not None:
+            return self._finish_rejected(record, refusal)
+        # Every upload_url call is billed, and the provider refuses what it cannot parse only after.
+        not_a_video = content_refusal(info.head)
+        if not_a_video is not None:
+            return self._finish_rejected(record, not_a_video)
         options = self._config.defaults.overlay(fields_from_metadata(info.metadata))
         problems = validate_optional_fields(options)
         if problems:
@@ -252,7 +279,12 @@ class Ingestor:
         )
         return UploadRequest(
             url=url,
-            callback=callback_url(self._config.callback_base_url, self._signing_key(), record.video_id),
+            callback=callback_url(
+                self._config.callback_base_url,
+                self._signing_key(),
+                record.video_id,
+                issued_at=self._clock.now(),
+            ),
             unique_id=self._config.unique_id,
             options=options,
             extra_tags=(trace_tag(record.video_id),),

@@ -154,6 +154,7 @@ def _metrics_namespace(environ: Mapping[str, str]) -> str:
 @dataclass(frozen=True, slots=True)
 class IngestSettings:
     table_name: str
+    source_bucket: str
     api_base_url: str
     api_key_secret_id: str
     unique_id: str
@@ -188,6 +189,7 @@ class IngestSettings:
             raise SettingsError(f"DEFAULT_{field.upper()}", reason)
         settings = cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
+            source_bucket=_required(environ, env.SOURCE_BUCKET_NAME),
             api_base_url=_api_base_url(environ),
             api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
             unique_id=_unique_id(environ),

@@ -76,6 +76,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     clock = SystemClock()
     ingestor = Ingestor(
         IngestConfig(
+            source_bucket=settings.source_bucket,
             unique_id=settings.unique_id,
             callback_base_url=settings.callback_base_url,
             presigned_url_ttl_seconds=settings.presigned_url_ttl_seconds,

@@ -72,6 +72,7 @@ class PipelineFunctions(Construct):
         self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
         refs = RuntimeRefs(
             table_name=table.table.table_name,
+            source_bucket_name=storage.bucket.bucket_name,
             callback_base_url=callback_base_url,
             api_key_secret_id=secrets.api_key_secret_id,
             signing_secret_id=secrets.signing_key.secret_arn,

@@ -30,7 +30,7 @@ from devstack.stack import LocalStack
 from functions.core import env
 from functions.core.clock import epoch
 from functions.core.contract import trace_tag
-from functions.core.status import PARSE, RETRY_WAIT, UNCERTAIN, VideoRecord, is_final
+from functions.core.status import PARSE, QUEUED, UNCERTAIN, VideoRecord, is_final
 from tests.conftest import TEST_STACK
 
 pytestmark = pytest.mark.e2e
@@ -152,9 +152,7 @@ def test_under_every_fault_nothing_is_lost_and_nothing_is_paid_twice(
     received = Counter(tag for c in calls for tag in c["form"].get("tags", []) if tag.startswith("ingest-"))
     statuses = Counter(r.status for r in records)
     uncertain = [_uncertain_seconds(r) for r in records if any(h.to_status == UNCERTAIN for h in r.history)]
-    resubmitted = sum(
-        1 for r in records for h in r.history if h.by == "reconcile" and h.to_status == RETRY_WAIT
-    )
+    resubmitted = sum(1 for r in records for h in r.history if h.by == "reconcile" and h.to_status == QUEUED)
     dlq = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
     dead_lettered = int(dlq["Attributes"]["ApproximateNumberOfMessages"])
     faults_injected = sum(int(f.get("times", 1)) for f in UPLOAD_FAULTS + CALLBACK_FAULTS)  # type: ignore[call-overload]

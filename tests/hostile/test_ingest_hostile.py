@@ -46,6 +46,7 @@ HYPOTHESIS = {
 SUFFIXES = (".mp4", ".mov")
 OPTIONAL_FIELDS = tuple(f.name for f in fields(OptionalFields))
 CONFIG = IngestConfig(
+    source_bucket=BUCKET,
     unique_id=UNIQUE_ID,
     callback_base_url=CALLBACK_BASE,
     presigned_url_ttl_seconds=6 * 3600,

@@ -42,13 +42,25 @@ def _table_grants(synthesized: Synthesized, handler: str) -> dict[str, set[str]]
 @pytest.mark.parametrize(
     ("handler", "expected"),
     [
-        # get, create and save a record; read and move the shared upload slot.
-        (INGEST_HANDLER, {"table": {"dynamodb:GetItem", "dynamodb:PutItem"}}),
+        # get, create and save a record; read and move the shared upload gate; read the line.
+        (
+            INGEST_HANDLER,
+            {
+                "table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+                f"index/{schema.LINE_INDEX}": {"dynamodb:Query"},
+            },
+        ),
         (CALLBACK_HANDLER, {"table": {"dynamodb:GetItem", "dynamodb:PutItem"}}),
-        # records found through the status index, saved with a conditional PutItem.
+        # records found through the status index, saved with a conditional PutItem; the line's
+        # length; who holds a videoNo the provider lists.
         (
             RECONCILE_HANDLER,
-            {"table": {"dynamodb:PutItem"}, f"index/{schema.STATUS_INDEX}": {"dynamodb:Query"}},
+            {
+                "table": {"dynamodb:PutItem"},
+                f"index/{schema.STATUS_INDEX}": {"dynamodb:Query"},
+                f"index/{schema.LINE_INDEX}": {"dynamodb:Query"},
+                f"index/{schema.VIDEO_NO_INDEX}": {"dynamodb:Query"},
+            },
         ),
     ],
 )

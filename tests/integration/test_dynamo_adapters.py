@@ -21,6 +21,7 @@ from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import ObjectRef
 from functions.core.ports import ObjectInfo
 from functions.core.status import QUEUED, SUBMITTING, UNPARSE, Transition, VideoRecord
+from tests.unit.fakes import MP4_HEAD
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,9 @@ class _Objects:
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         return ObjectInfo(size=10, metadata={})
 
+    def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
+        return ObjectInfo(size=10, metadata={}, head=MP4_HEAD)
+
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
         return "https://example.invalid/presigned"
 
@@ -136,6 +140,7 @@ def test_concurrent_deliveries_and_drainers_make_exactly_one_provider_call(
     gate = DynamoUploadGate(ddb, table_name, uploads_per_minute=60_000)  # type: ignore[arg-type]
     ingestor = Ingestor(
         IngestConfig(
+            source_bucket="bucket",
             unique_id="default",
             callback_base_url="https://cb.example/prod",
             presigned_url_ttl_seconds=3600,

@@ -47,7 +47,7 @@ def test_peek_reads_the_first_bytes_and_the_whole_size_in_one_request(s3: Any, b
     assert info.size == len(video)
     assert info.metadata == {"tags": "x,y"}
     assert info.version_id == put["VersionId"]
-    assert info.etag == put["ETag"]
+    assert info.etag == put["ETag"].strip('"')
     assert refusal(info.head) is None
 
 

@@ -14,6 +14,7 @@ from functions.core.ingest import IngestConfig, Ingestor
 from functions.core.reconcile import ReconcileConfig, Reconciler
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from tests.unit.fakes import (
+    BUCKET,
     CALLBACK_BASE,
     RECONCILE_AFTER,
     SIGNING_KEY,
@@ -74,6 +75,7 @@ def metrics() -> FakeMetrics:
 @pytest.fixture
 def ingest_config() -> IngestConfig:
     return IngestConfig(
+        source_bucket=BUCKET,
         unique_id=UNIQUE_ID,
         callback_base_url=CALLBACK_BASE,
         presigned_url_ttl_seconds=6 * 3600,

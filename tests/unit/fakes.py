@@ -207,8 +207,12 @@ class FakeProvider:
         self.credentials_forgotten += 1
 
 
+# The first bytes of an MP4 (an ISO base media `ftyp` box): what a video added to FakeObjects starts with.
+MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+
+
 class FakeObjects:
-    """The bucket: ``head`` answers for objects added with ``add``; ``presign_get`` is deterministic."""
+    """The bucket: ``head``/``peek`` answer for objects added with ``add``; ``presign_get`` is deterministic."""
 
     def __init__(self) -> None:
         self._objects: dict[tuple[str, str], ObjectInfo] = {}
@@ -222,8 +226,11 @@ class FakeObjects:
         size: int = 1000,
         metadata: Mapping[str, str] | None = None,
         etag: str | None = None,
+        content: bytes = MP4_HEAD,
     ) -> None:
-        self._objects[(BUCKET, key)] = ObjectInfo(size=size, metadata=dict(metadata or {}), etag=etag)
+        self._objects[(BUCKET, key)] = ObjectInfo(
+            size=size, metadata=dict(metadata or {}), etag=etag, head=content
+        )
 
     def remove(self, key: str) -> None:
         del self._objects[(BUCKET, key)]
@@ -233,6 +240,10 @@ class FakeObjects:
         if self.head_error is not None:
             raise self.head_error
         return self._objects.get((bucket, key))
+
+    def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
+        info = self.head(bucket, key, version_id)
+        return None if info is None else replace(info, head=info.head[:length])
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
         return presigned_url(bucket, key, version_id, ttl_seconds)

@@ -107,7 +107,8 @@ def test_the_request_carries_a_presigned_url_a_signed_callback_and_the_folder(
     (request,) = provider.requests
     assert request.url == presigned_url(BUCKET, KEY, "v9", 7200)
     assert request.unique_id == UNIQUE_ID
-    assert request.callback == callback_url(CALLBACK_BASE, SIGNING_KEY, id_of(ref))
+    # The token is issued when the video is submitted (by the ingest clock), not when it was dropped
+    assert request.callback == callback_url(CALLBACK_BASE, SIGNING_KEY, id_of(ref), issued_at=T0)
     callback = urlsplit(request.callback)
     assert callback.path.endswith("/callbacks/" + id_of(ref))
     assert token_matches(SIGNING_KEY, id_of(ref), parse_qs(callback.query)["token"][0])
@@ -801,3 +802,60 @@ def test_the_line_follows_s3s_event_times_not_the_order_messages_arrive(
     assert [e.video_id for e in store.line(10)] == [id_of(earlier), id_of(later)]
     drain(ingestor, clock)
     assert [r.url.split("/")[-1].split("?")[0] for r in provider.requests] == ["earlier.mp4", "later.mp4"]
+
+
+# -- what S3 itself says, checked before the metered call ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"this is a text file named like a video\n", "the content is text"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "the content is a JPEG image"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "HEIF/AVIF"),
+    ],
+)
+def test_a_disguised_non_video_is_rejected_before_any_call(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+    content: bytes,
+    what: str,
+) -> None:
+    # Given an object whose key says video but whose first bytes say otherwise
+    objects.add(KEY, content=content)
+    ingestor.enqueue(created(KEY))
+    # When its turn comes
+    (outcome,) = drain(ingestor, clock)
+    # Then nothing is billed, and the record says what the object is
+    assert outcome.kind is Kind.REJECTED
+    assert provider.calls == 0
+    reason = str(store.only().reason)
+    assert reason.startswith("not a video: ") and what in reason
+
+
+def test_the_size_checked_is_the_one_s3_reports_not_the_notifications(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    # Given a notification that claims a small object, while S3 holds one over the limit
+    objects.add(KEY, size=2 * 1024**3)
+    ingestor.enqueue(created(KEY, size=1000))
+    # When its turn comes, it is refused on S3's figure, with one S3 request and no call
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.REJECTED
+    assert str(store.only().reason).startswith(f"too large: {2 * 1024**3} bytes")
+    assert (len(objects.heads), provider.calls) == (1, 0)
+
+
+def test_a_notification_for_another_bucket_is_refused_and_records_nothing(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    # Given a message that names a bucket this pipeline was not deployed for
+    objects.add(KEY)
+    outcome = ingestor.enqueue(created(KEY, bucket="someone-elses-bucket"))
+    # Then it is skipped, with the reason, and neither the table nor the provider sees it
+    assert outcome.kind is Kind.SKIPPED and "someone-elses-bucket" in outcome.detail
+    assert len(store) == 0
+    assert drain(ingestor, clock) == [] and provider.calls == 0

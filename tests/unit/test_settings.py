@@ -20,6 +20,7 @@ from tests.unit.fakes import CALLBACK_BASE
 
 INGEST_ENV = {
     env.STATUS_TABLE_NAME: "videos",
+    env.SOURCE_BUCKET_NAME: "uploads",
     env.MEMORIES_API_KEY_SECRET_ID: "memories/api-key",
     env.CALLBACK_BASE_URL: CALLBACK_BASE,
     env.CALLBACK_SIGNING_SECRET_ID: "memories/callback-signing",
