@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
@@ -28,6 +29,13 @@ def stack() -> Iterator[LocalStack]:
     config = replace(TEST_STACK, callback_delays=(0.1, 0.3))
     with LocalStack(config) as running:
         yield running
+
+
+def cli_json(out: str) -> Any:
+    """The JSON document the command printed (indented), wherever the local stack's background
+    functions' log lines (one JSON object per line, to the same stdout) fall around it."""
+    start = out.index("{\n")
+    return json.JSONDecoder().raw_decode(out, start)[0]
 
 
 def cli(stack: LocalStack, *args: str) -> int:
@@ -53,12 +61,12 @@ def test_list_and_show_a_parsed_video(stack: LocalStack, capsys: pytest.CaptureF
     assert "ops/talk one.mp4" in listing and record.video_no in listing
 
     assert cli(stack, "show", "--bucket", stack.bucket, "--key", "ops/talk one.mp4") == 0
-    shown = json.loads(capsys.readouterr().out)
+    shown = cli_json(capsys.readouterr().out)
     assert shown["video_no"] == record.video_no
     assert [step["to_status"] for step in shown["history"]][-1] == PARSE
 
     assert cli(stack, "show", "--video-no", record.video_no or "") == 0
-    assert json.loads(capsys.readouterr().out)["video_id"] == uploaded.video_id
+    assert cli_json(capsys.readouterr().out)["video_id"] == uploaded.video_id
 
 
 def test_resubmit_of_an_accepted_video_needs_force_and_says_it_is_billed_again(
@@ -186,7 +194,7 @@ def test_line_and_show_tell_a_waiting_videos_place_and_when_it_goes(
         )
 
         assert cli(stack, "show", ids[1]) == 0
-        shown = json.loads(capsys.readouterr().out)
+        shown = cli_json(capsys.readouterr().out)
         assert shown["status"] == QUEUED
         assert shown["place_in_line"] == 2
         assert shown["estimated_submission"] > iso(now + 599)
