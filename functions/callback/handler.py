@@ -12,11 +12,11 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters import wiring
+from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.core.callbacks import CallbackConfig, CallbackService, parse_callback
 from functions.core.errors import CallbackRefused, InvalidCallback
@@ -24,7 +24,7 @@ from functions.core.settings import CallbackSettings
 from functions.core.signing import TOKEN_PARAMETER
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics()
 api = APIGatewayRestResolver()
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from functions.adapters import wiring
+from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.adapters.dynamo import DynamoUploadGate
 from functions.adapters.s3 import S3Objects
@@ -29,7 +29,7 @@ from functions.core.settings import INGEST_SCHEDULE_SECONDS, IngestSettings
 from functions.core.signing import video_id_for
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
