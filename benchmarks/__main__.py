@@ -8,42 +8,19 @@ to ``.cache/benchmarks.log``. Each benchmark also runs alone: ``python -m benchm
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
-import sys
 import time
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
-from benchmarks import coldstart, hotpaths, pacing
-from benchmarks._report import Row, render
+from benchmarks import asset, coldstart, hotpaths, pacing
+from benchmarks._report import LOG, Row, logged_to, render
 
-LOG = Path(__file__).resolve().parent.parent / ".cache" / "benchmarks.log"
-BENCHMARKS = {"coldstart": coldstart.rows, "hotpaths": hotpaths.rows, "pacing": pacing.rows}
-
-
-@contextlib.contextmanager
-def _into(log: IO[str]) -> Iterator[None]:
-    """Everything written to stdout and stderr, by any handler or child process, goes to ``log``
-    (Powertools' loggers hold the original ``sys.stdout``, so the file descriptors are redirected)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
+BENCHMARKS = {
+    "coldstart": coldstart.rows,
+    "asset": asset.rows,
+    "hotpaths": hotpaths.rows,
+    "pacing": pacing.rows,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     LOG.parent.mkdir(exist_ok=True)
     rows: list[Row] = []
     started = time.monotonic()
-    with LOG.open("w") as log, _into(log):
+    with LOG.open("w") as log, logged_to(log):
         logging.basicConfig(stream=log, level=logging.INFO, force=True)
         warnings.simplefilter("ignore")
         for name in args.only or BENCHMARKS:

@@ -6,9 +6,19 @@ reading ratios of interleaved runs, not by a timed test.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
+import os
 import statistics
-from collections.abc import Callable, Sequence
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+LOG = Path(__file__).resolve().parent.parent / ".cache" / "benchmarks.log"
 
 
 @dataclass(frozen=True)
@@ -64,3 +74,41 @@ def render(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(c) + " |" for c in cells]
     return "\n".join(lines)
+
+
+def run_alone(
+    doc: str | None, rows: Callable[[bool], Sequence[Row]], argv: Sequence[str] | None = None
+) -> int:
+    """``python -m benchmarks.<name> [--quick]``: one benchmark's rows, as a table."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and sizes")
+    args = parser.parse_args(argv)
+    LOG.parent.mkdir(exist_ok=True)
+    with LOG.open("w") as log, logged_to(log):
+        logging.basicConfig(stream=log, level=logging.INFO, force=True)
+        warnings.simplefilter("ignore")
+        result = rows(args.quick)
+    print(render(result))
+    print(f"logs in {LOG}")
+    return 0
+
+
+@contextlib.contextmanager
+def logged_to(log: IO[str]) -> Iterator[None]:
+    """Everything written to stdout and stderr, by any handler or child process, goes to ``log``
+    (Powertools' loggers hold the original ``sys.stdout``, so the file descriptors are redirected)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])

@@ -12,7 +12,6 @@ included: it talks to AWS and is the same calls as the baseline's equivalent.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from benchmarks._report import Row, interleaved, ratio_row, render
+from benchmarks._report import Row, interleaved, ratio_row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("ingest", "callback", "reconcile")
@@ -67,11 +66,7 @@ def rows(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(render(rows(args.quick)))
-    return 0
+    return run_alone(__doc__, rows, argv)
 
 
 if __name__ == "__main__":

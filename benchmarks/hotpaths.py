@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import logging
 import os
 import statistics
 import time
@@ -31,7 +29,7 @@ import botocore.client
 import botocore.exceptions
 import requests
 
-from benchmarks._report import Row, ratio_row, render
+from benchmarks._report import Row, ratio_row, run_alone
 from devstack.stack import LocalStack, StackConfig
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.core import env
@@ -314,14 +312,7 @@ def rows(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    logging.disable(logging.WARNING)
-    with contextlib.redirect_stdout(open(os.devnull, "w")):
-        result = rows(args.quick)
-    print(render(result))
-    return 0
+    return run_alone(__doc__, rows, argv)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,8 @@ a flat cost per video (writes and invocations per video within 10% of the smalle
 
 from __future__ import annotations
 
-import argparse
-
 from benchmarks import backlog, rate_burst
-from benchmarks._report import Row, render
+from benchmarks._report import Row, run_alone
 
 
 def backlog_rows(quick: bool) -> list[Row]:
@@ -83,11 +81,7 @@ def rows(quick: bool = False) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    print(render(rows(args.quick)))
-    return 0
+    return run_alone(__doc__, rows, argv)
 
 
 if __name__ == "__main__":
