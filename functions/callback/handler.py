@@ -34,14 +34,15 @@ _service: CallbackService | None = None
 def build(settings: CallbackSettings, session: boto3.Session | None = None) -> CallbackService:
     session = session or boto3.Session()
     metrics.namespace = settings.metrics_namespace
-    keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds)
+    client = wiring.secrets_client(session)
+    keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds, client)
     keys.verifying(False)  # a missing or too short signing key stops the cold start, naming it
     return CallbackService(
         CallbackConfig(unique_id=settings.unique_id, token_ttl_seconds=settings.token_ttl_seconds),
         store=wiring.status_store(session, settings.table_name),
         signing_keys=keys,
         provider=wiring.memories_client(
-            wiring.secrets(session),
+            wiring.secrets(session, client),
             base_url=settings.api_base_url,
             secret_id=settings.api_key_secret_id,
             max_age=settings.secret_cache_seconds,

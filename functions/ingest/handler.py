@@ -20,7 +20,7 @@ from botocore.config import Config
 
 from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
-from functions.adapters.dynamo import DynamoUploadGate
+from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.adapters.s3 import S3Objects
 from functions.core.ingest import IngestConfig, Ingestor, Outcome
 from functions.core.objects import parse_notification
@@ -87,7 +87,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
         ),
-        store=wiring.status_store(session, settings.table_name),
+        store=DynamoStatusStore(dynamodb, settings.table_name),
         objects=S3Objects(s3),
         provider=wiring.memories_client(
             secrets,
