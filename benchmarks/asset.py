@@ -19,7 +19,6 @@ from pathlib import Path
 
 from benchmarks._report import Row, run_alone
 from benchmarks.coldstart import BASE_ENV, HANDLERS, ROOT
-from infra.bundling import locked_requirements
 
 _LOADED = (
     "import json, sys, importlib.metadata as m; import functions.{name}.handler; "
@@ -43,6 +42,8 @@ def _normal(name: str) -> str:
 
 
 def rows(quick: bool = False) -> list[Row]:
+    from infra.bundling import locked_requirements  # noqa: PLC0415 (imports aws_cdk and node: here, logged)
+
     names = [line.split("==")[0].split(";")[0].strip() for line in locked_requirements(ROOT)]
     sizes = {_normal(n): _size(n) for n in names}
     total = sum(sizes.values())
