@@ -11,10 +11,10 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.core import table
-from functions.core.errors import StaleRecord
+from functions.core.errors import RecordNotFound, StaleRecord
 from functions.core.gate import GateState, slot_for, slot_interval
 from functions.core.ports import LineEntry
-from functions.core.status import Transition, VideoRecord
+from functions.core.status import HISTORY_LIMIT, Advance, Transition, VideoRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -124,6 +124,60 @@ class DynamoStatusStore:
                 ) from exc
             raise
         return stored
+
+    def advance(self, video_id: str, change: Advance) -> VideoRecord | None:
+        """``Advance.applied_to`` as one conditional UpdateItem; a refusal returns the stored item
+        (ReturnValuesOnConditionCheckFailure), so the caller decides without another read."""
+        step = replace(change.step, from_status=change.from_status)
+        names = {
+            "#s": "status",
+            "#u": "updated_at",
+            "#h": "history",
+            "#t": "transitions",
+            "#c": "callbacks",
+            "#r": "revision",
+            "#v": "video_no",
+            "#hint": "hinted_video_no",
+            "#lease": "lease_until",
+            "#reason": "reason",
+            "#line": table.LINE_INDEX_PARTITION_KEY,
+            "#pos": table.LINE_INDEX_SORT_KEY,
+        }
+        values: dict[str, Any] = {
+            ":from": {"S": change.from_status},
+            ":to": {"S": step.to_status},
+            ":at": {"S": step.at},
+            ":step": {"L": [_serializer.serialize(_to_dynamo(asdict(step)))]},
+            ":one": {"N": "1"},
+            ":v": {"S": change.video_no},
+            ":limit": {"N": str(HISTORY_LIMIT)},
+        }
+        sets = "#s = :to, #u = :at, #h = list_append(#h, :step), #t = #t + :one, #c = #c + :one"
+        sets += ", #r = #r + :one, #v = :v"
+        removes = ["#hint", "#lease", "#line", "#pos"]
+        if change.reason is None:
+            removes.append("#reason")
+        else:
+            sets += ", #reason = :reason"
+            values[":reason"] = {"S": change.reason}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={table.PARTITION_KEY: {"S": video_id}},
+                UpdateExpression=f"SET {sets} REMOVE {', '.join(removes)}",
+                ConditionExpression="#s = :from AND (attribute_not_exists(#v) OR #v = :v) AND size(#h) < :limit",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            item: Any = exc.response.get("Item")
+            if not item:
+                raise RecordNotFound("no such video") from exc
+            return item_to_record(item)
+        return None
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         records: list[VideoRecord] = []

@@ -12,11 +12,11 @@ from http import HTTPStatus
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters import wiring
+from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.core.callbacks import CallbackConfig, CallbackService, parse_callback
 from functions.core.errors import CallbackRefused, InvalidCallback
@@ -24,7 +24,7 @@ from functions.core.settings import CallbackSettings
 from functions.core.signing import TOKEN_PARAMETER
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics()
 api = APIGatewayRestResolver()
 
@@ -34,14 +34,15 @@ _service: CallbackService | None = None
 def build(settings: CallbackSettings, session: boto3.Session | None = None) -> CallbackService:
     session = session or boto3.Session()
     metrics.namespace = settings.metrics_namespace
-    keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds)
+    client = wiring.secrets_client(session)
+    keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds, client)
     keys.verifying(False)  # a missing or too short signing key stops the cold start, naming it
     return CallbackService(
         CallbackConfig(unique_id=settings.unique_id, token_ttl_seconds=settings.token_ttl_seconds),
         store=wiring.status_store(session, settings.table_name),
         signing_keys=keys,
         provider=wiring.memories_client(
-            wiring.secrets(session),
+            wiring.secrets(session, client),
             base_url=settings.api_base_url,
             secret_id=settings.api_key_secret_id,
             max_age=settings.secret_cache_seconds,

@@ -40,7 +40,10 @@ from functions.core.status import (
     BY_CALLBACK,
     PARSE,
     PROVIDER_STATUS_PATTERN,
+    SUBMITTING,
     UNPARSE,
+    Advance,
+    Transition,
     VideoRecord,
     documented_provider_status,
     is_failure,
@@ -205,28 +208,60 @@ class CallbackService:
         self._metrics.count("CallbacksReceivedAs", dimensions={"as": payload.received_as})
 
     def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
-        """Move an authenticated video's record forward (never back), as far as the provider confirms."""
+        """Move an authenticated video's record forward (never back), as far as the provider confirms.
+
+        The usual callback (UNPARSE -> PARSE or a failure, SUBMITTING -> UNPARSE) is one provider
+        question and one conditional write, no read: the store refuses the write unless the record
+        is as expected, and then hands back the stored record, which the rules below judge.
+        """
         claimed = documented_provider_status(payload.status)
+        answer = _Answer(self._provider, payload.video_no, self._config.unique_id)
+        record: VideoRecord | None = None
+        if claimed is not None:
+            confirmed = answer.confirmed(claimed)
+            if confirmed is not None:
+                expected = UNPARSE if rank(confirmed) > rank(UNPARSE) else SUBMITTING
+                record = self._store.advance(video_id, self._advance(expected, confirmed, payload, answer))
+                if record is None:
+                    return self._counted(CallbackOutcome(Result.APPLIED, confirmed, f"moved from {expected}"))
         for _ in range(_WRITE_TRIES):
-            record = self._store.get(video_id)
+            record = record or self._store.get(video_id)
             if record is None:
                 raise RecordNotFound("no such video")
             if record.video_no is not None and record.video_no != payload.video_no:
                 self._metrics.count("CallbacksConflicting")
                 raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
             try:
-                outcome = self._decide(record, payload, claimed)
+                return self._counted(self._decide(record, payload, claimed, answer))
             except StaleRecord:
-                continue
-            self._metrics.count("CallbacksReceived", dimensions={"result": outcome.result.value})
-            if outcome.result is Result.APPLIED:
-                self._metrics.count(_APPLIED_METRIC.get(outcome.status, "VideosFailed"))
-            elif outcome.result is Result.UNCONFIRMED:
-                self._metrics.count("CallbacksUnconfirmed")
-            return outcome
+                record = None
         raise StaleRecord(f"could not update {video_id} after {_WRITE_TRIES} tries")
 
-    def _decide(self, record: VideoRecord, payload: CallbackPayload, claimed: str | None) -> CallbackOutcome:
+    def _counted(self, outcome: CallbackOutcome) -> CallbackOutcome:
+        self._metrics.count("CallbacksReceived", dimensions={"result": outcome.result.value})
+        if outcome.result is Result.APPLIED:
+            self._metrics.count(_APPLIED_METRIC.get(outcome.status, "VideosFailed"))
+        elif outcome.result is Result.UNCONFIRMED:
+            self._metrics.count("CallbacksUnconfirmed")
+        return outcome
+
+    def _advance(
+        self, from_status: str, confirmed: str, payload: CallbackPayload, answer: _Answer
+    ) -> Advance:
+        note = f"memories.ai reported {payload.status}, confirmed by get_metadata ({answer.reported()})"
+        step = Transition(
+            at=iso(self._clock.now()), from_status=from_status, to_status=confirmed, by=BY_CALLBACK, note=note
+        )
+        return Advance(
+            from_status=from_status,
+            step=step,
+            video_no=payload.video_no,
+            reason=note if is_failure(confirmed) else None,
+        )
+
+    def _decide(
+        self, record: VideoRecord, payload: CallbackPayload, claimed: str | None, answer: _Answer
+    ) -> CallbackOutcome:
         if claimed is None:
             return CallbackOutcome(
                 Result.UNCONFIRMED, record.status, f"{payload.status!r} is not a documented provider status"
@@ -236,7 +271,7 @@ class CallbackService:
         if rank(claimed) <= rank(record.status):
             return CallbackOutcome(Result.IGNORED, record.status, f"would move it back from {record.status}")
         try:
-            reported = self._provider.video_status(payload.video_no, self._config.unique_id)
+            reported = answer.reported()
         except ProviderError as exc:
             self._hold(record, payload)
             return CallbackOutcome(
@@ -252,24 +287,43 @@ class CallbackService:
             return CallbackOutcome(
                 Result.UNCONFIRMED, record.status, f"claimed {claimed}, memories.ai says {reported}"
             )
-        note = f"memories.ai reported {payload.status}, confirmed by get_metadata ({reported})"
-        updated = record.moved(confirmed, by=BY_CALLBACK, at=iso(self._clock.now()), note=note)
-        self._store.save(
-            replace(
-                updated,
-                video_no=payload.video_no,
-                hinted_video_no=None,
-                callbacks=record.callbacks + 1,
-                lease_until=None,
-                reason=note if is_failure(confirmed) else None,
-            )
-        )
+        change = self._advance(record.status, confirmed, payload, answer)
+        self._store.save(change.applied_to(record))
         return CallbackOutcome(Result.APPLIED, confirmed, f"moved from {record.status}")
 
     def _hold(self, record: VideoRecord, payload: CallbackPayload) -> None:
         """Keep a videoNo the record does not have yet, for the reconciler to confirm."""
         if record.video_no is None and record.hinted_video_no != payload.video_no:
             self._store.save(replace(record, hinted_video_no=payload.video_no))
+
+
+class _Answer:
+    """What get_metadata says of the callback's videoNo: asked once, on first need, then kept."""
+
+    def __init__(self, provider: Provider, video_no: str, unique_id: str) -> None:
+        self._provider, self._video_no, self._unique_id = provider, video_no, unique_id
+        self._asked = False
+        self._reported: str | None = None
+        self._error: ProviderError | None = None
+
+    def reported(self) -> str | None:
+        if not self._asked:
+            self._asked = True
+            try:
+                self._reported = self._provider.video_status(self._video_no, self._unique_id)
+            except ProviderError as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._reported
+
+    def confirmed(self, claimed: str) -> str | None:
+        """The status to apply now, or None (not confirmed, or the provider could not be asked)."""
+        try:
+            reported = self.reported()
+        except ProviderError:
+            return None
+        return None if reported is None else _confirmed(claimed, reported)
 
 
 def _confirmed(claimed: str, reported: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from functions.core.contract import Accepted, ListedVideo, UploadRequest
 from functions.core.gate import GateState
-from functions.core.status import VideoRecord
+from functions.core.status import Advance, VideoRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,10 @@ class StatusStore(Protocol):
     def save(self, record: VideoRecord) -> VideoRecord:
         """Write ``record`` if the stored revision is still ``record.revision``; returns it with
         the next revision. Raises StaleRecord when another writer got there first."""
+
+    def advance(self, video_id: str, change: Advance) -> VideoRecord | None:
+        """One conditional write of ``change`` (no read first): None when written; the record as
+        stored when it was not as ``change`` expects. Raises RecordNotFound when there is none."""
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]: ...
 

@@ -143,3 +143,40 @@ class VideoRecord:
             transitions=self.transitions + 1,
             **changes,  # type: ignore[arg-type]
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """A confirmed callback's change, written in one conditional write when the record is as
+    expected: in ``from_status``, without a videoNo or with ``video_no``, with room in its history.
+
+    ``applied_to`` is the one definition of what it changes; the store adapter writes the same.
+    """
+
+    from_status: str
+    step: Transition
+    video_no: str
+    reason: str | None = None
+
+    def applies_to(self, record: VideoRecord) -> bool:
+        return (
+            record.status == self.from_status
+            and record.video_no in (None, self.video_no)
+            and len(record.history) < HISTORY_LIMIT
+        )
+
+    def applied_to(self, record: VideoRecord) -> VideoRecord:
+        """``record`` with this change (revision not moved: the store does that when it writes)."""
+        step = replace(self.step, from_status=record.status)
+        return replace(
+            record,
+            status=step.to_status,
+            updated_at=step.at,
+            history=(*record.history, step)[-HISTORY_LIMIT:],
+            transitions=record.transitions + 1,
+            video_no=self.video_no,
+            hinted_video_no=None,
+            callbacks=record.callbacks + 1,
+            lease_until=None,
+            reason=self.reason,
+        )

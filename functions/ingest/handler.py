@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from functions.adapters import wiring
+from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
-from functions.adapters.dynamo import DynamoUploadGate
+from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.adapters.s3 import S3Objects
 from functions.core.ingest import IngestConfig, Ingestor, Outcome
 from functions.core.objects import parse_notification
@@ -29,7 +29,7 @@ from functions.core.settings import INGEST_SCHEDULE_SECONDS, IngestSettings
 from functions.core.signing import video_id_for
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -87,7 +87,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
         ),
-        store=wiring.status_store(session, settings.table_name),
+        store=DynamoStatusStore(dynamodb, settings.table_name),
         objects=S3Objects(s3),
         provider=wiring.memories_client(
             secrets,

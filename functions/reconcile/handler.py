@@ -9,16 +9,16 @@ import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters import wiring
+from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.core.reconcile import ReconcileConfig, Reconciler
 from functions.core.settings import ReconcileSettings
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics()
 
 _app: Reconciler | None = None

@@ -16,11 +16,20 @@ from devstack.resources import create_table
 from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.core.clock import iso
 from functions.core.contract import Accepted, ListedVideo, OptionalFields, UploadRequest
-from functions.core.errors import StaleRecord
+from functions.core.errors import RecordNotFound, StaleRecord
 from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import ObjectRef
 from functions.core.ports import ObjectInfo
-from functions.core.status import QUEUED, SUBMITTING, UNPARSE, Transition, VideoRecord
+from functions.core.status import (
+    HISTORY_LIMIT,
+    PARSE,
+    QUEUED,
+    SUBMITTING,
+    UNPARSE,
+    Advance,
+    Transition,
+    VideoRecord,
+)
 from tests.unit.fakes import MP4_HEAD
 
 pytestmark = pytest.mark.integration
@@ -71,6 +80,46 @@ def test_a_second_create_and_a_stale_save_are_refused(ddb: object, table_name: s
     store.save(first.moved(UNPARSE, by="ingest", at=iso(1_800_000_001)))
     with pytest.raises(StaleRecord):
         store.save(first.moved(UNPARSE, by="callback", at=iso(1_800_000_002)))
+
+
+def test_an_advance_is_one_conditional_write_that_hands_back_the_record_it_refuses(
+    ddb: object, table_name: str
+) -> None:
+    """The callback's write: applied exactly as ``Advance.applied_to`` says; refused (status, videoNo,
+    full history) with the stored record returned; no record at all is RecordNotFound."""
+    store = DynamoStatusStore(ddb, table_name)  # type: ignore[arg-type]
+    at = iso(1_800_000_100)
+    change = Advance(
+        from_status=UNPARSE,
+        step=Transition(at=at, from_status=UNPARSE, to_status="FAIL", by="callback", note="n"),
+        video_no="VI1",
+        reason="n",
+    )
+    seeded = replace(record(), status=UNPARSE, hinted_video_no="VI1", lease_until=1.5)
+    assert store.create(seeded)
+    stored = store.get(seeded.video_id)
+    assert stored is not None
+    assert store.advance(seeded.video_id, change) is None
+    assert store.get(seeded.video_id) == replace(change.applied_to(stored), revision=stored.revision + 1)
+    after = store.get(seeded.video_id)
+    assert store.advance(seeded.video_id, change) == after  # not UNPARSE any more: refused, unchanged
+    assert store.get(seeded.video_id) == after
+    other = replace(record("b" * 32), status=UNPARSE, video_no="VI2")
+    store.create(other)
+    assert store.advance(other.video_id, change) == replace(other, revision=1)  # another videoNo
+    full = replace(
+        record("c" * 32),
+        status=UNPARSE,
+        history=tuple(
+            Transition(at=at, from_status=None, to_status=UNPARSE, by="ingest") for _ in range(HISTORY_LIMIT)
+        ),
+    )
+    store.create(full)
+    assert store.advance(
+        full.video_id, replace(change, step=replace(change.step, to_status=PARSE))
+    ) == replace(full, revision=1)
+    with pytest.raises(RecordNotFound):
+        store.advance("d" * 32, change)
 
 
 def test_status_index_finds_old_records_and_video_no_index_finds_one(ddb: object, table_name: str) -> None:

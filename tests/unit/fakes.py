@@ -14,13 +14,13 @@ from urllib.parse import quote
 
 from functions.core.clock import iso
 from functions.core.contract import Accepted, ListedVideo, UploadRequest
-from functions.core.errors import StaleRecord
+from functions.core.errors import RecordNotFound, StaleRecord
 from functions.core.gate import GateState, slot_for
 from functions.core.ingest import Ingestor
 from functions.core.objects import ObjectRef
 from functions.core.ports import LineEntry, ObjectInfo
 from functions.core.signing import video_id_for
-from functions.core.status import Transition, VideoRecord
+from functions.core.status import Advance, Transition, VideoRecord
 
 # 2025-10-09T08:53:20Z: a fixed "now" so timestamps in records are predictable.
 T0 = 1_760_000_000.0
@@ -46,6 +46,8 @@ class InMemoryStore:
         self._before_next_save: Callable[[], object] | None = None
         self.reads = 0
         self.writes = 0
+        # Conditional writes refused because the record was not as expected (they change nothing).
+        self.refused = 0
         for record in records:
             self.put(record)
 
@@ -88,7 +90,7 @@ class InMemoryStore:
 
     @property
     def touched(self) -> bool:
-        return self.reads + self.writes > 0
+        return self.reads + self.writes + self.refused > 0
 
     def before_next_save(self, action: Callable[[], object]) -> None:
         """Run ``action`` just before the next ``save`` is checked: a concurrent writer getting there
@@ -119,6 +121,20 @@ class InMemoryStore:
         saved = replace(record, revision=record.revision + 1)
         self._store(saved)
         return saved
+
+    def advance(self, video_id: str, change: Advance) -> VideoRecord | None:
+        action, self._before_next_save = self._before_next_save, None
+        if action is not None:
+            action()
+        stored = self._records.get(video_id)
+        if stored is None:
+            raise RecordNotFound("no such video")
+        if not change.applies_to(stored):
+            self.refused += 1
+            return stored
+        self.writes += 1
+        self._store(replace(change.applied_to(stored), revision=stored.revision + 1))
+        return None
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         self.reads += 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from functions.core.callbacks import CallbackService, Result, parse_callback
+from functions.core.clock import iso
 from functions.core.errors import (
     ConflictingVideoNo,
     InvalidCallback,
@@ -20,7 +21,17 @@ from functions.core.errors import (
 )
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, video_id_for
-from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNCERTAIN, UNPARSE, is_failure
+from functions.core.status import (
+    HISTORY_LIMIT,
+    PARSE,
+    QUEUED,
+    REJECTED,
+    SUBMITTING,
+    UNCERTAIN,
+    UNPARSE,
+    Transition,
+    is_failure,
+)
 from tests.unit.fakes import (
     SIGNING_KEY,
     T0,
@@ -291,6 +302,57 @@ def test_a_late_unparse_does_not_undo_parse(
     assert (outcome.result, outcome.status) == (Result.IGNORED, PARSE)
     assert store.only().status == PARSE
     assert store.writes == writes
+
+
+def test_a_confirmed_callback_is_one_conditional_write_and_no_read(
+    callbacks: CallbackService, store: InMemoryStore, video_id: str, token: str, provider_says: ProviderSays
+) -> None:
+    """The hot path: get_metadata, then one conditional write; a duplicate is one refused write."""
+    provider_says(PARSE)
+    callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert (store.reads, store.writes, store.refused) == (0, 1, 0)
+    before = store.only()
+    outcome = callbacks.handle(video_id, token, body(videoNo=VIDEO_NO, status="PARSE"), JSON)
+    assert outcome.result is Result.DUPLICATE
+    assert (store.reads, store.writes, store.refused) == (0, 1, 1)
+    assert store.only() == before
+
+
+@pytest.mark.parametrize("status", [UNCERTAIN, SUBMITTING])
+def test_a_record_not_in_the_usual_status_is_judged_from_the_refused_write(
+    callbacks: CallbackService, store: InMemoryStore, provider_says: ProviderSays, status: str
+) -> None:
+    """Not UNPARSE (PARSE confirmed for an UNCERTAIN record): the refusal hands back the record,
+    the rules apply it with a revision-checked write, still without a separate read."""
+    seeded = store.put(record(status))
+    provider_says(PARSE)
+    outcome = callbacks.handle(
+        seeded.video_id, token_for(SIGNING_KEY, seeded.video_id), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+    )
+    assert (outcome.result, outcome.status, outcome.detail) == (Result.APPLIED, PARSE, f"moved from {status}")
+    saved = store.only()
+    assert (saved.status, saved.video_no, saved.callbacks, saved.history[-1].from_status) == (
+        PARSE,
+        VIDEO_NO,
+        1,
+        status,
+    )
+    assert (store.reads, store.refused, store.writes) == (0, 1, 1)
+
+
+def test_a_full_history_keeps_its_bound(
+    callbacks: CallbackService, store: InMemoryStore, provider_says: ProviderSays
+) -> None:
+    steps = tuple(
+        Transition(at=iso(T0), from_status=None, to_status=UNPARSE, by="ingest") for _ in range(HISTORY_LIMIT)
+    )
+    seeded = store.put(record(UNPARSE, video_no=VIDEO_NO, history=steps))
+    provider_says(PARSE)
+    callbacks.handle(
+        seeded.video_id, token_for(SIGNING_KEY, seeded.video_id), body(videoNo=VIDEO_NO, status="PARSE"), JSON
+    )
+    saved = store.only()
+    assert (saved.status, len(saved.history), saved.history[-1].to_status) == (PARSE, HISTORY_LIMIT, PARSE)
 
 
 @pytest.mark.parametrize("failure", ["FAIL", "PARSE_ERROR", "ERROR", "FAILED"])
