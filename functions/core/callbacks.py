@@ -221,6 +221,8 @@ class CallbackService:
             confirmed = answer.confirmed(claimed)
             if confirmed is not None:
                 expected = UNPARSE if rank(confirmed) > rank(UNPARSE) else SUBMITTING
+                if expected == SUBMITTING and self._held_by_another(video_id, payload.video_no):
+                    return self._counted(self._belongs_to_another(payload))
                 record = self._store.advance(video_id, self._advance(expected, confirmed, payload, answer))
                 if record is None:
                     return self._counted(CallbackOutcome(Result.APPLIED, confirmed, f"moved from {expected}"))
@@ -287,9 +289,23 @@ class CallbackService:
             return CallbackOutcome(
                 Result.UNCONFIRMED, record.status, f"claimed {claimed}, memories.ai says {reported}"
             )
+        if record.video_no is None and self._held_by_another(record.video_id, payload.video_no):
+            return self._belongs_to_another(payload, record.status)
         change = self._advance(record.status, confirmed, payload, answer)
         self._store.save(change.applied_to(record))
         return CallbackOutcome(Result.APPLIED, confirmed, f"moved from {record.status}")
+
+    def _held_by_another(self, video_id: str, video_no: str) -> bool:
+        """A record without a videoNo yet may take only a number no other of our videos holds: the
+        provider confirms the video exists in the folder, not whose it is (its tags appear only once
+        it has parsed), so a captured URL must not pin another video's number on this record."""
+        holder = self._store.by_video_no(video_no)
+        return holder is not None and holder.video_id != video_id
+
+    def _belongs_to_another(self, payload: CallbackPayload, status: str = SUBMITTING) -> CallbackOutcome:
+        return CallbackOutcome(
+            Result.UNCONFIRMED, status, f"videoNo {payload.video_no} is another video's; nothing changed"
+        )
 
     def _hold(self, record: VideoRecord, payload: CallbackPayload) -> None:
         """Keep a videoNo the record does not have yet, for the reconciler to confirm."""

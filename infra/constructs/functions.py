@@ -119,7 +119,14 @@ class PipelineFunctions(Construct):
             timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
             environment=config.callback_environment(refs),
         )
-        _grant_table(table, self.callback)
+        # A confirmed status is one conditional UpdateItem (StatusStore.advance); a record without a
+        # videoNo yet may only take one no other record holds (the videoNo index).
+        _grant_table(
+            table,
+            self.callback,
+            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
+            query_indexes=(schema.VIDEO_NO_INDEX,),
+        )
         secrets.grant_read_signing_key(self.callback)
         # The callback confirms each status with the provider's get_metadata before applying it.
         secrets.grant_read_api_key(self.callback)

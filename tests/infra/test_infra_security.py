@@ -50,7 +50,13 @@ def _table_grants(synthesized: Synthesized, handler: str) -> dict[str, set[str]]
                 f"index/{schema.LINE_INDEX}": {"dynamodb:Query"},
             },
         ),
-        (CALLBACK_HANDLER, {"table": {"dynamodb:GetItem", "dynamodb:PutItem"}}),
+        (
+            CALLBACK_HANDLER,
+            {
+                "table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+                f"index/{schema.VIDEO_NO_INDEX}": {"dynamodb:Query"},
+            },
+        ),
         # records found through the status index, saved with a conditional PutItem; the line's
         # length; who holds a videoNo the provider lists.
         (

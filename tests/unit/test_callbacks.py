@@ -41,6 +41,7 @@ from tests.unit.fakes import (
     FakeProvider,
     FixedKeys,
     InMemoryStore,
+    created,
     record,
 )
 
@@ -323,7 +324,8 @@ def test_a_record_not_in_the_usual_status_is_judged_from_the_refused_write(
     callbacks: CallbackService, store: InMemoryStore, provider_says: ProviderSays, status: str
 ) -> None:
     """Not UNPARSE (PARSE confirmed for an UNCERTAIN record): the refusal hands back the record,
-    the rules apply it with a revision-checked write, still without a separate read."""
+    the rules apply it with a revision-checked write, without reading the record again; the one
+    read is the videoNo index (a record without a number may take only one nobody else holds)."""
     seeded = store.put(record(status))
     provider_says(PARSE)
     outcome = callbacks.handle(
@@ -337,7 +339,7 @@ def test_a_record_not_in_the_usual_status_is_judged_from_the_refused_write(
         1,
         status,
     )
-    assert (store.reads, store.refused, store.writes) == (0, 1, 1)
+    assert (store.reads, store.refused, store.writes) == (1, 1, 1)
 
 
 def test_a_full_history_keeps_its_bound(
@@ -587,3 +589,28 @@ def test_a_token_matching_no_cached_key_makes_the_keys_be_read_again_once(
             video_id, token_for(b"o" * 40, video_id, T0), body(videoNo=VIDEO_NO, status="PARSE"), JSON
         )
     assert signing_keys.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "claim"), [(SUBMITTING, "UNPARSE"), (UNCERTAIN, "PARSE"), (UNCERTAIN, "FAIL")]
+)
+def test_another_of_our_videos_number_is_never_pinned_on_a_record_without_one(
+    callbacks: CallbackService,
+    store: InMemoryStore,
+    metrics: FakeMetrics,
+    provider_says: ProviderSays,
+    status: str,
+    claim: str,
+) -> None:
+    """Given one video that holds VI1 and another still without a videoNo, when a captured URL of the
+    second posts VI1 (which the provider does report, in our folder), then nothing changes."""
+    store.put(record(PARSE, ref=created("first.mp4"), video_no="VI1"))
+    second = store.put(record(status, ref=created("second.mp4")))
+    provider_says(claim, video_no="VI1")
+    outcome = callbacks.handle(
+        second.video_id, token_for(SIGNING_KEY, second.video_id), body(videoNo="VI1", status=claim), JSON
+    )
+    assert outcome.result is Result.UNCONFIRMED and "another video's" in outcome.detail
+    saved = store.peek(second.video_id)
+    assert saved is not None and (saved.status, saved.video_no) == (status, None)
+    assert metrics.counts["CallbacksUnconfirmed"] == 1
