@@ -108,6 +108,11 @@ def _suffixes(raw: str) -> tuple[str, ...]:
     return items
 
 
+def video_suffixes(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``VIDEO_SUFFIXES``: the key endings taken for videos (ingest, and the backfill's filter)."""
+    return _parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes)
+
+
 def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
@@ -201,7 +206,7 @@ class IngestSettings:
                 str(DEFAULT_PRESIGNED_URL_TTL_SECONDS),
                 _bounded_int(60, SIGV4_MAX_PRESIGN_SECONDS),
             ),
-            video_suffixes=_parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes),
+            video_suffixes=video_suffixes(environ),
             max_object_bytes=_parse(
                 environ, env.MAX_OBJECT_BYTES, str(DEFAULT_MAX_OBJECT_BYTES), _bounded_int(1, 5 * 1024**4)
             ),
