@@ -99,6 +99,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "defaultRetainOriginalVideo": None,
     "defaultVideoTranscriptionPrompt": None,
     "existingBucketName": None,
+    "sourceBucketKmsKeyArns": [],
     "apiKeySecretName": None,
     "apiKeySecretArn": None,
     "alarmEmail": None,
@@ -140,6 +141,8 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A key ARN, not an alias: IAM authorizes kms:Decrypt on the key the object names, never its alias.
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9 ._/#:-]{1,255}$")
@@ -292,6 +295,16 @@ def _prefixes(key: str, value: object) -> tuple[str, ...]:
     return prefixes
 
 
+def _kms_key_arns(key: str, value: object) -> tuple[str, ...]:
+    arns = _string_list(key, value)
+    for arn in arns:
+        if not _KMS_KEY_ARN.match(arn):
+            raise ContextError(
+                key, f"must list KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID; not aliases), got {arn!r}"
+            )
+    return tuple(dict.fromkeys(arns))
+
+
 def _schedule_period_seconds(schedule: str) -> int | None:
     match = _RATE.match(schedule)
     return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2)] if match else None
@@ -321,6 +334,9 @@ class PipelineConfig:
       ``defaultVideoTranscriptionPrompt``: upload_url fields sent when the object's metadata does
       not give them. Default: not sent.
     - ``existingBucketName``: use this existing bucket instead of creating one. Default: create.
+    - ``sourceBucketKmsKeyArns``: the KMS key ARN(s) an existing bucket encrypts objects with
+      (SSE-KMS); the ingest role may ``kms:Decrypt`` with exactly these, through S3 only.
+      Default none (SSE-S3, or the created bucket).
     - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
@@ -356,6 +372,7 @@ class PipelineConfig:
     default_retain_original_video: bool | None
     default_video_transcription_prompt: str | None
     existing_bucket_name: str | None
+    source_bucket_kms_key_arns: tuple[str, ...]
     api_key_secret_name: str | None
     api_key_secret_arn: str | None
     alarm_email: str | None
@@ -405,6 +422,7 @@ class PipelineConfig:
             existing_bucket_name=_optional_matching(
                 "existingBucketName", get("existingBucketName"), _BUCKET_NAME, "an S3 bucket name"
             ),
+            source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
             api_key_secret_name=_optional_matching(
                 "apiKeySecretName", get("apiKeySecretName"), _SECRET_NAME, "a Secrets Manager secret name"
             ),
@@ -519,6 +537,11 @@ class PipelineConfig:
     def _check_relations(self) -> None:
         if self.api_key_secret_name is not None and self.api_key_secret_arn is not None:
             raise ContextError("apiKeySecretArn", "cannot be set together with apiKeySecretName; choose one")
+        if self.source_bucket_kms_key_arns and self.existing_bucket_name is None:
+            raise ContextError(
+                "sourceBucketKmsKeyArns",
+                "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
+            )
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(

@@ -33,6 +33,7 @@ from functions.core.contract import (
 )
 from functions.core.errors import (
     AmbiguousSubmit,
+    ObjectUnreadable,
     ProviderAuthFailure,
     ProviderBalanceExhausted,
     ProviderDuplicate,
@@ -100,6 +101,24 @@ class IngestConfig:
     # Bad key or no credit: the whole line waits this long before the next try.
     retry_max_seconds: float = 900.0
     max_transient_errors: int = 3
+
+
+def unreadable_reason(exc: ObjectUnreadable) -> str:
+    """What to fix when S3 refuses the object: the operator resubmits it afterwards."""
+    if exc.kms:
+        fix = (
+            "the object is SSE-KMS encrypted with a key the ingest role may not use: add the key's ARN"
+            " to the sourceBucketKmsKeyArns context setting and deploy (and, for a key in another"
+            " account, let the ingest role use it in the key policy)"
+        )
+    else:
+        fix = (
+            "the ingest role may not read it: check the bucket policy (and any SCP or access point"
+            " policy) allows s3:GetObject and s3:GetObjectVersion to the ingest role"
+        )
+    return (
+        f"S3 refused to read the object ({exc.code}: {exc.detail}); {fix}; then memories-ingest resubmit it"
+    )
 
 
 def fields_from_metadata(metadata: Mapping[str, str]) -> OptionalFields:
@@ -254,7 +273,11 @@ class Ingestor:
         refusal = self._key_refusal(record.key)
         if refusal is not None:
             return self._finish_rejected(record, refusal)
-        info = self._objects.peek(record.bucket, record.key, record.version_id, SNIFF_BYTES)
+        try:
+            info = self._objects.peek(record.bucket, record.key, record.version_id, SNIFF_BYTES)
+        except ObjectUnreadable as exc:
+            # Not a retry: nothing changes until someone changes a key, a role or a policy.
+            return self._finish_rejected(record, unreadable_reason(exc))
         if info is None:
             return self._finish_rejected(record, "the object no longer exists (deleted while in line)")
         if record.version_id is None and info.etag is not None and info.etag != record.object_version:

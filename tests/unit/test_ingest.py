@@ -14,6 +14,7 @@ from functions.core.clock import iso
 from functions.core.contract import OptionalFields, trace_tag
 from functions.core.errors import (
     AmbiguousSubmit,
+    ObjectUnreadable,
     ProviderAuthFailure,
     ProviderBalanceExhausted,
     ProviderDuplicate,
@@ -859,3 +860,36 @@ def test_a_notification_for_another_bucket_is_refused_and_records_nothing(
     assert outcome.kind is Kind.SKIPPED and "someone-elses-bucket" in outcome.detail
     assert len(store) == 0
     assert drain(ingestor, clock) == [] and provider.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (
+            ObjectUnreadable("AccessDenied", "not authorized to perform: kms:Decrypt", kms=True),
+            "sourceBucketKmsKeyArns",
+        ),
+        (ObjectUnreadable("KMS.DisabledException", "key is disabled", kms=True), "sourceBucketKmsKeyArns"),
+        (ObjectUnreadable("AccessDenied", "Access Denied", kms=False), "bucket policy"),
+    ],
+)
+def test_an_object_s3_refuses_to_read_is_rejected_with_what_to_fix_not_retried(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    queued: ObjectRef,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+    error: ObjectUnreadable,
+    says: str,
+) -> None:
+    """Given S3 refuses the ranged GET (its policy, or KMS), then the video ends REJECTED with the
+    fix in its reason, without a provider call, and later runs do not try it again."""
+    objects.head_error = error
+    assert [o.kind for o in drain(ingestor, clock)] == [Kind.REJECTED]
+    reason = store.only().reason or ""
+    assert says in reason and error.code in reason and "resubmit" in reason
+    assert history(store) == [QUEUED, SUBMITTING, REJECTED]
+    clock.advance(3600)
+    assert drain(ingestor, clock) == []
+    assert provider.calls == 0

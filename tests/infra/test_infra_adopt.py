@@ -1,0 +1,78 @@
+"""Issue 11 in the template: an existing bucket's SSE-KMS keys (kms:Decrypt for the ingest role on
+exactly those keys, through S3 only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.config import ContextError, PipelineConfig
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from tests.infra.synth import Synthesized, cdk_json_context, synthesize
+from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
+
+pytestmark = pytest.mark.infra
+
+KEYS = (
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "arn:aws:kms:us-east-1:210987654321:key/0987dcba-09fe-87dc-65ba-ab0987654321",
+)
+
+
+def _kms_statements(synthesized: Synthesized, handler: str) -> list[dict[str, Any]]:
+    _, function = synthesized.function_with_handler(handler)
+    return [
+        statement
+        for statement in _policy_statements_of_role(synthesized, _ref_id(function["Properties"]["Role"]))
+        if any(str(action).startswith("kms:") for action in _as_list(statement["Action"]))
+    ]
+
+
+@pytest.fixture(scope="module")
+def with_keys(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(
+        tmp_path_factory.mktemp("kms"),
+        existingBucketName="my-encrypted-videos",
+        sourceBucketKmsKeyArns=",".join(KEYS),
+    )
+
+
+def test_the_ingest_role_may_decrypt_with_exactly_the_named_keys_through_s3(with_keys: Synthesized) -> None:
+    (statement,) = _kms_statements(with_keys, INGEST_HANDLER)
+    assert statement["Effect"] == "Allow"
+    assert _as_list(statement["Action"]) == ["kms:Decrypt"]
+    assert sorted(_as_list(statement["Resource"])) == sorted(KEYS)
+    via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+
+
+@pytest.mark.parametrize("handler", [CALLBACK_HANDLER, RECONCILE_HANDLER])
+def test_no_other_role_may_use_the_keys(with_keys: Synthesized, handler: str) -> None:
+    assert _kms_statements(with_keys, handler) == []
+
+
+def test_without_keys_no_role_may_use_kms(synthesized: Synthesized) -> None:
+    for handler in (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER):
+        assert _kms_statements(synthesized, handler) == []
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"existingBucketName": "my-bucket", "sourceBucketKmsKeyArns": "alias/videos"}, "not aliases"),
+        (
+            {"existingBucketName": "my-bucket", "sourceBucketKmsKeyArns": ["arn:aws:kms:us-east-1:1:key/x"]},
+            "KMS key ARNs",
+        ),
+        ({"sourceBucketKmsKeyArns": [KEYS[0]]}, "only for an existing bucket"),
+    ],
+)
+def test_bad_key_settings_stop_the_synth_with_the_key_named(
+    tmp_path: Path, context: dict[str, object], message: str
+) -> None:
+    merged = {**cdk_json_context(), **context}
+    with pytest.raises(ContextError, match="sourceBucketKmsKeyArns") as raised:
+        PipelineConfig.from_context(merged.get)
+    assert message in str(raised.value)
