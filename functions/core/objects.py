@@ -1,4 +1,10 @@
-"""S3 event notifications as SQS delivers them, decoded into the objects they name."""
+"""S3's object events as SQS delivers them, decoded into the objects they name.
+
+Two shapes reach the queue: S3 event notifications (``{"Records": [...]}``, keys encoded as in a
+form: ``+`` for a space, percent-escapes for the rest) and S3's EventBridge events (one event per
+message, ``detail-type`` "Object Created", keys as they are, not encoded). Both become the same
+``ObjectRef``, so the same object version has the same record whichever way it came.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,14 @@ from urllib.parse import quote_plus, unquote_plus
 
 from functions.core.clock import epoch, iso
 
-__all__ = ["InvalidEvent", "ObjectRef", "is_video_key", "notification_body", "parse_notification"]
+__all__ = [
+    "InvalidEvent",
+    "ObjectRef",
+    "eventbridge_body",
+    "is_video_key",
+    "notification_body",
+    "parse_notification",
+]
 
 
 class InvalidEvent(ValueError):
@@ -56,18 +69,46 @@ def _record_to_ref(record: Mapping[str, Any]) -> ObjectRef:
         raise InvalidEvent(f"S3 record is malformed: {exc}") from exc
 
 
-def _event_time(value: object) -> str | None:
-    """S3's ``eventTime`` as the records write times (it orders the line); None if unusable."""
-    if not isinstance(value, str):
-        return None
+def _event_time(value: object, *, epoch_seconds: bool = False) -> str | None:
+    """S3's ``eventTime`` (EventBridge's ``time``) as the records write times (it orders the line);
+    None if unusable."""
     try:
+        if epoch_seconds and isinstance(value, int | float) and not isinstance(value, bool):
+            return iso(float(value))  # seconds since the epoch, as moto writes EventBridge's time
+        if not isinstance(value, str):
+            return None
         return iso(epoch(value))
     except (ValueError, OverflowError, OSError):
         return None
 
 
+def _eventbridge_ref(message: Mapping[str, Any]) -> ObjectRef:
+    try:
+        detail = message["detail"]
+        obj = detail["object"]
+        version_id = obj.get("version-id") or None
+        return ObjectRef(
+            bucket=str(detail["bucket"]["name"]),
+            # EventBridge gives the key as it is: decoding it would turn a '+' into a space.
+            key=str(obj["key"]),
+            size=int(obj.get("size", 0)),
+            # An unversioned bucket's objects have no version id (some senders write "null").
+            version_id=None if version_id in (None, "null") else str(version_id),
+            etag=obj.get("etag") or obj.get("eTag") or None,
+            event_name=f"ObjectCreated:{detail.get('reason') or 'EventBridge'}",
+            event_time=_event_time(message.get("time"), epoch_seconds=True),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
+        raise InvalidEvent(f"EventBridge S3 event is malformed: {exc}") from exc
+
+
+def _is_eventbridge(message: Mapping[str, Any]) -> bool:
+    return message.get("source") == "aws.s3" and "detail-type" in message
+
+
 def parse_notification(body: str) -> Sequence[ObjectRef]:
-    """The created objects a message names; empty for ``s3:TestEvent`` and non-creation events."""
+    """The created objects a message names (either shape); empty for ``s3:TestEvent`` and other
+    events."""
     try:
         message = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -76,6 +117,8 @@ def parse_notification(body: str) -> Sequence[ObjectRef]:
         raise InvalidEvent("message body is not a JSON object")
     if message.get("Event") == "s3:TestEvent":
         return ()
+    if _is_eventbridge(message):
+        return [_eventbridge_ref(message)] if message["detail-type"] == "Object Created" else []
     records = message.get("Records")
     if not isinstance(records, list):
         raise InvalidEvent("message has no Records list")
@@ -86,6 +129,34 @@ def parse_notification(body: str) -> Sequence[ObjectRef]:
         if str(record.get("eventName", "")).startswith("ObjectCreated"):
             refs.append(_record_to_ref(record))
     return refs
+
+
+def eventbridge_body(ref: ObjectRef, *, account: str = "123456789012", region: str = "us-east-1") -> str:
+    """The message that names one object, as an EventBridge rule delivers S3's "Object Created"."""
+    obj: dict[str, Any] = {"key": ref.key, "size": ref.size, "sequencer": "0"}
+    if ref.etag:
+        obj["etag"] = ref.etag
+    if ref.version_id:
+        obj["version-id"] = ref.version_id
+    event = {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": ref.event_time or "2025-10-09T08:53:18Z",
+        "region": region,
+        "resources": [f"arn:aws:s3:::{ref.bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": ref.bucket},
+            "object": obj,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": account,
+            "reason": ref.event_name.partition(":")[2] or "PutObject",
+        },
+    }
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def notification_body(ref: ObjectRef) -> str:
