@@ -20,6 +20,7 @@ from typing import Final
 
 from functions.core import env
 from functions.core.errors import SettingsError
+from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     CALLBACK_TOKEN_TTL_RANGE,
     DEFAULT_API_BASE_URL,
@@ -100,6 +101,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "defaultVideoTranscriptionPrompt": None,
     "existingBucketName": None,
     "sourceBucketKmsKeyArns": [],
+    "notificationSource": "s3",
     "apiKeySecretName": None,
     "apiKeySecretArn": None,
     "alarmEmail": None,
@@ -337,6 +339,10 @@ class PipelineConfig:
     - ``sourceBucketKmsKeyArns``: the KMS key ARN(s) an existing bucket encrypts objects with
       (SSE-KMS); the ingest role may ``kms:Decrypt`` with exactly these, through S3 only.
       Default none (SSE-S3, or the created bucket).
+    - ``notificationSource``: ``s3`` (S3 event notifications to the queue, configured on the bucket)
+      or ``eventbridge`` (an EventBridge rule sends S3's "Object Created" events for the bucket and
+      the prefixes to the queue; the stack never touches an existing bucket's notification
+      configuration). Default ``s3``.
     - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
@@ -373,6 +379,7 @@ class PipelineConfig:
     default_video_transcription_prompt: str | None
     existing_bucket_name: str | None
     source_bucket_kms_key_arns: tuple[str, ...]
+    notification_source: str
     api_key_secret_name: str | None
     api_key_secret_arn: str | None
     alarm_email: str | None
@@ -423,6 +430,9 @@ class PipelineConfig:
                 "existingBucketName", get("existingBucketName"), _BUCKET_NAME, "an S3 bucket name"
             ),
             source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
+            notification_source=_choice(
+                "notificationSource", get("notificationSource"), NOTIFICATION_SOURCES
+            ),
             api_key_secret_name=_optional_matching(
                 "apiKeySecretName", get("apiKeySecretName"), _SECRET_NAME, "a Secrets Manager secret name"
             ),
@@ -579,6 +589,13 @@ def _metrics_namespace(value: object) -> str:
     if namespace.startswith("AWS/"):
         raise ContextError("metricsNamespace", "must not start with AWS/ (reserved for AWS services)")
     return namespace
+
+
+def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
+    text = _text(key, value).lower()
+    if text not in choices:
+        raise ContextError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+    return text
 
 
 def _log_level(value: object) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote_plus, unquote_plus
 
 from functions.core.clock import epoch, iso
 
 __all__ = [
+    "NOTIFICATION_SOURCES",
     "InvalidEvent",
     "ObjectRef",
     "eventbridge_body",
@@ -24,6 +25,11 @@ __all__ = [
     "notification_body",
     "parse_notification",
 ]
+
+
+# Where a deployment's object events come from: S3 notifications, or S3's events through EventBridge
+# (the notificationSource context setting); the ingest function reads both either way.
+NOTIFICATION_SOURCES: Final = ("s3", "eventbridge")
 
 
 class InvalidEvent(ValueError):

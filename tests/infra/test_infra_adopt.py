@@ -3,6 +3,7 @@ exactly those keys, through S3 only)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +77,78 @@ def test_bad_key_settings_stop_the_synth_with_the_key_named(
     with pytest.raises(ContextError, match="sourceBucketKmsKeyArns") as raised:
         PipelineConfig.from_context(merged.get)
     assert message in str(raised.value)
+
+
+# -- EventBridge as the notification source -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def eventbridge_existing(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(
+        tmp_path_factory.mktemp("eventbridge"),
+        existingBucketName="someone-elses-videos",
+        notificationSource="eventbridge",
+        prefixes="videos/,uploads/raw/",
+    )
+
+
+def _s3_rules(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    """The rules that match events (the others are the functions' schedules)."""
+    return {
+        k: v for k, v in synthesized.of_type("AWS::Events::Rule").items() if "EventPattern" in v["Properties"]
+    }
+
+
+def _queue_id(synthesized: Synthesized) -> str:
+    (queue_id,) = [
+        k for k, v in synthesized.of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in v["Properties"]
+    ]
+    return queue_id
+
+
+def test_a_rule_sends_object_created_for_the_bucket_and_prefixes_to_the_queue(
+    eventbridge_existing: Synthesized,
+) -> None:
+    (rule,) = _s3_rules(eventbridge_existing).values()
+    properties = rule["Properties"]
+    assert properties["State"] == "ENABLED"
+    assert "EventBusName" not in properties  # S3 sends to the default bus
+    assert properties["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": ["someone-elses-videos"]},
+            "object": {"key": [{"prefix": "videos/"}, {"prefix": "uploads/raw/"}]},
+        },
+    }
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [_queue_id(eventbridge_existing), "Arn"]}
+
+
+def test_the_stack_leaves_the_existing_buckets_notifications_alone(eventbridge_existing: Synthesized) -> None:
+    assert eventbridge_existing.of_type("Custom::S3BucketNotifications") == {}
+    assert eventbridge_existing.of_type("AWS::S3::Bucket") == {}
+
+
+def test_only_this_rule_may_send_to_the_queue(eventbridge_existing: Synthesized) -> None:
+    queue_id = _queue_id(eventbridge_existing)
+    (rule_id,) = _s3_rules(eventbridge_existing)
+    statements = [
+        statement
+        for policy in eventbridge_existing.of_type("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in policy["Properties"]["Queues"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow"
+    ]
+    (send,) = statements
+    assert send["Principal"] == {"Service": "events.amazonaws.com"}
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    assert "s3.amazonaws.com" not in json.dumps(eventbridge_existing.template.to_json())
+
+
+def test_a_created_bucket_sends_its_events_to_eventbridge(tmp_path: Path) -> None:
+    synthesized = synthesize(tmp_path, notificationSource="eventbridge")
+    (notifications,) = synthesized.of_type("Custom::S3BucketNotifications").values()
+    assert notifications["Properties"]["NotificationConfiguration"] == {"EventBridgeConfiguration": {}}
+    (rule,) = _s3_rules(synthesized).values()
+    assert "object" not in rule["Properties"]["EventPattern"]["detail"]  # no prefixes: the whole bucket

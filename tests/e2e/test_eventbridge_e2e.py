@@ -1,0 +1,89 @@
+"""EventBridge as the notification source, through the whole local stack: the bucket sends S3's
+events to EventBridge (no queue notification on the bucket), a rule sends Object Created to the
+queue, and videos with awkward keys (which EventBridge does not encode) end PARSE, billed once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from devstack.stack import LocalStack
+from functions.core.contract import trace_tag
+from functions.core.status import PARSE, VideoRecord
+from ops.cli import main
+from tests.conftest import TEST_STACK
+
+pytestmark = pytest.mark.e2e
+
+SAMPLE: Final = (Path(__file__).resolve().parents[1] / "fixtures" / "sample.mp4").read_bytes()
+AWKWARD: Final = (
+    "eb/a+b.mp4",
+    "eb/a b.mp4",
+    "eb/100%25 and 100%.mov",
+    "eb/日本語/動画 1.mkv",
+    "eb/?#&=;,.mp4",
+)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(
+        replace(TEST_STACK, callback_delays=(0.1, 0.3), notification_source="eventbridge")
+    ) as running:
+        yield running
+
+
+def test_the_bucket_has_no_queue_notification_only_the_rule(stack: LocalStack) -> None:
+    configuration = stack.session.client("s3").get_bucket_notification_configuration(Bucket=stack.bucket)
+    assert not configuration.get("QueueConfigurations")  # (moto does not report EventBridgeConfiguration back)
+    (rule,) = stack.session.client("events").list_rules()["Rules"]
+    assert '"Object Created"' in rule["EventPattern"]
+
+
+def test_awkward_keys_arrive_through_eventbridge_and_are_billed_once(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    uploads = [stack.upload(key, SAMPLE) for key in AWKWARD]
+
+    def parsed() -> list[VideoRecord] | None:
+        records = [stack.record(u.video_id) for u in uploads]
+        done = [r for r in records if r is not None and r.status == PARSE]
+        return done if len(done) == len(uploads) else None
+
+    records = stack.wait_for(parsed, timeout=60, what="every EventBridge-notified video PARSE")
+    # the records name the objects' real keys ('+' and '%' kept): their ids match the uploads'
+    assert sorted(r.key for r in records) == sorted(AWKWARD)
+    calls = stack.emulator.calls()
+    for upload in uploads:
+        mine = [c for c in calls if trace_tag(upload.video_id) in c["form"].get("tags", [])]
+        assert [c["outcome"] for c in mine] == ["accepted"], upload.key
+    assert stack.emulator.billed_calls() == len(AWKWARD)
+
+
+def test_a_backfill_in_eventbridge_mode_finds_every_video_known(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "--table",
+                stack.table_name,
+                "--queue-url",
+                stack.queue_url,
+                "backfill",
+                "--bucket",
+                stack.bucket,
+                "--prefix",
+                "eb/",
+            ]
+        )
+        == 0
+    )
+    assert (
+        f"listed {len(AWKWARD)} · queued 0 · already known {len(AWKWARD)} · skipped 0"
+        in capsys.readouterr().out
+    )
