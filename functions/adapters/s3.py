@@ -101,6 +101,16 @@ class S3Objects:
             head=head,
         )
 
+    def latest_version(self, bucket: str, key: str) -> str | None:
+        paginator = self._client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            # Newest first within a key; other keys share the prefix (``a.mp4`` and ``a.mp4.bak``).
+            for version in page.get("Versions", []):
+                if version["Key"] == key:
+                    version_id = version.get("VersionId")
+                    return version_id if version_id and version_id != "null" else None
+        return None
+
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
         return self._client.generate_presigned_url(
             "get_object", Params=_params(bucket, key, version_id), ExpiresIn=ttl_seconds

@@ -17,13 +17,16 @@ from urllib.parse import quote_plus, unquote_plus
 from functions.core.clock import epoch, iso
 
 __all__ = [
+    "DELETE_MARKER_CREATED",
     "NOTIFICATION_SOURCES",
     "InvalidEvent",
+    "ObjectEvents",
     "ObjectRef",
     "eventbridge_body",
     "is_video_key",
     "notification_body",
     "parse_notification",
+    "parse_object_events",
 ]
 
 
@@ -55,6 +58,20 @@ class ObjectRef:
     @property
     def is_folder_marker(self) -> bool:
         return self.key.endswith("/")
+
+
+CREATED: Final = "ObjectCreated"
+REMOVED: Final = "ObjectRemoved"
+# What a delete marker's event is called (S3 notifications; EventBridge's "Delete Marker Created").
+DELETE_MARKER_CREATED: Final = "ObjectRemoved:DeleteMarkerCreated"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEvents:
+    """The objects one message names: created ones, and removed ones (a delete, or a delete marker)."""
+
+    created: Sequence[ObjectRef] = ()
+    removed: Sequence[ObjectRef] = ()
 
 
 def _record_to_ref(record: Mapping[str, Any]) -> ObjectRef:
@@ -101,11 +118,18 @@ def _eventbridge_ref(message: Mapping[str, Any]) -> ObjectRef:
             # An unversioned bucket's objects have no version id (some senders write "null").
             version_id=None if version_id in (None, "null") else str(version_id),
             etag=obj.get("etag") or obj.get("eTag") or None,
-            event_name=f"ObjectCreated:{detail.get('reason') or 'EventBridge'}",
+            event_name=_eventbridge_event_name(message, detail),
             event_time=_event_time(message.get("time"), epoch_seconds=True),
         )
     except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as exc:
         raise InvalidEvent(f"EventBridge S3 event is malformed: {exc}") from exc
+
+
+def _eventbridge_event_name(message: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
+    if message["detail-type"] == "Object Deleted":
+        marker = detail.get("deletion-type") == "Delete Marker Created"
+        return DELETE_MARKER_CREATED if marker else f"{REMOVED}:Delete"
+    return f"{CREATED}:{detail.get('reason') or 'EventBridge'}"
 
 
 def _is_eventbridge(message: Mapping[str, Any]) -> bool:
@@ -115,6 +139,12 @@ def _is_eventbridge(message: Mapping[str, Any]) -> bool:
 def parse_notification(body: str) -> Sequence[ObjectRef]:
     """The created objects a message names (either shape); empty for ``s3:TestEvent`` and other
     events."""
+    return parse_object_events(body).created
+
+
+def parse_object_events(body: str) -> ObjectEvents:
+    """The created and the removed objects a message names (either shape); nothing for
+    ``s3:TestEvent`` and other events (tags, ACLs, restores, lifecycle transitions)."""
     try:
         message = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -122,19 +152,27 @@ def parse_notification(body: str) -> Sequence[ObjectRef]:
     if not isinstance(message, Mapping):
         raise InvalidEvent("message body is not a JSON object")
     if message.get("Event") == "s3:TestEvent":
-        return ()
+        return ObjectEvents()
     if _is_eventbridge(message):
-        return [_eventbridge_ref(message)] if message["detail-type"] == "Object Created" else []
+        kind = message["detail-type"]
+        if kind == "Object Created":
+            return ObjectEvents(created=[_eventbridge_ref(message)])
+        if kind == "Object Deleted":
+            return ObjectEvents(removed=[_eventbridge_ref(message)])
+        return ObjectEvents()
     records = message.get("Records")
     if not isinstance(records, list):
         raise InvalidEvent("message has no Records list")
-    refs = []
+    created, removed = [], []
     for record in records:
         if not isinstance(record, Mapping):
             raise InvalidEvent("a record is not an object")
-        if str(record.get("eventName", "")).startswith("ObjectCreated"):
-            refs.append(_record_to_ref(record))
-    return refs
+        name = str(record.get("eventName", ""))
+        if name.startswith(CREATED):
+            created.append(_record_to_ref(record))
+        elif name.startswith(REMOVED):
+            removed.append(_record_to_ref(record))
+    return ObjectEvents(created=created, removed=removed)
 
 
 def eventbridge_body(ref: ObjectRef, *, account: str = "123456789012", region: str = "us-east-1") -> str:

@@ -113,6 +113,13 @@ def video_suffixes(environ: Mapping[str, str]) -> tuple[str, ...]:
     return _parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes)
 
 
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return lowered == "true"
+
+
 def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
@@ -176,6 +183,8 @@ class IngestSettings:
     retry_max_delay_seconds: int
     defaults: OptionalFields
     metrics_namespace: str
+    # An object deleted from the bucket is deleted at memories.ai too (functions.core.deletes).
+    delete_at_provider: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -230,6 +239,7 @@ class IngestSettings:
             ),
             defaults=defaults,
             metrics_namespace=_metrics_namespace(environ),
+            delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(

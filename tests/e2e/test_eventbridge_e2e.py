@@ -39,7 +39,9 @@ def stack() -> Iterator[LocalStack]:
 
 def test_the_bucket_has_no_queue_notification_only_the_rule(stack: LocalStack) -> None:
     configuration = stack.session.client("s3").get_bucket_notification_configuration(Bucket=stack.bucket)
-    assert not configuration.get("QueueConfigurations")  # (moto does not report EventBridgeConfiguration back)
+    assert not configuration.get(
+        "QueueConfigurations"
+    )  # (moto does not report EventBridgeConfiguration back)
     (rule,) = stack.session.client("events").list_rules()["Rules"]
     assert '"Object Created"' in rule["EventPattern"]
 

@@ -10,12 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.core.objects import (
+    DELETE_MARKER_CREATED,
     InvalidEvent,
     ObjectRef,
     eventbridge_body,
     is_video_key,
     notification_body,
     parse_notification,
+    parse_object_events,
 )
 
 
@@ -219,7 +221,7 @@ def test_eventbridge_versions_etags_and_other_detail_types() -> None:
     unversioned["detail"]["object"]["version-id"] = "null"
     (ref,) = parse_notification(json.dumps(unversioned))
     assert (ref.version_id, ref.object_version) == (None, "b1946ac92492d2347c6235b4d2611184")
-    assert parse_notification(eventbridge("a.mp4", **{"detail-type": "Object Tags Added"})) == []
+    assert not parse_notification(eventbridge("a.mp4", **{"detail-type": "Object Tags Added"}))
     # moto writes the time as seconds since the epoch
     (ref,) = parse_notification(eventbridge("a.mp4", time=1760000000.5))
     assert ref.event_time == "2025-10-09T08:53:20.500Z"
@@ -241,3 +243,26 @@ def test_eventbridge_versions_etags_and_other_detail_types() -> None:
 def test_a_malformed_eventbridge_event_is_invalid(event: dict[str, Any]) -> None:
     with pytest.raises(InvalidEvent, match="EventBridge"):
         parse_notification(json.dumps(event))
+
+
+def test_removed_objects_are_named_apart_in_both_shapes() -> None:
+    gone = s3_record("gone+for+good.mp4", event="ObjectRemoved:Delete", versionId="v3", sequencer="1")
+    hidden = s3_record("hidden.mp4", event="ObjectRemoved:DeleteMarkerCreated", versionId="m1", sequencer="2")
+    for record in (gone, hidden):
+        del record["s3"]["object"]["size"]  # S3's delete events carry neither size nor ETag
+    body = message(gone, hidden, s3_record("new.mp4"))
+    events = parse_object_events(body)
+    assert [r.key for r in events.created] == ["new.mp4"]
+    assert [(r.key, r.version_id, r.event_name) for r in events.removed] == [
+        ("gone for good.mp4", "v3", "ObjectRemoved:Delete"),
+        ("hidden.mp4", "m1", DELETE_MARKER_CREATED),
+    ]
+    deleted = json.loads(eventbridge("gone+for+good.mp4", **{"detail-type": "Object Deleted"}))
+    deleted["detail"]["object"] = {"key": "gone+for+good.mp4", "version-id": "v3", "sequencer": "1"}
+    deleted["detail"].update({"reason": "DeleteObject", "deletion-type": "Permanently Deleted"})
+    (ref,) = parse_object_events(json.dumps(deleted)).removed
+    assert (ref.key, ref.version_id, ref.event_name) == ("gone+for+good.mp4", "v3", "ObjectRemoved:Delete")
+    deleted["detail"]["deletion-type"] = "Delete Marker Created"
+    (ref,) = parse_object_events(json.dumps(deleted)).removed
+    assert ref.event_name == DELETE_MARKER_CREATED
+    assert not parse_notification(json.dumps(deleted))
