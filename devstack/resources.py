@@ -3,9 +3,9 @@
 Table: key and indexes from ``functions.core.table`` (full projections, the line keys-only plus
 ``not_before``), on-demand, TTL on
 ``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
-every ``s3:ObjectCreated:*`` becomes a message on the queue, as an S3 notification, or (with
-``notification_source="eventbridge"``) as S3's EventBridge event through a rule on the default bus. Secrets: the memories.ai API key and a
-random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
+every ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` becomes a message on the queue, as an S3
+notification, or (with ``notification_source="eventbridge"``) as S3's EventBridge event through a
+rule on the default bus. Secrets: the memories.ai API key and a random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
 policy that lets S3 publish) is left out: the local services do not enforce it.
 """
 
@@ -47,7 +47,7 @@ class ResourceNames:
     table: str = "memories-ingest-status"
     api_key_secret: str = "memories-ingest/memories-api-key"  # noqa: S105 - a name, not a secret
     signing_secret: str = "memories-ingest/callback-signing-key"  # noqa: S105 - a name, not a secret
-    rule: str = "memories-ingest-object-created"
+    rule: str = "memories-ingest-object-events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,13 @@ def notify_queue(session: boto3.Session, bucket: str, queue_arn: str, notificati
         {"EventBridgeConfiguration": {}}
         if notification_source == "eventbridge"
         else {
-            "QueueConfigurations": [{"Id": "ingest", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
+            "QueueConfigurations": [
+                {
+                    "Id": "ingest",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                }
+            ]
         }
     )
     session.client("s3").put_bucket_notification_configuration(
@@ -130,11 +136,12 @@ def notify_queue(session: boto3.Session, bucket: str, queue_arn: str, notificati
 
 
 def _create_rule(session: boto3.Session, names: ResourceNames, queue_arn: str) -> None:
-    """The rule infra/constructs/storage.py defines: the bucket's Object Created events, to the queue."""
+    """The rule infra/constructs/storage.py defines: the bucket's Object Created and Object Deleted
+    events, to the queue."""
     events = session.client("events")
     pattern = {
         "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
+        "detail-type": ["Object Created", "Object Deleted"],
         "detail": {"bucket": {"name": [names.bucket]}},
     }
     events.put_rule(Name=names.rule, EventPattern=json.dumps(pattern), State="ENABLED")

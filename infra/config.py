@@ -102,6 +102,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "existingBucketName": None,
     "sourceBucketKmsKeyArns": [],
     "notificationSource": "s3",
+    "deleteAtProvider": False,
     "apiKeySecretName": None,
     "apiKeySecretArn": None,
     "alarmEmail": None,
@@ -124,6 +125,7 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.PRESIGNED_URL_TTL_SECONDS: "presignedUrlTtlSeconds",
     env.VIDEO_SUFFIXES: "videoSuffixes",
     env.MAX_OBJECT_BYTES: "maxObjectBytes",
+    env.DELETE_AT_PROVIDER: "deleteAtProvider",
     env.UPLOADS_PER_MINUTE: "uploadsPerMinute",
     env.RETRY_BASE_DELAY_SECONDS: "retryBaseDelaySeconds",
     env.RETRY_MAX_DELAY_SECONDS: "retryMaxDelaySeconds",
@@ -343,6 +345,9 @@ class PipelineConfig:
       or ``eventbridge`` (an EventBridge rule sends S3's "Object Created" events for the bucket and
       the prefixes to the queue; the stack never touches an existing bucket's notification
       configuration). Default ``s3``.
+    - ``deleteAtProvider``: an object deleted from the bucket is deleted at memories.ai too
+      (``delete_videos``). Its record becomes DELETED either way. Default false: an S3 delete is
+      often housekeeping, and a provider delete cannot be undone (re-ingesting is billed again).
     - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
@@ -380,6 +385,7 @@ class PipelineConfig:
     existing_bucket_name: str | None
     source_bucket_kms_key_arns: tuple[str, ...]
     notification_source: str
+    delete_at_provider: bool
     api_key_secret_name: str | None
     api_key_secret_arn: str | None
     alarm_email: str | None
@@ -430,6 +436,7 @@ class PipelineConfig:
                 "existingBucketName", get("existingBucketName"), _BUCKET_NAME, "an S3 bucket name"
             ),
             source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
+            delete_at_provider=_bool("deleteAtProvider", get("deleteAtProvider")),
             notification_source=_choice(
                 "notificationSource", get("notificationSource"), NOTIFICATION_SOURCES
             ),
@@ -482,6 +489,7 @@ class PipelineConfig:
             env.PRESIGNED_URL_TTL_SECONDS: str(self.presigned_url_ttl_seconds),
             env.VIDEO_SUFFIXES: ",".join(self.video_suffixes),
             env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
+            env.DELETE_AT_PROVIDER: str(self.delete_at_provider).lower(),
             env.UPLOADS_PER_MINUTE: _number_text(self.uploads_per_minute),
             env.RETRY_BASE_DELAY_SECONDS: str(self.retry_base_delay_seconds),
             env.RETRY_MAX_DELAY_SECONDS: str(self.retry_max_delay_seconds),

@@ -101,6 +101,18 @@ class PipelineFunctions(Construct):
             actions=["s3:GetObject", "s3:GetObjectVersion"],
             resource_arns=storage.notified_object_arns,
         )
+        # A delete marker hides a version: ingest lists the key's versions to find which (only keys
+        # under the notified prefixes).
+        iam.Grant.add_to_principal(
+            grantee=self.ingest,
+            actions=["s3:ListBucketVersions"],
+            resource_arns=[storage.bucket.bucket_arn],
+            conditions=(
+                {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in storage.prefixes]}}
+                if storage.prefixes
+                else None
+            ),
+        )
         if config.source_bucket_kms_key_arns:
             # SSE-KMS objects: the ranged GET and the provider's fetch of the presigned URL (signed
             # by this role) each make S3 decrypt as this role. Only these keys, and only through S3.

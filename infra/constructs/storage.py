@@ -1,5 +1,5 @@
 """The source bucket (created, or an existing one), the ingest queue with its dead-letter queue, and
-the S3 -> SQS notifications between them."""
+the S3 -> SQS notifications between them (objects created, and objects removed)."""
 
 from __future__ import annotations
 
@@ -130,12 +130,14 @@ class IngestStorage(Construct):
         destination = _QueueDestination(self.queue)
         # One notification per prefix; S3 filters cannot express "any of these prefixes". Suffixes
         # are not filtered here: S3 matches them case-sensitively, ingest does not.
-        for prefix in self.prefixes:
-            self.bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
-            )
-        if not self.prefixes:
-            self.bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
+        # Removals mark records DELETED (functions.core.deletes).
+        for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
+            for prefix in self.prefixes:
+                self.bucket.add_event_notification(
+                    event, destination, s3.NotificationKeyFilter(prefix=prefix)
+                )
+            if not self.prefixes:
+                self.bucket.add_event_notification(event, destination)
 
     def _eventbridge_rule(self) -> events.Rule:
         obj: dict[str, object] = {}
@@ -143,11 +145,11 @@ class IngestStorage(Construct):
             obj["key"] = [{"prefix": prefix} for prefix in self.prefixes]
         rule = events.Rule(
             self,
-            "ObjectCreatedRule",
-            description="S3 Object Created events of the source bucket, to the ingest queue.",
+            "ObjectEventsRule",
+            description="S3 Object Created and Object Deleted events of the source bucket, to the ingest queue.",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
-                detail_type=["Object Created"],
+                detail_type=["Object Created", "Object Deleted"],
                 detail={"bucket": {"name": [self.bucket.bucket_name]}, **({"object": obj} if obj else {})},
             ),
         )

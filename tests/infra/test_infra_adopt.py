@@ -115,7 +115,7 @@ def test_a_rule_sends_object_created_for_the_bucket_and_prefixes_to_the_queue(
     assert "EventBusName" not in properties  # S3 sends to the default bus
     assert properties["EventPattern"] == {
         "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
+        "detail-type": ["Object Created", "Object Deleted"],
         "detail": {
             "bucket": {"name": ["someone-elses-videos"]},
             "object": {"key": [{"prefix": "videos/"}, {"prefix": "uploads/raw/"}]},
@@ -152,3 +152,17 @@ def test_a_created_bucket_sends_its_events_to_eventbridge(tmp_path: Path) -> Non
     assert notifications["Properties"]["NotificationConfiguration"] == {"EventBridgeConfiguration": {}}
     (rule,) = _s3_rules(synthesized).values()
     assert "object" not in rule["Properties"]["EventPattern"]["detail"]  # no prefixes: the whole bucket
+
+
+def test_listing_versions_is_limited_to_the_notified_prefixes(eventbridge_existing: Synthesized) -> None:
+    _, ingest = eventbridge_existing.function_with_handler(INGEST_HANDLER)
+    statements = _policy_statements_of_role(eventbridge_existing, _ref_id(ingest["Properties"]["Role"]))
+    (listing,) = [s for s in statements if "s3:ListBucketVersions" in _as_list(s["Action"])]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["videos/*", "uploads/raw/*"]}}
+
+
+def test_provider_deletes_are_off_unless_asked(synthesized: Synthesized, tmp_path: Path) -> None:
+    _, ingest = synthesized.function_with_handler(INGEST_HANDLER)
+    assert ingest["Properties"]["Environment"]["Variables"]["DELETE_AT_PROVIDER"] == "false"
+    merged = {**cdk_json_context(), "deleteAtProvider": "true"}
+    assert PipelineConfig.from_context(merged.get).delete_at_provider is True

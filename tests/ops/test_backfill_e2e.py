@@ -12,6 +12,7 @@ from typing import Final
 
 import pytest
 
+from devstack.resources import notify_queue
 from devstack.stack import LocalStack
 from functions.core import env
 from functions.core.contract import trace_tag
@@ -75,14 +76,7 @@ def put_without_notification(stack: LocalStack, objects: dict[str, bytes]) -> No
             s3.put_object(Bucket=stack.bucket, Key=key, Body=data)
         s3.put_object(Bucket=stack.bucket, Key="archive/2024/folder/", Body=b"")
     finally:
-        s3.put_bucket_notification_configuration(
-            Bucket=stack.bucket,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {"Id": "ingest", "QueueArn": stack.resources.queue_arn, "Events": ["s3:ObjectCreated:*"]}
-                ]
-            },
-        )
+        notify_queue(stack.session, stack.bucket, stack.resources.queue_arn, "s3")
 
 
 def test_backfill_twice_bills_each_video_once_at_the_rate(
