@@ -3,8 +3,10 @@
 
 Which record: a delete of one version names that version; a delete marker hides the key's newest
 version, which S3 still has and reports (``ObjectStore.latest_version``). An unversioned bucket's
-delete events name neither a version nor an ETag, and its records are keyed by ETag, so there the
-delete cannot be tied to a record: it is counted (``DeletesUnmatched``) and logged, nothing changes.
+delete events name neither a version nor an ETag (S3 leaves both out of delete events), and its
+records are keyed by ETag, so there the delete cannot be tied to a record: it is counted
+(``DeletesUnmatched``) and logged, nothing changes. Deletes need a versioned bucket (the one the
+stack creates is).
 
 What the record was doing decides the rest, and nothing is ever submitted because of a delete:
 QUEUED (waiting) leaves the line and is never submitted, so never billed; SUBMITTING (its call is
@@ -105,7 +107,8 @@ class Deleter:
         if ref.event_name == DELETE_MARKER_CREATED:
             # The event's version id is the marker's own; the video is the version it hides.
             return self._objects.latest_version(ref.bucket, ref.key)
-        return ref.version_id
+        # A version id, or an ETag where a sender gives one (S3's own delete events carry none).
+        return ref.object_version or None
 
     def _delete(self, record: VideoRecord) -> RemovalOutcome:
         note = _why(record.status)

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from devstack.services import MotoServer
+from functions.adapters.s3 import S3Objects
 from ops.backfill import listed_objects
 
 
@@ -39,3 +40,17 @@ def test_only_current_versions_are_listed_with_what_tells_them_apart(s3: Any, ve
     assert ref.etag == latest["ETag"].strip('"')
     assert ref.version_id == (latest["VersionId"] if versioned else None)
     assert found[0].last_modified.tzinfo is not None
+
+
+def test_the_version_a_delete_marker_hides_is_found(s3: Any) -> None:
+    """What functions.core.deletes asks S3 after a delete marker: the key's newest real version."""
+    bucket = f"deletes-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="a.mp4", Body=b"1")
+    second = s3.put_object(Bucket=bucket, Key="a.mp4", Body=b"2")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="a.mp4.bak", Body=b"x")  # shares the prefix, another key
+    s3.delete_object(Bucket=bucket, Key="a.mp4")  # the delete marker
+    objects = S3Objects(s3)
+    assert objects.latest_version(bucket, "a.mp4") == second
+    assert objects.latest_version(bucket, "missing.mp4") is None
