@@ -19,30 +19,16 @@ harmlessly); the record then says so. A re-upload is a new object version, so a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from functions.core.clock import iso
 from functions.core.errors import StaleRecord
+from functions.core.ingest import Kind, Outcome
 from functions.core.objects import DELETE_MARKER_CREATED, ObjectRef
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore
 from functions.core.signing import video_id_for
 from functions.core.status import BY_INGEST, DELETED, QUEUED, SUBMITTING, UNCERTAIN, VideoRecord
 
 _WRITE_TRIES = 8
-
-
-class Removal(StrEnum):
-    DELETED = "deleted"
-    ALREADY = "already deleted"
-    UNMATCHED = "unmatched"
-
-
-@dataclass(frozen=True, slots=True)
-class RemovalOutcome:
-    kind: Removal
-    detail: str
-    video_id: str | None = None
-    video_no: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +68,8 @@ class Deleter:
         self._clock = clock
         self._metrics = metrics
 
-    def remove(self, ref: ObjectRef) -> RemovalOutcome:
+    def remove(self, ref: ObjectRef) -> Outcome:
+        """DELETED (the record was marked), DUPLICATE (it already was), or SKIPPED (no record)."""
         if ref.bucket != self._config.source_bucket:
             return self._unmatched(f"another bucket ({ref.bucket!r})")
         version_id = self._removed_version(ref)
@@ -96,7 +83,7 @@ class Deleter:
             if record is None:
                 return self._unmatched("no record for that object version (never ingested)", video_id)
             if record.status == DELETED:
-                return RemovalOutcome(Removal.ALREADY, "already deleted", video_id, record.video_no)
+                return Outcome(Kind.DUPLICATE, "already deleted", video_id, record.video_no)
             try:
                 return self._delete(record)
             except StaleRecord:
@@ -110,7 +97,7 @@ class Deleter:
         # A version id, or an ETag where a sender gives one (S3's own delete events carry none).
         return ref.object_version or None
 
-    def _delete(self, record: VideoRecord) -> RemovalOutcome:
+    def _delete(self, record: VideoRecord) -> Outcome:
         note = _why(record.status)
         if self._config.delete_at_provider and record.video_no:
             self._provider.delete_videos([record.video_no], self._config.unique_id)
@@ -124,8 +111,8 @@ class Deleter:
             )
         )
         self._metrics.count("VideosDeleted")
-        return RemovalOutcome(Removal.DELETED, note, saved.video_id, saved.video_no)
+        return Outcome(Kind.DELETED, note, saved.video_id, saved.video_no)
 
-    def _unmatched(self, detail: str, video_id: str | None = None) -> RemovalOutcome:
+    def _unmatched(self, detail: str, video_id: str | None = None) -> Outcome:
         self._metrics.count("DeletesUnmatched")
-        return RemovalOutcome(Removal.UNMATCHED, detail, video_id)
+        return Outcome(Kind.SKIPPED, f"delete not applied: {detail}", video_id)

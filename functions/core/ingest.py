@@ -72,6 +72,8 @@ class Kind(StrEnum):
     DUPLICATE = "duplicate"
     REQUEUED = "requeued"
     UNCERTAIN = "uncertain"
+    # An object removed from the bucket (functions.core.deletes).
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)

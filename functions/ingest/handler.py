@@ -63,12 +63,9 @@ class IngestApp:
             _log(self.ingestor.enqueue(ref), bucket=ref.bucket, key=ref.key)
         if self.deleter is not None:
             for ref in events.removed:
-                removal = self.deleter.remove(ref)
-                logger.set_correlation_id(removal.video_id)
-                logger.info(
-                    f"{removal.kind}: {removal.detail}",
-                    extra={"video_id": removal.video_id, "video_no": removal.video_no, "key": ref.key},
-                )
+                outcome = self.deleter.remove(ref)
+                logger.set_correlation_id(outcome.video_id)
+                _log(outcome, bucket=ref.bucket, key=ref.key)
         logger.set_correlation_id(None)
 
     def drain(self, context: LambdaContext, max_wait_seconds: float) -> int:

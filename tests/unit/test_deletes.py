@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from functions.core.contract import Accepted, UploadRequest
-from functions.core.deletes import DeleteConfig, Deleter, Removal
+from functions.core.deletes import DeleteConfig, Deleter
 from functions.core.errors import ProviderUnavailable
 from functions.core.ingest import Ingestor, Kind
 from functions.core.objects import DELETE_MARKER_CREATED, ObjectRef
@@ -61,7 +61,7 @@ def test_a_deleted_version_is_marked_deleted_with_its_history(
     store.put(record(status, video_no="VI9" if status in (UNPARSE, PARSE) else None))
     outcome = deleter_for().remove(removed())
     saved = store.only()
-    assert (outcome.kind, saved.status) == (Removal.DELETED, DELETED)
+    assert (outcome.kind, saved.status) == (Kind.DELETED, DELETED)
     assert [(s.from_status, s.to_status) for s in saved.history][-1] == (status, DELETED)
     assert saved.line_position is None  # out of the line
     assert provider.deletes == [] and provider.calls == 0  # the default: nothing at memories.ai
@@ -72,7 +72,7 @@ def test_a_second_delivery_changes_nothing(deleter_for: MakeDeleter, store: InMe
     deleter = deleter_for()
     deleter.remove(removed())
     before = store.only()
-    assert deleter.remove(removed()).kind == Removal.ALREADY
+    assert deleter.remove(removed()).kind == Kind.DUPLICATE
     assert store.only() == before
 
 
@@ -82,7 +82,7 @@ def test_a_delete_marker_deletes_the_version_it_hides(
     store.put(record(PARSE, video_no="VI9"))  # version v1
     objects.hidden[KEY] = "v1"
     outcome = deleter_for().remove(removed("marker-version-id", DELETE_MARKER_CREATED))
-    assert (outcome.kind, store.only().status) == (Removal.DELETED, DELETED)
+    assert (outcome.kind, store.only().status) == (Kind.DELETED, DELETED)
 
 
 def test_deletes_that_name_no_known_version_change_nothing(
@@ -91,10 +91,10 @@ def test_deletes_that_name_no_known_version_change_nothing(
     store.put(record(PARSE, video_no="VI9"))
     before = store.only()
     deleter = deleter_for()
-    assert deleter.remove(removed(None)).kind == Removal.UNMATCHED  # unversioned bucket
-    assert deleter.remove(removed("v2")).kind == Removal.UNMATCHED  # never ingested
-    assert deleter.remove(removed("m", DELETE_MARKER_CREATED)).kind == Removal.UNMATCHED  # nothing hidden
-    assert deleter.remove(replace(removed(), bucket="other")).kind == Removal.UNMATCHED
+    assert deleter.remove(removed(None)).kind == Kind.SKIPPED  # unversioned bucket
+    assert deleter.remove(removed("v2")).kind == Kind.SKIPPED  # never ingested
+    assert deleter.remove(removed("m", DELETE_MARKER_CREATED)).kind == Kind.SKIPPED  # nothing hidden
+    assert deleter.remove(replace(removed(), bucket="other")).kind == Kind.SKIPPED
     assert store.only() == before
     assert metrics.counts["DeletesUnmatched"] == 4
 
