@@ -10,8 +10,9 @@ stack creates is).
 
 What the record was doing decides the rest, and nothing is ever submitted because of a delete:
 QUEUED (waiting) leaves the line and is never submitted, so never billed; SUBMITTING (its call is
-in flight) and UNCERTAIN (maybe accepted) become DELETED and are never resubmitted: a videoNo the
-in-flight call or a later answer brings is kept on the DELETED record. With provider deletes on, a
+in flight) and UNCERTAIN (maybe accepted) become DELETED and are never resubmitted: the videoNo the
+in-flight call brings is kept on the DELETED record (and, with provider deletes on, that upload is
+deleted at memories.ai by the ingest function as the answer comes). With provider deletes on, a
 known videoNo is deleted at memories.ai first (idempotent: a retried message deletes again,
 harmlessly); the record then says so. A re-upload is a new object version, so a new submission.
 """

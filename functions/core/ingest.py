@@ -49,6 +49,7 @@ from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusSt
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
+    DELETED,
     QUEUED,
     REJECTED,
     SUBMITTING,
@@ -103,6 +104,8 @@ class IngestConfig:
     # Bad key or no credit: the whole line waits this long before the next try.
     retry_max_seconds: float = 900.0
     max_transient_errors: int = 3
+    # DELETE_AT_PROVIDER: a video deleted from S3 while its call was in flight is deleted there too.
+    delete_at_provider: bool = False
 
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
@@ -367,7 +370,11 @@ class Ingestor:
     # -- record writes -----------------------------------------------------------------------------
 
     def _accepted(self, record: VideoRecord, accepted: Accepted) -> Outcome:
+        deleted_meanwhile = False
+
         def apply(current: VideoRecord) -> VideoRecord:
+            nonlocal deleted_meanwhile
+            deleted_meanwhile = current.status == DELETED
             changes = {
                 "video_no": current.video_no or accepted.video_no,
                 "video_name": accepted.video_name,
@@ -382,7 +389,20 @@ class Ingestor:
 
         self._write(record, apply)
         self._metrics.count("VideosSubmitted")
+        if deleted_meanwhile and self._config.delete_at_provider:
+            return self._delete_late(record, accepted.video_no)
         return Outcome(Kind.SUBMITTED, "accepted by memories.ai", record.video_id, accepted.video_no)
+
+    def _delete_late(self, record: VideoRecord, video_no: str) -> Outcome:
+        """The object was deleted from S3 during the call: the upload it made goes too."""
+        try:
+            self._provider.delete_videos([video_no], self._config.unique_id)
+        except ProviderError as exc:
+            detail = f"accepted, but deleted from S3 meanwhile; deleting it at memories.ai failed ({exc})"
+            return Outcome(Kind.DELETED, detail, record.video_id, video_no)
+        self._metrics.count("VideosDeletedAtProvider")
+        detail = "accepted, but deleted from S3 meanwhile: deleted at memories.ai"
+        return Outcome(Kind.DELETED, detail, record.video_id, video_no)
 
     def _finish_rejected(self, record: VideoRecord, reason: str) -> Outcome:
         self._write(

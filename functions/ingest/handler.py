@@ -107,6 +107,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             lease_seconds=settings.submission_seconds,
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
+            delete_at_provider=settings.delete_at_provider,
         ),
         store=store,
         objects=objects,

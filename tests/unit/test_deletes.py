@@ -22,6 +22,7 @@ from tests.unit.fakes import (
     FakeObjects,
     FakeProvider,
     InMemoryStore,
+    MakeIngestor,
     created,
     id_of,
     record,
@@ -167,3 +168,28 @@ def test_an_uncertain_video_deleted_is_never_resubmitted_by_the_reconciler_path(
     assert saved.status == DELETED and DELETED not in RECONCILED
     assert "UNCERTAIN" in (saved.reason or "") and "no videoNo known yet" in (saved.reason or "")
     assert id_of(created()) == saved.video_id
+
+
+def test_with_provider_deletes_on_an_upload_accepted_after_its_delete_is_deleted_there(
+    make_ingestor: MakeIngestor,
+    deleter_for: MakeDeleter,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+) -> None:
+    ingestor = make_ingestor(delete_at_provider=True)
+    objects.add(KEY)
+    ingestor.enqueue(created(KEY))
+    deleter = deleter_for(at_provider=True)
+    original = provider.upload_url
+
+    def upload_then_delete(request: UploadRequest) -> Accepted:
+        deleter.remove(removed())  # no videoNo yet: nothing to delete at memories.ai now
+        return original(request)
+
+    provider.upload_url = upload_then_delete
+    (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    assert outcome.kind == Kind.DELETED and outcome.video_no is not None
+    assert provider.deletes == [([outcome.video_no], UNIQUE_ID)]
+    assert (store.only().status, store.only().video_no) == (DELETED, outcome.video_no)
