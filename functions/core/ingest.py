@@ -46,6 +46,7 @@ from functions.core.errors import (
 )
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
+from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
@@ -297,7 +298,14 @@ class Ingestor:
         not_a_video = content_refusal(info.head)
         if not_a_video is not None:
             return self._finish_rejected(record, not_a_video)
-        options = self._config.defaults.overlay(fields_from_metadata(info.metadata))
+        try:
+            sidecar = self._sidecar_fields(record)
+        except ObjectUnreadable as exc:
+            return self._finish_rejected(record, unreadable_reason(exc))
+        except ValueError as exc:
+            return self._finish_rejected(record, f"invalid sidecar {sidecar_key(record.key)}: {exc}")
+        # The object's own metadata, then its sidecar, then the deployment's defaults.
+        options = self._config.defaults.overlay(sidecar).overlay(fields_from_metadata(info.metadata))
         problems = validate_optional_fields(options)
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
@@ -317,6 +325,11 @@ class Ingestor:
             options=options,
             extra_tags=(trace_tag(record.video_id),),
         )
+
+    def _sidecar_fields(self, record: VideoRecord) -> OptionalFields:
+        """What ``<key>.json`` beside the video gives (its newest version), if there is one."""
+        info = self._objects.peek(record.bucket, sidecar_key(record.key), None, SIDECAR_MAX_BYTES)
+        return OptionalFields() if info is None else fields_from_sidecar(info.head, info.size)
 
     def _submit(self, record: VideoRecord, request: UploadRequest) -> Outcome:
         try:

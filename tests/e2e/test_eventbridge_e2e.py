@@ -4,6 +4,7 @@ queue, and videos with awkward keys (which EventBridge does not encode) end PARS
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from devstack.stack import LocalStack
 from functions.core.contract import trace_tag
-from functions.core.status import PARSE, VideoRecord
+from functions.core.status import PARSE, REJECTED, VideoRecord
 from ops.cli import main
 from tests.conftest import TEST_STACK
 
@@ -89,3 +90,25 @@ def test_a_backfill_in_eventbridge_mode_finds_every_video_known(
         f"listed {len(AWKWARD)} · queued 0 · already known {len(AWKWARD)} · skipped 0"
         in capsys.readouterr().out
     )
+
+
+def test_a_sidecar_uploaded_first_overrides_the_defaults(stack: LocalStack) -> None:
+    assert stack.emulator is not None
+    sidecar = json.dumps({"camera-model": "Sidecar Cam", "tags": ["from-sidecar"]}).encode()
+    side = stack.upload("eb-sidecar/side car+1.mp4.json", sidecar)
+    video = stack.upload("eb-sidecar/side car+1.mp4", SAMPLE, metadata={"latitude": "12.5"})
+
+    def parsed() -> VideoRecord | None:
+        record = stack.record(video.video_id)
+        return record if record is not None and record.status == PARSE else None
+
+    stack.wait_for(parsed, timeout=60, what="the video with a sidecar PARSE")
+    (call,) = [c for c in stack.emulator.calls() if trace_tag(video.video_id) in c["form"].get("tags", [])]
+    assert call["form"]["camera_model"] == "Sidecar Cam"
+    assert "from-sidecar" in call["form"]["tags"]
+    assert call["form"]["latitude"] == "12.5"  # the object's own metadata as well
+    # the sidecar itself was never submitted: its record says it is not a video
+    sidecar_record = stack.wait_for(
+        lambda: stack.record(side.video_id), timeout=10, what="the sidecar's record"
+    )
+    assert sidecar_record.status == REJECTED and "not a video" in (sidecar_record.reason or "")
