@@ -11,7 +11,7 @@ import pytest
 from functions.core.contract import Accepted, UploadRequest
 from functions.core.deletes import DeleteConfig, Deleter
 from functions.core.errors import ProviderUnavailable
-from functions.core.ingest import Ingestor, Kind
+from functions.core.ingest import Ingestor, Kind, Outcome
 from functions.core.objects import DELETE_MARKER_CREATED, ObjectRef
 from functions.core.status import DELETED, PARSE, QUEUED, RECONCILED, SUBMITTING, UNCERTAIN, UNPARSE
 from tests.unit.fakes import (
@@ -133,18 +133,12 @@ def test_a_delete_while_waiting_is_never_submitted_nor_billed(
     assert "never submitted, not billed" in (store.only().reason or "")
 
 
-def test_a_delete_during_the_call_keeps_deleted_and_the_video_no_the_call_brings(
-    ingestor: Ingestor,
-    deleter_for: MakeDeleter,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    provider: FakeProvider,
-    clock: FakeClock,
-) -> None:
+def drain_deleting_during_the_call(
+    ingestor: Ingestor, deleter: Deleter, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> Outcome:
+    """A drop whose delete lands while its upload_url call is in flight (after its turn was taken)."""
     objects.add(KEY)
     ingestor.enqueue(created(KEY))
-    deleter = deleter_for()
-    # the delete lands while the upload_url call is in flight (after the turn was taken)
     original = provider.upload_url
 
     def upload_then_delete(request: UploadRequest) -> Accepted:
@@ -153,6 +147,18 @@ def test_a_delete_during_the_call_keeps_deleted_and_the_video_no_the_call_brings
 
     provider.upload_url = upload_then_delete
     (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    return outcome
+
+
+def test_a_delete_during_the_call_keeps_deleted_and_the_video_no_the_call_brings(
+    ingestor: Ingestor,
+    deleter_for: MakeDeleter,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+) -> None:
+    outcome = drain_deleting_during_the_call(ingestor, deleter_for(), objects, provider, clock)
     saved = store.only()
     assert (saved.status, saved.video_no) == (DELETED, outcome.video_no)
     assert [s.to_status for s in saved.history] == [QUEUED, SUBMITTING, DELETED]
@@ -179,17 +185,10 @@ def test_with_provider_deletes_on_an_upload_accepted_after_its_delete_is_deleted
     clock: FakeClock,
 ) -> None:
     ingestor = make_ingestor(delete_at_provider=True)
-    objects.add(KEY)
-    ingestor.enqueue(created(KEY))
-    deleter = deleter_for(at_provider=True)
-    original = provider.upload_url
-
-    def upload_then_delete(request: UploadRequest) -> Accepted:
-        deleter.remove(removed())  # no videoNo yet: nothing to delete at memories.ai now
-        return original(request)
-
-    provider.upload_url = upload_then_delete
-    (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    # no videoNo when the delete lands: nothing to delete at memories.ai then
+    outcome = drain_deleting_during_the_call(
+        ingestor, deleter_for(at_provider=True), objects, provider, clock
+    )
     assert outcome.kind == Kind.DELETED and outcome.video_no is not None
     assert provider.deletes == [([outcome.video_no], UNIQUE_ID)]
     assert (store.only().status, store.only().video_no) == (DELETED, outcome.video_no)
