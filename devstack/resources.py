@@ -3,8 +3,9 @@
 Table: key and indexes from ``functions.core.table`` (full projections, the line keys-only plus
 ``not_before``), on-demand, TTL on
 ``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
-every ``s3:ObjectCreated:*`` becomes a message on the queue. Secrets: the memories.ai API key and a
-random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
+every ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` becomes a message on the queue, as an S3
+notification, or (with ``notification_source="eventbridge"``) as S3's EventBridge event through a
+rule on the default bus. Secrets: the memories.ai API key and a random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
 policy that lets S3 publish) is left out: the local services do not enforce it.
 """
 
@@ -18,11 +19,19 @@ from typing import TYPE_CHECKING, Final
 import boto3
 
 from functions.core import table
+from functions.core.objects import NOTIFICATION_SOURCES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.type_defs import NotificationConfigurationTypeDef
 
-__all__ = ["MAX_RECEIVE_COUNT", "ResourceNames", "Resources", "create_resources"]
+__all__ = [
+    "MAX_RECEIVE_COUNT",
+    "ResourceNames",
+    "Resources",
+    "create_resources",
+    "notify_queue",
+]
 
 # As infra/constructs/storage.py: five failed receives of one object mean an operator must look.
 MAX_RECEIVE_COUNT: Final = 5
@@ -38,6 +47,7 @@ class ResourceNames:
     table: str = "memories-ingest-status"
     api_key_secret: str = "memories-ingest/memories-api-key"  # noqa: S105 - a name, not a secret
     signing_secret: str = "memories-ingest/callback-signing-key"  # noqa: S105 - a name, not a secret
+    rule: str = "memories-ingest-object-events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +69,7 @@ def create_resources(
     visibility_timeout_seconds: int,
     names: ResourceNames | None = None,
     max_receive_count: int = MAX_RECEIVE_COUNT,
+    notification_source: str = "s3",
 ) -> Resources:
     """Create everything on the endpoints ``session``'s clients resolve to (the local ones)."""
     names = names or ResourceNames()
@@ -80,12 +91,9 @@ def create_resources(
     queue_arn = _queue_arn(session, queue_url)
     s3 = session.client("s3")
     s3.create_bucket(Bucket=names.bucket)
-    s3.put_bucket_notification_configuration(
-        Bucket=names.bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [{"Id": "ingest", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}]
-        },
-    )
+    if notification_source == "eventbridge":
+        _create_rule(session, names, queue_arn)
+    notify_queue(session, names.bucket, queue_arn, notification_source)
     secretsmanager = session.client("secretsmanager")
     api_key_arn = secretsmanager.create_secret(Name=names.api_key_secret, SecretString=api_key)["ARN"]
     signing_arn = secretsmanager.create_secret(
@@ -101,6 +109,43 @@ def create_resources(
         api_key_secret_id=api_key_arn,
         signing_secret_id=signing_arn,
     )
+
+
+def notify_queue(session: boto3.Session, bucket: str, queue_arn: str, notification_source: str) -> None:
+    """Turn the bucket's object events on: to the queue, or to EventBridge (whose rule sends them on)."""
+    if notification_source not in NOTIFICATION_SOURCES:
+        raise ValueError(
+            f"notification_source must be one of {NOTIFICATION_SOURCES}, got {notification_source!r}"
+        )
+    configuration: NotificationConfigurationTypeDef = (
+        {"EventBridgeConfiguration": {}}
+        if notification_source == "eventbridge"
+        else {
+            "QueueConfigurations": [
+                {
+                    "Id": "ingest",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                }
+            ]
+        }
+    )
+    session.client("s3").put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration=configuration
+    )
+
+
+def _create_rule(session: boto3.Session, names: ResourceNames, queue_arn: str) -> None:
+    """The rule infra/constructs/storage.py defines: the bucket's Object Created and Object Deleted
+    events, to the queue."""
+    events = session.client("events")
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created", "Object Deleted"],
+        "detail": {"bucket": {"name": [names.bucket]}},
+    }
+    events.put_rule(Name=names.rule, EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=names.rule, Targets=[{"Id": "ingest-queue", "Arn": queue_arn}])
 
 
 def create_table(client: DynamoDBClient, name: str) -> None:

@@ -41,6 +41,7 @@ from devstack.resources import Resources, create_resources
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
+from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     DEFAULT_METRICS_NAMESPACE,
     CallbackSettings,
@@ -85,6 +86,7 @@ GATEWAY_PORT: Final = "DEVSTACK_GATEWAY_PORT"
 MEMORIES_API_KEY: Final = "DEVSTACK_MEMORIES_API_KEY"
 RECONCILE_SECONDS: Final = "DEVSTACK_RECONCILE_SECONDS"
 INGEST_SECONDS: Final = "DEVSTACK_INGEST_SECONDS"
+NOTIFICATION_SOURCE: Final = "DEVSTACK_NOTIFICATION_SOURCE"
 
 # `python -m devstack up`: fixed ports, so that pasted commands keep working across restarts.
 UP_PORTS: Final[Mapping[str, int]] = {
@@ -137,7 +139,8 @@ class StackConfig:
     redelivery shows within a session). function_env: function settings that win over everything.
     provider_uploads_per_minute: the bundled emulator's account limit (answering 0429 above it, as
     memories.ai does); None leaves it unlimited. ingest_every_seconds: the line's schedule (a minute
-    on AWS).
+    on AWS). notification_source: ``s3`` (S3 notifications to the queue) or ``eventbridge`` (S3's
+    EventBridge events, through a rule to the queue), as the ``notificationSource`` context setting.
     """
 
     dynamodb_port: int = 0
@@ -156,8 +159,14 @@ class StackConfig:
     function_env: Mapping[str, str] = field(default_factory=dict)
     provider_uploads_per_minute: float | None = None
     log_dir: Path | None = None
+    notification_source: str = "s3"
 
     def __post_init__(self) -> None:
+        if self.notification_source not in NOTIFICATION_SOURCES:
+            raise ValueError(
+                f"{NOTIFICATION_SOURCE} must be one of {', '.join(NOTIFICATION_SOURCES)}, "
+                f"got {self.notification_source!r}"
+            )
         if self.memories_api_base_url and not self.memories_api_key:
             raise ValueError(
                 f"{env.MEMORIES_API_BASE_URL} points the pipeline at another server: set "
@@ -183,6 +192,9 @@ class StackConfig:
             "memories_api_base_url": environ.get(env.MEMORIES_API_BASE_URL, "").strip() or None,
             "memories_api_key": environ.get(MEMORIES_API_KEY, "").strip() or None,
         }
+        source = environ.get(NOTIFICATION_SOURCE, "").strip().lower()
+        if source:
+            values["notification_source"] = source
         for name, setting in (
             (RECONCILE_SECONDS, "reconcile_every_seconds"),
             (INGEST_SECONDS, "ingest_every_seconds"),
@@ -304,6 +316,7 @@ class LocalStack:
                 self._session,
                 api_key=self.api_key,
                 visibility_timeout_seconds=self.config.visibility_timeout_seconds,
+                notification_source=self.config.notification_source,
             )
             self._set_function_environment()
             self._build_functions()
@@ -386,6 +399,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": self._moto.endpoint_url,
             "AWS_ENDPOINT_URL_SQS": self._moto.endpoint_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self._moto.endpoint_url,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self._moto.endpoint_url,
         }
         for name, value in aws.items():
             self._environ.set(name, value)

@@ -20,6 +20,7 @@ from typing import Final
 
 from functions.core import env
 from functions.core.errors import SettingsError
+from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     CALLBACK_TOKEN_TTL_RANGE,
     DEFAULT_API_BASE_URL,
@@ -99,6 +100,9 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "defaultRetainOriginalVideo": None,
     "defaultVideoTranscriptionPrompt": None,
     "existingBucketName": None,
+    "sourceBucketKmsKeyArns": [],
+    "notificationSource": "s3",
+    "deleteAtProvider": False,
     "apiKeySecretName": None,
     "apiKeySecretArn": None,
     "alarmEmail": None,
@@ -121,6 +125,7 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.PRESIGNED_URL_TTL_SECONDS: "presignedUrlTtlSeconds",
     env.VIDEO_SUFFIXES: "videoSuffixes",
     env.MAX_OBJECT_BYTES: "maxObjectBytes",
+    env.DELETE_AT_PROVIDER: "deleteAtProvider",
     env.UPLOADS_PER_MINUTE: "uploadsPerMinute",
     env.RETRY_BASE_DELAY_SECONDS: "retryBaseDelaySeconds",
     env.RETRY_MAX_DELAY_SECONDS: "retryMaxDelaySeconds",
@@ -140,6 +145,8 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A key ARN, not an alias: IAM authorizes kms:Decrypt on the key the object names, never its alias.
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9 ._/#:-]{1,255}$")
@@ -292,6 +299,16 @@ def _prefixes(key: str, value: object) -> tuple[str, ...]:
     return prefixes
 
 
+def _kms_key_arns(key: str, value: object) -> tuple[str, ...]:
+    arns = _string_list(key, value)
+    for arn in arns:
+        if not _KMS_KEY_ARN.match(arn):
+            raise ContextError(
+                key, f"must list KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID; not aliases), got {arn!r}"
+            )
+    return tuple(dict.fromkeys(arns))
+
+
 def _schedule_period_seconds(schedule: str) -> int | None:
     match = _RATE.match(schedule)
     return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2)] if match else None
@@ -321,6 +338,16 @@ class PipelineConfig:
       ``defaultVideoTranscriptionPrompt``: upload_url fields sent when the object's metadata does
       not give them. Default: not sent.
     - ``existingBucketName``: use this existing bucket instead of creating one. Default: create.
+    - ``sourceBucketKmsKeyArns``: the KMS key ARN(s) an existing bucket encrypts objects with
+      (SSE-KMS); the ingest role may ``kms:Decrypt`` with exactly these, through S3 only.
+      Default none (SSE-S3, or the created bucket).
+    - ``notificationSource``: ``s3`` (S3 event notifications to the queue, configured on the bucket)
+      or ``eventbridge`` (an EventBridge rule sends S3's "Object Created" events for the bucket and
+      the prefixes to the queue; the stack never touches an existing bucket's notification
+      configuration). Default ``s3``.
+    - ``deleteAtProvider``: an object deleted from the bucket is deleted at memories.ai too
+      (``delete_videos``). Its record becomes DELETED either way. Default false: an S3 delete is
+      often housekeeping, and a provider delete cannot be undone (re-ingesting is billed again).
     - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
@@ -356,6 +383,9 @@ class PipelineConfig:
     default_retain_original_video: bool | None
     default_video_transcription_prompt: str | None
     existing_bucket_name: str | None
+    source_bucket_kms_key_arns: tuple[str, ...]
+    notification_source: str
+    delete_at_provider: bool
     api_key_secret_name: str | None
     api_key_secret_arn: str | None
     alarm_email: str | None
@@ -404,6 +434,11 @@ class PipelineConfig:
             ),
             existing_bucket_name=_optional_matching(
                 "existingBucketName", get("existingBucketName"), _BUCKET_NAME, "an S3 bucket name"
+            ),
+            source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
+            delete_at_provider=_bool("deleteAtProvider", get("deleteAtProvider")),
+            notification_source=_choice(
+                "notificationSource", get("notificationSource"), NOTIFICATION_SOURCES
             ),
             api_key_secret_name=_optional_matching(
                 "apiKeySecretName", get("apiKeySecretName"), _SECRET_NAME, "a Secrets Manager secret name"
@@ -454,6 +489,7 @@ class PipelineConfig:
             env.PRESIGNED_URL_TTL_SECONDS: str(self.presigned_url_ttl_seconds),
             env.VIDEO_SUFFIXES: ",".join(self.video_suffixes),
             env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
+            env.DELETE_AT_PROVIDER: str(self.delete_at_provider).lower(),
             env.UPLOADS_PER_MINUTE: _number_text(self.uploads_per_minute),
             env.RETRY_BASE_DELAY_SECONDS: str(self.retry_base_delay_seconds),
             env.RETRY_MAX_DELAY_SECONDS: str(self.retry_max_delay_seconds),
@@ -519,6 +555,11 @@ class PipelineConfig:
     def _check_relations(self) -> None:
         if self.api_key_secret_name is not None and self.api_key_secret_arn is not None:
             raise ContextError("apiKeySecretArn", "cannot be set together with apiKeySecretName; choose one")
+        if self.source_bucket_kms_key_arns and self.existing_bucket_name is None:
+            raise ContextError(
+                "sourceBucketKmsKeyArns",
+                "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
+            )
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(
@@ -556,6 +597,13 @@ def _metrics_namespace(value: object) -> str:
     if namespace.startswith("AWS/"):
         raise ContextError("metricsNamespace", "must not start with AWS/ (reserved for AWS services)")
     return namespace
+
+
+def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
+    text = _text(key, value).lower()
+    if text not in choices:
+        raise ContextError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+    return text
 
 
 def _log_level(value: object) -> str:

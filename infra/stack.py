@@ -38,6 +38,7 @@ class MemoriesIngestStack(Stack):
             ingest_timeout=Duration.seconds(INGEST_TIMEOUT_SECONDS),
             prefixes=config.prefixes,
             existing_bucket_name=config.existing_bucket_name,
+            notification_source=config.notification_source,
         )
         self.status_table = StatusTable(self, "StatusTable", destroy_on_delete=config.destroy_table_on_delete)
         self.secrets = ProviderSecrets(

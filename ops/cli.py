@@ -31,6 +31,7 @@ from functions.core.settings import DEFAULT_UPLOADS_PER_MINUTE, ReconcileSetting
 from functions.core.signing import video_id_for
 from functions.core.status import NON_FINAL, PARSE, QUEUED, REJECTED, UNCERTAIN, UNPARSE, VideoRecord
 from functions.reconcile.handler import build as reconcile_app
+from ops import backfill
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
 # Where redrive sends messages back (the functions themselves never send any).
@@ -40,6 +41,7 @@ OUTPUT_HINTS = {
     "TableName": env.STATUS_TABLE_NAME,
     "IngestQueueUrl": QUEUE_VARIABLE,
     "DeadLetterQueueUrl": DLQ_VARIABLE,
+    "SourceBucketName": env.SOURCE_BUCKET_NAME,
 }
 
 
@@ -236,6 +238,27 @@ def cmd_reconcile() -> int:
     return 0
 
 
+def cmd_backfill(
+    store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace, sources: Mapping[str, str]
+) -> int:
+    source = sources.get(env.SOURCE_BUCKET_NAME) or os.environ.get(env.SOURCE_BUCKET_NAME)
+    if source and source != args.bucket:
+        raise CliError(f"the stack ingests from {source!r}: the function refuses objects of {args.bucket!r}")
+    queue_url = _setting(args, sources, QUEUE_VARIABLE, "queue_url")
+    line = Line.read(store, _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session), 0.0)
+    return backfill.run(
+        args,
+        s3=session.client("s3"),
+        send=backfill.queue_sender(session.client("sqs"), queue_url),
+        is_known=lambda video_id: store.get(video_id) is not None,
+        state=line.state,
+        waiting=store.line_length(),
+        interval=line.interval,
+        environ=os.environ,
+        now=SystemClock().now,
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="memories-ingest", description=__doc__.splitlines()[0] if __doc__ else None
@@ -266,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="resubmit even a video memories.ai already accepted (it is billed again)",
             )
+    backfill.add_parser(sub)
     redrive = sub.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--limit", type=int, default=1000)
     sub.add_parser(
@@ -294,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "list":
             return cmd_list(store, args)
+        if args.command == "backfill":
+            return cmd_backfill(store, session, args, sources)
         if args.command in ("show", "line"):
             gate = _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session)
             line = Line.read(store, gate, SystemClock().now())

@@ -10,12 +10,15 @@ import requests
 from urllib3.exceptions import NewConnectionError, ProtocolError
 
 from functions.core.contract import (
+    DELETE_VIDEOS_MAX,
+    DELETE_VIDEOS_PATH,
     GET_METADATA_PATH,
     LIST_VIDEOS_PATH,
     UPLOAD_URL_PATH,
     Accepted,
     ListedVideo,
     UploadRequest,
+    check_deleted,
     classify_response,
     metadata_status,
     video_page,
@@ -125,6 +128,14 @@ class MemoriesClient:
 
     def forget_credentials(self) -> None:
         self._api_key.forget()
+
+    def delete_videos(self, video_nos: Sequence[str], unique_id: str) -> None:
+        # Idempotent (the provider says so for unknown video_nos), so a retry is safe.
+        for start in range(0, len(video_nos), DELETE_VIDEOS_MAX):
+            chunk = list(video_nos[start : start + DELETE_VIDEOS_MAX])
+            check_deleted(
+                self._query("POST", DELETE_VIDEOS_PATH, params={"unique_id": unique_id}, json=chunk)
+            )
 
     def _list_all(self, filters: dict[str, str]) -> list[ListedVideo]:
         found: list[ListedVideo] = []

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from functions.core.errors import ObjectUnreadable
 from functions.core.ports import ObjectInfo
 
 if TYPE_CHECKING:
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
 _GONE: Final = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 # A range from byte 0 is unsatisfiable only for an empty object.
 _EMPTY: Final = frozenset({"416", "InvalidRange"})
+# S3 refuses the caller (its policy or the bucket's), or KMS refuses to decrypt an SSE-KMS object
+# (S3 answers KMS.DisabledException, KMS.KMSInvalidStateException, ... or AccessDenied naming kms:Decrypt).
+_REFUSED: Final = frozenset({"403", "AccessDenied", "Forbidden", "AllAccessDisabled"})
+
+
+def _unreadable(exc: ClientError) -> ObjectUnreadable | None:
+    code = _error_code(exc)
+    message = str(exc.response.get("Error", {}).get("Message") or "")
+    kms = code.startswith("KMS.") or "kms" in message.lower()
+    if code in _REFUSED or code.startswith("KMS."):
+        return ObjectUnreadable(code, message or "access denied", kms=kms)
+    return None
 
 
 def _error_code(exc: ClientError) -> str:
@@ -74,6 +87,9 @@ class S3Objects:
                 return None
             if code in _EMPTY:
                 return self.head(bucket, key, version_id)
+            unreadable = _unreadable(exc)
+            if unreadable is not None:
+                raise unreadable from exc
             raise
         with response["Body"] as body:
             head = body.read(length)
@@ -84,6 +100,16 @@ class S3Objects:
             etag=_etag(response),
             head=head,
         )
+
+    def latest_version(self, bucket: str, key: str) -> str | None:
+        paginator = self._client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            # Newest first within a key; other keys share the prefix (``a.mp4`` and ``a.mp4.bak``).
+            for version in page.get("Versions", []):
+                if version["Key"] == key:
+                    version_id = version.get("VersionId")
+                    return version_id if version_id and version_id != "null" else None
+        return None
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
         return self._client.generate_presigned_url(

@@ -27,6 +27,9 @@ from functions.core.errors import (
 UPLOAD_URL_PATH: Final = "/serve/api/v1/upload_url"
 GET_METADATA_PATH: Final = "/serve/api/v1/get_metadata"
 LIST_VIDEOS_PATH: Final = "/serve/api/v1/list_videos"
+# POST ?unique_id=…, body a raw JSON array of video_no strings; idempotent for unknown video_nos.
+DELETE_VIDEOS_PATH: Final = "/serve/api/v1/delete_videos"
+DELETE_VIDEOS_MAX: Final = 100
 
 CALLBACK_MAX_LENGTH: Final = 299
 CAMERA_MODEL_MAX_LENGTH: Final = 200
@@ -229,6 +232,11 @@ def _count(value: object) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         return int(value)
     return None
+
+
+def check_deleted(body: object) -> None:
+    """``delete_videos``' answer: success, or the class of its business error raised."""
+    _query_data(body, "delete_videos")
 
 
 def metadata_status(body: object) -> str | None:

@@ -7,6 +7,7 @@ __all__ = [
     "CallbackRefused",
     "ConflictingVideoNo",
     "InvalidCallback",
+    "ObjectUnreadable",
     "ProviderAuthFailure",
     "ProviderBalanceExhausted",
     "ProviderDuplicate",
@@ -107,3 +108,14 @@ class ConflictingVideoNo(CallbackRefused):
 
 class StaleRecord(Exception):
     """An optimistic write lost a race; the caller re-reads and decides again."""
+
+
+class ObjectUnreadable(Exception):
+    """S3 refuses the ingest function the object (403, or KMS refused to decrypt it): only a change
+    to the deployment or the bucket can fix it, so retrying it changes nothing. ``kms`` says KMS refused."""
+
+    def __init__(self, code: str, detail: str, *, kms: bool) -> None:
+        super().__init__(f"S3 {code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.kms = kms

@@ -33,6 +33,7 @@ from functions.core.contract import (
 )
 from functions.core.errors import (
     AmbiguousSubmit,
+    ObjectUnreadable,
     ProviderAuthFailure,
     ProviderBalanceExhausted,
     ProviderDuplicate,
@@ -45,9 +46,11 @@ from functions.core.errors import (
 )
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
+from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
+    DELETED,
     QUEUED,
     REJECTED,
     SUBMITTING,
@@ -71,6 +74,8 @@ class Kind(StrEnum):
     DUPLICATE = "duplicate"
     REQUEUED = "requeued"
     UNCERTAIN = "uncertain"
+    # An object removed from the bucket (functions.core.deletes).
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,26 @@ class IngestConfig:
     # Bad key or no credit: the whole line waits this long before the next try.
     retry_max_seconds: float = 900.0
     max_transient_errors: int = 3
+    # DELETE_AT_PROVIDER: a video deleted from S3 while its call was in flight is deleted there too.
+    delete_at_provider: bool = False
+
+
+def unreadable_reason(exc: ObjectUnreadable) -> str:
+    """What to fix when S3 refuses the object: the operator resubmits it afterwards."""
+    if exc.kms:
+        fix = (
+            "the object is SSE-KMS encrypted with a key the ingest role may not use: add the key's ARN"
+            " to the sourceBucketKmsKeyArns context setting and deploy (and, for a key in another"
+            " account, let the ingest role use it in the key policy)"
+        )
+    else:
+        fix = (
+            "the ingest role may not read it: check the bucket policy (and any SCP or access point"
+            " policy) allows s3:GetObject and s3:GetObjectVersion to the ingest role"
+        )
+    return (
+        f"S3 refused to read the object ({exc.code}: {exc.detail}); {fix}; then memories-ingest resubmit it"
+    )
 
 
 def fields_from_metadata(metadata: Mapping[str, str]) -> OptionalFields:
@@ -254,7 +279,11 @@ class Ingestor:
         refusal = self._key_refusal(record.key)
         if refusal is not None:
             return self._finish_rejected(record, refusal)
-        info = self._objects.peek(record.bucket, record.key, record.version_id, SNIFF_BYTES)
+        try:
+            info = self._objects.peek(record.bucket, record.key, record.version_id, SNIFF_BYTES)
+        except ObjectUnreadable as exc:
+            # Not a retry: nothing changes until someone changes a key, a role or a policy.
+            return self._finish_rejected(record, unreadable_reason(exc))
         if info is None:
             return self._finish_rejected(record, "the object no longer exists (deleted while in line)")
         if record.version_id is None and info.etag is not None and info.etag != record.object_version:
@@ -269,7 +298,14 @@ class Ingestor:
         not_a_video = content_refusal(info.head)
         if not_a_video is not None:
             return self._finish_rejected(record, not_a_video)
-        options = self._config.defaults.overlay(fields_from_metadata(info.metadata))
+        try:
+            sidecar = self._sidecar_fields(record)
+        except ObjectUnreadable as exc:
+            return self._finish_rejected(record, unreadable_reason(exc))
+        except ValueError as exc:
+            return self._finish_rejected(record, f"invalid sidecar {sidecar_key(record.key)}: {exc}")
+        # The object's own metadata, then its sidecar, then the deployment's defaults.
+        options = self._config.defaults.overlay(sidecar).overlay(fields_from_metadata(info.metadata))
         problems = validate_optional_fields(options)
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
@@ -289,6 +325,11 @@ class Ingestor:
             options=options,
             extra_tags=(trace_tag(record.video_id),),
         )
+
+    def _sidecar_fields(self, record: VideoRecord) -> OptionalFields:
+        """What ``<key>.json`` beside the video gives (its newest version), if there is one."""
+        info = self._objects.peek(record.bucket, sidecar_key(record.key), None, SIDECAR_MAX_BYTES)
+        return OptionalFields() if info is None else fields_from_sidecar(info.head, info.size)
 
     def _submit(self, record: VideoRecord, request: UploadRequest) -> Outcome:
         try:
@@ -342,7 +383,11 @@ class Ingestor:
     # -- record writes -----------------------------------------------------------------------------
 
     def _accepted(self, record: VideoRecord, accepted: Accepted) -> Outcome:
+        deleted_meanwhile = False
+
         def apply(current: VideoRecord) -> VideoRecord:
+            nonlocal deleted_meanwhile
+            deleted_meanwhile = current.status == DELETED
             changes = {
                 "video_no": current.video_no or accepted.video_no,
                 "video_name": accepted.video_name,
@@ -357,7 +402,20 @@ class Ingestor:
 
         self._write(record, apply)
         self._metrics.count("VideosSubmitted")
+        if deleted_meanwhile and self._config.delete_at_provider:
+            return self._delete_late(record, accepted.video_no)
         return Outcome(Kind.SUBMITTED, "accepted by memories.ai", record.video_id, accepted.video_no)
+
+    def _delete_late(self, record: VideoRecord, video_no: str) -> Outcome:
+        """The object was deleted from S3 during the call: the upload it made goes too."""
+        try:
+            self._provider.delete_videos([video_no], self._config.unique_id)
+        except ProviderError as exc:
+            detail = f"accepted, but deleted from S3 meanwhile; deleting it at memories.ai failed ({exc})"
+            return Outcome(Kind.DELETED, detail, record.video_id, video_no)
+        self._metrics.count("VideosDeletedAtProvider")
+        detail = "accepted, but deleted from S3 meanwhile: deleted at memories.ai"
+        return Outcome(Kind.DELETED, detail, record.video_id, video_no)
 
     def _finish_rejected(self, record: VideoRecord, reason: str) -> Outcome:
         self._write(

@@ -68,6 +68,10 @@ class ObjectStore(Protocol):
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str: ...
 
+    def latest_version(self, bucket: str, key: str) -> str | None:
+        """The newest version id of ``key`` that is not a delete marker (what a delete marker hides),
+        or None (no such version, or an unversioned bucket)."""
+
 
 class Provider(Protocol):
     def upload_url(self, request: UploadRequest) -> Accepted:
@@ -85,6 +89,9 @@ class Provider(Protocol):
 
     def forget_credentials(self) -> None:
         """Re-read the API key on next use (after the provider said it is invalid)."""
+
+    def delete_videos(self, video_nos: Sequence[str], unique_id: str) -> None:
+        """Delete these videos in the folder (idempotent); raises a ``ProviderError`` subclass."""
 
 
 class UploadGate(Protocol):

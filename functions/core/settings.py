@@ -108,6 +108,18 @@ def _suffixes(raw: str) -> tuple[str, ...]:
     return items
 
 
+def video_suffixes(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``VIDEO_SUFFIXES``: the key endings taken for videos (ingest, and the backfill's filter)."""
+    return _parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes)
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return lowered == "true"
+
+
 def _required(environ: Mapping[str, str], name: str) -> str:
     return _raw(environ, name, None)
 
@@ -171,6 +183,8 @@ class IngestSettings:
     retry_max_delay_seconds: int
     defaults: OptionalFields
     metrics_namespace: str
+    # An object deleted from the bucket is deleted at memories.ai too (functions.core.deletes).
+    delete_at_provider: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -201,7 +215,7 @@ class IngestSettings:
                 str(DEFAULT_PRESIGNED_URL_TTL_SECONDS),
                 _bounded_int(60, SIGV4_MAX_PRESIGN_SECONDS),
             ),
-            video_suffixes=_parse(environ, env.VIDEO_SUFFIXES, ",".join(DEFAULT_VIDEO_SUFFIXES), _suffixes),
+            video_suffixes=video_suffixes(environ),
             max_object_bytes=_parse(
                 environ, env.MAX_OBJECT_BYTES, str(DEFAULT_MAX_OBJECT_BYTES), _bounded_int(1, 5 * 1024**4)
             ),
@@ -225,6 +239,7 @@ class IngestSettings:
             ),
             defaults=defaults,
             metrics_namespace=_metrics_namespace(environ),
+            delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(

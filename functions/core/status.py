@@ -12,6 +12,8 @@
     UNCERTAIN --callback--> UNPARSE/PARSE/failure;  --reconcile--> UNPARSE/PARSE/failure, or
               QUEUED when the provider shows no such upload after the grace period.
     any final state, UNCERTAIN --operator (resubmit)--> QUEUED (at the end of the line)
+    any state --ingest (S3 ObjectRemoved: a delete, or a delete marker)--> DELETED (final; history
+              kept; a waiting video is then never submitted, an UNCERTAIN one never resubmitted)
 
 QUEUED is the line: every video waiting for an upload slot is in it, oldest drop first
 (``queued_at``), kept when an attempt puts it back; ``not_before`` delays one video after a transient
@@ -34,15 +36,16 @@ UNCERTAIN: Final = "UNCERTAIN"
 REJECTED: Final = "REJECTED"
 UNPARSE: Final = "UNPARSE"
 PARSE: Final = "PARSE"
+DELETED: Final = "DELETED"
 
-PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED)
+PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED, DELETED)
 PROVIDER_PENDING: Final = UNPARSE
 PROVIDER_DONE: Final = PARSE
 NON_FINAL: Final = (QUEUED, SUBMITTING, UNCERTAIN, UNPARSE)
 # Statuses the reconciler looks at: the ones that wait on something outside the pipeline (a QUEUED
 # video waits for the ingest function, which always comes back to the line).
 RECONCILED: Final = (SUBMITTING, UNCERTAIN, UNPARSE)
-_RANK: Final = {QUEUED: 0, SUBMITTING: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3}
+_RANK: Final = {QUEUED: 0, SUBMITTING: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3, DELETED: 3}
 FINAL_RANK: Final = 3
 
 # The statuses the provider documents (memories-api.md: current and v1.2 docs, the official example

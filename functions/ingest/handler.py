@@ -22,8 +22,9 @@ from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.adapters.s3 import S3Objects
+from functions.core.deletes import DeleteConfig, Deleter
 from functions.core.ingest import IngestConfig, Ingestor, Outcome
-from functions.core.objects import parse_notification
+from functions.core.objects import parse_object_events
 from functions.core.ports import Clock
 from functions.core.settings import INGEST_SCHEDULE_SECONDS, IngestSettings
 from functions.core.signing import video_id_for
@@ -50,12 +51,21 @@ def _log(outcome: Outcome, **extra: Any) -> None:
 class IngestApp:
     ingestor: Ingestor
     clock: Clock
+    # None only where an app is built for submissions alone (the benchmark): removals are then skipped.
+    deleter: Deleter | None = None
 
     def process(self, record: SQSRecord) -> None:
-        """One notification: its objects join the line. Nothing in the message is anyone's turn."""
-        for ref in parse_notification(record.body):
+        """One notification: its objects join the line (or, removed, are marked deleted). Nothing in
+        the message is anyone's turn."""
+        events = parse_object_events(record.body)
+        for ref in events.created:
             logger.set_correlation_id(video_id_for(ref.bucket, ref.key, ref.object_version))
             _log(self.ingestor.enqueue(ref), bucket=ref.bucket, key=ref.key)
+        if self.deleter is not None:
+            for ref in events.removed:
+                outcome = self.deleter.remove(ref)
+                logger.set_correlation_id(outcome.video_id)
+                _log(outcome, bucket=ref.bucket, key=ref.key)
         logger.set_correlation_id(None)
 
     def drain(self, context: LambdaContext, max_wait_seconds: float) -> int:
@@ -74,6 +84,17 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     s3 = session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))
     signing_key = wiring.signing_key(secrets, settings.signing_secret_id, settings.secret_cache_seconds)
     clock = SystemClock()
+    store = DynamoStatusStore(dynamodb, settings.table_name)
+    objects = S3Objects(s3)
+    provider = wiring.memories_client(
+        secrets,
+        base_url=settings.api_base_url,
+        secret_id=settings.api_key_secret_id,
+        max_age=settings.secret_cache_seconds,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
+    app_metrics = PowertoolsMetrics(metrics)
     ingestor = Ingestor(
         IngestConfig(
             source_bucket=settings.source_bucket,
@@ -86,23 +107,25 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             lease_seconds=settings.submission_seconds,
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
+            delete_at_provider=settings.delete_at_provider,
         ),
-        store=DynamoStatusStore(dynamodb, settings.table_name),
-        objects=S3Objects(s3),
-        provider=wiring.memories_client(
-            secrets,
-            base_url=settings.api_base_url,
-            secret_id=settings.api_key_secret_id,
-            max_age=settings.secret_cache_seconds,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-        ),
+        store=store,
+        objects=objects,
+        provider=provider,
         gate=DynamoUploadGate(dynamodb, settings.table_name, settings.uploads_per_minute),
         signing_key=lambda: signing_key().encode("utf-8"),
         clock=clock,
-        metrics=PowertoolsMetrics(metrics),
+        metrics=app_metrics,
     )
-    return IngestApp(ingestor=ingestor, clock=clock)
+    deleter = Deleter(
+        DeleteConfig(settings.source_bucket, settings.unique_id, settings.delete_at_provider),
+        store=store,
+        objects=objects,
+        provider=provider,
+        clock=clock,
+        metrics=app_metrics,
+    )
+    return IngestApp(ingestor=ingestor, clock=clock, deleter=deleter)
 
 
 _app: IngestApp | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -101,6 +101,27 @@ class PipelineFunctions(Construct):
             actions=["s3:GetObject", "s3:GetObjectVersion"],
             resource_arns=storage.notified_object_arns,
         )
+        # A delete marker hides a version: ingest lists the key's versions to find which (only keys
+        # under the notified prefixes).
+        iam.Grant.add_to_principal(
+            grantee=self.ingest,
+            actions=["s3:ListBucketVersions"],
+            resource_arns=[storage.bucket.bucket_arn],
+            conditions=(
+                {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in storage.prefixes]}}
+                if storage.prefixes
+                else None
+            ),
+        )
+        if config.source_bucket_kms_key_arns:
+            # SSE-KMS objects: the ranged GET and the provider's fetch of the presigned URL (signed
+            # by this role) each make S3 decrypt as this role. Only these keys, and only through S3.
+            iam.Grant.add_to_principal(
+                grantee=self.ingest,
+                actions=["kms:Decrypt"],
+                resource_arns=list(config.source_bucket_kms_key_arns),
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+            )
         # Ingest reads and writes records, moves the shared upload gate item (UpdateItem), and reads
         # the line; it sends no messages (a waiting video waits in its record, not in the queue).
         _grant_table(

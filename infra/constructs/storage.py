@@ -1,5 +1,5 @@
 """The source bucket (created, or an existing one), the ingest queue with its dead-letter queue, and
-the S3 -> SQS notifications between them."""
+the S3 -> SQS notifications between them (objects created, and objects removed)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Final
 
 import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -40,6 +42,11 @@ class IngestStorage(Construct):
     With ``existing_bucket_name`` the stack neither creates nor configures a bucket: it only adds
     the notifications (through CDK's BucketNotifications custom resource, which keeps the bucket's
     other notification settings). ``access_log_bucket`` is then None.
+
+    With ``notification_source="eventbridge"`` no S3 notification is configured: an EventBridge
+    rule on the default bus sends S3's "Object Created" events for the bucket (and the prefixes) to
+    the queue. The bucket the stack creates has EventBridge delivery turned on; an existing bucket's
+    owner turns it on (one bucket setting, shared by every consumer), the stack never touches it.
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class IngestStorage(Construct):
         ingest_timeout: Duration,
         prefixes: Sequence[str] = (),
         existing_bucket_name: str | None = None,
+        notification_source: str = "s3",
     ) -> None:
         super().__init__(scope, construct_id)
         self.prefixes = tuple(prefixes)
@@ -105,6 +113,7 @@ class IngestStorage(Construct):
                 # Versioned: each upload is its own version, so the provider fetches exactly the bytes
                 # the record stands for, even if the key is overwritten meanwhile.
                 versioned=True,
+                event_bridge_enabled=notification_source == "eventbridge",
                 lifecycle_rules=[
                     s3.LifecycleRule(
                         noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
@@ -114,15 +123,39 @@ class IngestStorage(Construct):
                 removal_policy=RemovalPolicy.RETAIN,
             )
 
+        self.rule: events.Rule | None = None
+        if notification_source == "eventbridge":
+            self.rule = self._eventbridge_rule()
+            return
         destination = _QueueDestination(self.queue)
         # One notification per prefix; S3 filters cannot express "any of these prefixes". Suffixes
         # are not filtered here: S3 matches them case-sensitively, ingest does not.
-        for prefix in self.prefixes:
-            self.bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
-            )
-        if not self.prefixes:
-            self.bucket.add_event_notification(s3.EventType.OBJECT_CREATED, destination)
+        # Removals mark records DELETED (functions.core.deletes).
+        for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
+            for prefix in self.prefixes:
+                self.bucket.add_event_notification(
+                    event, destination, s3.NotificationKeyFilter(prefix=prefix)
+                )
+            if not self.prefixes:
+                self.bucket.add_event_notification(event, destination)
+
+    def _eventbridge_rule(self) -> events.Rule:
+        obj: dict[str, object] = {}
+        if self.prefixes:
+            obj["key"] = [{"prefix": prefix} for prefix in self.prefixes]
+        rule = events.Rule(
+            self,
+            "ObjectEventsRule",
+            description="S3 Object Created and Object Deleted events of the source bucket, to the ingest queue.",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created", "Object Deleted"],
+                detail={"bucket": {"name": [self.bucket.bucket_name]}, **({"object": obj} if obj else {})},
+            ),
+        )
+        # The target's queue policy admits events.amazonaws.com for this rule's ARN only.
+        rule.add_target(targets.SqsQueue(self.queue))
+        return rule
 
     @property
     def notified_object_arns(self) -> list[str]:

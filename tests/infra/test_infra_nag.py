@@ -89,7 +89,7 @@ def test_other_configurations_pass_the_checks_too(tmp_path: Path, context: dict[
     (notifications,) = synthesized.of_type("Custom::S3BucketNotifications").values()
     configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     prefixes = cast(list[str], context.get("prefixes", []))
-    assert len(configurations) == max(1, len(prefixes))
+    assert len(configurations) == 2 * max(1, len(prefixes))  # created and removed
     secrets = synthesized.of_type("AWS::SecretsManager::Secret")
     assert len(secrets) == 1  # only the signing key: the API key secret is imported
     if "existingBucketName" in context:

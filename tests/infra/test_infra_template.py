@@ -90,13 +90,13 @@ def test_source_bucket_logs_to_the_access_log_bucket(synthesized: Synthesized) -
     assert "DestinationBucketName" in logged[0]["Properties"]["LoggingConfiguration"]
 
 
-def test_every_object_created_event_reaches_the_queue(synthesized: Synthesized) -> None:
+def test_every_object_created_and_removed_event_reaches_the_queue(synthesized: Synthesized) -> None:
     (notifications,) = synthesized.of_type("Custom::S3BucketNotifications").values()
-    (configuration,) = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert configuration["Events"] == ["s3:ObjectCreated:*"]
-    assert (
-        "Filter" not in configuration
-    )  # no prefixes by default: the whole bucket; suffixes are ingest's job
+    configurations = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert sorted(c["Events"][0] for c in configurations) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    for configuration in configurations:
+        # no prefixes by default: the whole bucket; suffixes are ingest's job
+        assert "Filter" not in configuration
 
 
 def test_queues_are_encrypted_ssl_only_and_redrive_to_the_dlq(synthesized: Synthesized) -> None:
@@ -249,10 +249,13 @@ def test_ingest_may_only_get_source_objects_and_nothing_is_wildcarded(synthesize
         if "LoggingConfiguration" in v["Properties"]
     )
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
-    assert len(s3_statements) == 1
-    assert sorted(_as_list(s3_statements[0]["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
-    (resource,) = _as_list(s3_statements[0]["Resource"])
+    get, listing = s3_statements
+    assert sorted(_as_list(get["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
+    (resource,) = _as_list(get["Resource"])
     assert resource == {"Fn::Join": ["", [{"Fn::GetAtt": [source_bucket_id, "Arn"]}, "/*"]]}
+    # the versions of a key, to find what a delete marker hides (functions.core.deletes)
+    assert _as_list(listing["Action"]) == ["s3:ListBucketVersions"]
+    assert _as_list(listing["Resource"]) == [{"Fn::GetAtt": [source_bucket_id, "Arn"]}]
     for statement in statements:
         for action in _as_list(statement["Action"]):
             assert action != "*" and not action.endswith(":*"), f"wildcard action {action}"

@@ -144,7 +144,7 @@ def test_resources_are_created_as_the_cdk_stack_defines_them(aws: boto3.Session)
     notifications = aws.client("s3").get_bucket_notification_configuration(Bucket=names.bucket)
     (queue_config,) = notifications["QueueConfigurations"]
     assert queue_config["QueueArn"] == created.queue_arn
-    assert queue_config["Events"] == ["s3:ObjectCreated:*"]
+    assert queue_config["Events"] == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
 
     secrets = aws.client("secretsmanager")
     assert secrets.get_secret_value(SecretId=created.api_key_secret_id)["SecretString"] == "key-under-test"

@@ -160,6 +160,8 @@ class _Objects:
         return ObjectInfo(size=10, metadata={})
 
     def peek(self, bucket: str, key: str, version_id: str | None, length: int) -> ObjectInfo | None:
+        if key.endswith(".json"):
+            return None  # no sidecar beside the video
         return ObjectInfo(size=10, metadata={}, head=MP4_HEAD)
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:

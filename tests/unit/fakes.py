@@ -183,6 +183,14 @@ class FakeProvider:
         self.status_queries: list[str] = []
         self.tag_queries: list[str] = []
         self.credentials_forgotten = 0
+        # delete_videos calls, as (video_nos, unique_id); an exception to raise instead.
+        self.deletes: list[tuple[list[str], str]] = []
+        self.delete_error: BaseException | None = None
+
+    def delete_videos(self, video_nos: Sequence[str], unique_id: str) -> None:
+        if self.delete_error is not None:
+            raise self.delete_error
+        self.deletes.append((list(video_nos), unique_id))
 
     def answer(self, *responses: Accepted | BaseException) -> None:
         self._script.extend(responses)
@@ -234,6 +242,7 @@ class FakeObjects:
         self._objects: dict[tuple[str, str], ObjectInfo] = {}
         self.heads: list[tuple[str, str, str | None]] = []
         self.head_error: BaseException | None = None
+        self.hidden: dict[str, str] = {}
 
     def add(
         self,
@@ -263,6 +272,10 @@ class FakeObjects:
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:
         return presigned_url(bucket, key, version_id, ttl_seconds)
+
+    def latest_version(self, bucket: str, key: str) -> str | None:
+        """What a delete marker hides: set ``hidden[key]`` in a test."""
+        return self.hidden.get(key)
 
 
 def presigned_url(bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str:

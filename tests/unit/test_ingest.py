@@ -14,6 +14,7 @@ from functions.core.clock import iso
 from functions.core.contract import OptionalFields, trace_tag
 from functions.core.errors import (
     AmbiguousSubmit,
+    ObjectUnreadable,
     ProviderAuthFailure,
     ProviderBalanceExhausted,
     ProviderDuplicate,
@@ -267,7 +268,8 @@ def test_the_object_is_read_and_presigned_at_its_turn_not_at_its_drop(
     assert outcome.kind is Kind.SUBMITTED
     (request,) = provider.requests
     assert request.options.camera_model == "Set Later"
-    assert len(objects.heads) == 1
+    # one read of the video, one of its (absent) sidecar
+    assert [key for _, key, _ in objects.heads] == [KEY, f"{KEY}.json"]
 
 
 @pytest.mark.parametrize(
@@ -858,4 +860,103 @@ def test_a_notification_for_another_bucket_is_refused_and_records_nothing(
     # Then it is skipped, with the reason, and neither the table nor the provider sees it
     assert outcome.kind is Kind.SKIPPED and "someone-elses-bucket" in outcome.detail
     assert len(store) == 0
+    assert drain(ingestor, clock) == [] and provider.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (
+            ObjectUnreadable("AccessDenied", "not authorized to perform: kms:Decrypt", kms=True),
+            "sourceBucketKmsKeyArns",
+        ),
+        (ObjectUnreadable("KMS.DisabledException", "key is disabled", kms=True), "sourceBucketKmsKeyArns"),
+        (ObjectUnreadable("AccessDenied", "Access Denied", kms=False), "bucket policy"),
+    ],
+)
+def test_an_object_s3_refuses_to_read_is_rejected_with_what_to_fix_not_retried(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    queued: ObjectRef,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+    error: ObjectUnreadable,
+    says: str,
+) -> None:
+    """Given S3 refuses the ranged GET (its policy, or KMS), then the video ends REJECTED with the
+    fix in its reason, without a provider call, and later runs do not try it again."""
+    objects.head_error = error
+    assert [o.kind for o in drain(ingestor, clock)] == [Kind.REJECTED]
+    reason = store.only().reason or ""
+    assert says in reason and error.code in reason and "resubmit" in reason
+    assert history(store) == [QUEUED, SUBMITTING, REJECTED]
+    clock.advance(3600)
+    assert drain(ingestor, clock) == []
+    assert provider.calls == 0
+
+
+# -- sidecar metadata (functions/core/sidecar.py) ---------------------------------------------------
+
+
+def test_a_sidecar_gives_the_fields_under_the_objects_own_metadata_and_over_the_defaults(
+    make_ingestor: MakeIngestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+) -> None:
+    ingestor = make_ingestor(defaults=OptionalFields(camera_model="Default Cam", tags=("default",)))
+    sidecar = {
+        "camera-model": "Sidecar Cam",
+        "tags": ["beach", "2025"],
+        "latitude": 43.5,
+        "retain_original_video": True,
+        "datetime_taken": "2025-10-20 11:00:00",
+    }
+    objects.add(f"{KEY}.json", content=json.dumps(sidecar).encode(), size=200)
+    objects.add(KEY, metadata={"datetime-taken": "2024-01-02 03:04:05"})
+    ingestor.enqueue(created(KEY))
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.SUBMITTED
+    options = provider.requests[0].options
+    assert options.camera_model == "Sidecar Cam"  # sidecar over the default
+    assert options.tags == ("beach", "2025")
+    assert (options.latitude, options.retain_original_video) == ("43.5", "true")
+    assert options.datetime_taken == "2024-01-02 03:04:05"  # the object's metadata over the sidecar
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"{not json", "is not JSON"),
+        (b"[1, 2]", "is not a JSON object"),
+        (b'{"camera": "x"}', "unknown fields camera"),
+        (b'{"latitude": 123}', "latitude"),
+        (b'{"tags": [1]}', "unusable value"),
+    ],
+)
+def test_a_bad_sidecar_rejects_the_video_with_the_reason_and_no_call(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+    content: bytes,
+    says: str,
+) -> None:
+    objects.add(f"{KEY}.json", content=content, size=len(content))
+    objects.add(KEY)
+    ingestor.enqueue(created(KEY))
+    (outcome,) = drain(ingestor, clock)
+    assert outcome.kind is Kind.REJECTED
+    assert says in (store.only().reason or "")
+    assert provider.calls == 0
+
+
+def test_the_sidecar_itself_is_never_submitted(
+    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    objects.add(f"{KEY}.json", content=b"{}", size=2)
+    assert ingestor.enqueue(created(f"{KEY}.json")).kind is Kind.REJECTED  # not a video suffix
     assert drain(ingestor, clock) == [] and provider.calls == 0

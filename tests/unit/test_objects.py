@@ -10,11 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.core.objects import (
+    DELETE_MARKER_CREATED,
     InvalidEvent,
     ObjectRef,
+    eventbridge_body,
     is_video_key,
     notification_body,
     parse_notification,
+    parse_object_events,
 )
 
 
@@ -143,3 +146,123 @@ def test_s3s_event_time_is_kept_normalized_and_a_bad_one_is_ignored() -> None:
     for bad in ("yesterday", 12, None, "9999-99-99T00:00:00Z"):
         (ref,) = parse_notification(json.dumps({"Records": [{**record, "eventTime": bad}]}))
         assert ref.event_time is None
+
+
+# -- S3's EventBridge events (delivered to the queue by a rule) ------------------------------------
+
+# The example in the S3 user guide ("EventBridge event message structure"), Object Created.
+DOCUMENTED_EVENTBRIDGE_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "17793124-05d4-b198-2fde-7ededc63b103",
+    "detail-type": "Object Created",
+    "source": "aws.s3",
+    "account": "111122223333",
+    "time": "2021-11-12T00:00:00Z",
+    "region": "ca-central-1",
+    "resources": ["arn:aws:s3:::DOC-EXAMPLE-BUCKET1"],
+    "detail": {
+        "version": "0",
+        "bucket": {"name": "DOC-EXAMPLE-BUCKET1"},
+        "object": {
+            "key": "example-key",
+            "size": 5,
+            "etag": "b1946ac92492d2347c6235b4d2611184",
+            "version-id": "IYV3p45BhZA1TOBwNrJ4HaRxnmDnEXmP",
+            "sequencer": "617f08299329d189",
+        },
+        "request-id": "N4N7GDK58NMKJ12R",
+        "requester": "123456789012",
+        "source-ip-address": "1.2.3.4",
+        "reason": "PutObject",
+    },
+}
+
+
+def eventbridge(key: str, **changes: Any) -> str:
+    event = json.loads(json.dumps(DOCUMENTED_EVENTBRIDGE_EVENT))
+    event["detail"]["object"]["key"] = key
+    event.update(changes)
+    return json.dumps(event)
+
+
+def test_the_documented_eventbridge_event_names_its_object() -> None:
+    (ref,) = parse_notification(json.dumps(DOCUMENTED_EVENTBRIDGE_EVENT))
+    assert ref == ObjectRef(
+        bucket="DOC-EXAMPLE-BUCKET1",
+        key="example-key",
+        size=5,
+        version_id="IYV3p45BhZA1TOBwNrJ4HaRxnmDnEXmP",
+        etag="b1946ac92492d2347c6235b4d2611184",
+        event_name="ObjectCreated:PutObject",
+        event_time="2021-11-12T00:00:00.000Z",
+    )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["a+b.mp4", "a b.mp4", "100%25.mp4", "100%.mp4", "日本語/動画 1.mov", "clip%281%29+x.mp4", "?#&=;.mp4"],
+)
+def test_eventbridge_keys_are_taken_as_they_are_not_decoded(key: str) -> None:
+    """Given an EventBridge event (keys not encoded), then the key is the object's key, '+' and '%' included."""
+    (ref,) = parse_notification(eventbridge(key))
+    assert ref.key == key
+
+
+@pytest.mark.parametrize("key", ["a b+c%d.mp4", "日本/動画 1.mov", "?#&=.mp4", "new\nline.mp4"])
+def test_both_shapes_name_the_same_object_version(key: str) -> None:
+    ref = ObjectRef("uploads", key, 5, "v1", "e", "ObjectCreated:Put")
+    (from_s3,) = parse_notification(notification_body(ref))
+    (from_eventbridge,) = parse_notification(eventbridge_body(ref))
+    assert (from_s3.key, from_s3.object_version) == (from_eventbridge.key, from_eventbridge.object_version)
+
+
+def test_eventbridge_versions_etags_and_other_detail_types() -> None:
+    unversioned = json.loads(eventbridge("a.mp4"))
+    unversioned["detail"]["object"]["version-id"] = "null"
+    (ref,) = parse_notification(json.dumps(unversioned))
+    assert (ref.version_id, ref.object_version) == (None, "b1946ac92492d2347c6235b4d2611184")
+    assert not parse_notification(eventbridge("a.mp4", **{"detail-type": "Object Tags Added"}))
+    # moto writes the time as seconds since the epoch
+    (ref,) = parse_notification(eventbridge("a.mp4", time=1760000000.5))
+    assert ref.event_time == "2025-10-09T08:53:20.500Z"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"source": "aws.s3", "detail-type": "Object Created"},
+        {"source": "aws.s3", "detail-type": "Object Created", "detail": {"bucket": {"name": "b"}}},
+        {
+            "source": "aws.s3",
+            "detail-type": "Object Created",
+            "detail": {"bucket": {"name": "b"}, "object": {"size": 1}},
+        },
+        {"source": "aws.s3", "detail-type": "Object Created", "detail": "text"},
+    ],
+)
+def test_a_malformed_eventbridge_event_is_invalid(event: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEvent, match="EventBridge"):
+        parse_notification(json.dumps(event))
+
+
+def test_removed_objects_are_named_apart_in_both_shapes() -> None:
+    gone = s3_record("gone+for+good.mp4", event="ObjectRemoved:Delete", versionId="v3", sequencer="1")
+    hidden = s3_record("hidden.mp4", event="ObjectRemoved:DeleteMarkerCreated", versionId="m1", sequencer="2")
+    for record in (gone, hidden):
+        del record["s3"]["object"]["size"]  # S3's delete events carry neither size nor ETag
+    body = message(gone, hidden, s3_record("new.mp4"))
+    events = parse_object_events(body)
+    assert [r.key for r in events.created] == ["new.mp4"]
+    assert [(r.key, r.version_id, r.event_name) for r in events.removed] == [
+        ("gone for good.mp4", "v3", "ObjectRemoved:Delete"),
+        ("hidden.mp4", "m1", DELETE_MARKER_CREATED),
+    ]
+    deleted = json.loads(eventbridge("gone+for+good.mp4", **{"detail-type": "Object Deleted"}))
+    deleted["detail"]["object"] = {"key": "gone+for+good.mp4", "version-id": "v3", "sequencer": "1"}
+    deleted["detail"].update({"reason": "DeleteObject", "deletion-type": "Permanently Deleted"})
+    (ref,) = parse_object_events(json.dumps(deleted)).removed
+    assert (ref.key, ref.version_id, ref.event_name) == ("gone+for+good.mp4", "v3", "ObjectRemoved:Delete")
+    deleted["detail"]["deletion-type"] = "Delete Marker Created"
+    (ref,) = parse_object_events(json.dumps(deleted)).removed
+    assert ref.event_name == DELETE_MARKER_CREATED
+    assert not parse_notification(json.dumps(deleted))
