@@ -71,6 +71,33 @@ def _transition_line(key: str, step: Transition) -> str:
     return f"{line}  {step.note}" if step.note else line
 
 
+class OneLineFormatter(logging.Formatter):
+    """A problem as one line: what failed and why; the traceback stays in the log file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        text = f"{at}  {record.levelname}  {record.getMessage().splitlines()[0]}"
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            # Powertools' BatchProcessingError carries the records' own errors: those say why.
+            causes = [c[1] for c in getattr(error, "child_exceptions", ()) if c and c[1]] or [error]
+            described = "; ".join(
+                f"{type(c).__name__}: {(str(c).splitlines() or [''])[0]}" for c in causes[:3]
+            )
+            text += f": {described} (trace in {LOG_DIR / 'functions.log'})"
+        return text
+
+
+def problems_handler(stream: TextIO) -> logging.Handler:
+    """The stack's own warnings and errors (a service that died, a failed invocation) on the
+    terminal, one line each."""
+    problems = logging.StreamHandler(stream)
+    problems.setLevel(logging.WARNING)
+    problems.addFilter(logging.Filter("devstack"))
+    problems.setFormatter(OneLineFormatter())
+    return problems
+
+
 @contextmanager
 def _function_output(verbose: bool) -> Iterator[TextIO]:
     """Yields the terminal; the functions' stdout (Powertools logs and metrics) and every Python log
@@ -80,11 +107,7 @@ def _function_output(verbose: bool) -> Iterator[TextIO]:
     with (LOG_DIR / "functions.log").open("w", encoding="utf-8") as log_file:
         handlers: list[logging.Handler] = [logging.StreamHandler(console if verbose else log_file)]
         if not verbose:
-            # The stack's own warnings (a service that died, a poll that failed) on the terminal.
-            problems = logging.StreamHandler(sys.stderr)
-            problems.setLevel(logging.WARNING)
-            problems.addFilter(logging.Filter("devstack"))
-            handlers.append(problems)
+            handlers.append(problems_handler(sys.stderr))
         # Python warnings too (Powertools warns when an invocation emits no metric, e.g. for the
         # s3:TestEvent S3 sends when the notification is configured).
         logging.captureWarnings(True)
