@@ -182,6 +182,8 @@ def usage(stack: LocalStack) -> str:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",
+        # boto3 and the AWS CLI v2 (>= 2.13) read these: every service moto serves, DynamoDB Local.
+        "AWS_ENDPOINT_URL": moto,
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
         "AWS_ENDPOINT_URL_S3": moto,
         "AWS_ENDPOINT_URL_SQS": moto,
@@ -223,9 +225,17 @@ def usage(stack: LocalStack) -> str:
         f"t = boto3.client('dynamodb', endpoint_url='{dynamodb}', {client}); "
         f"[print(i['status']['S'], i['key']['S']) for i in t.scan(TableName='{stack.table_name}')['Items'] "
         "if 'key' in i]\"",
-        "The operator CLI (.venv/bin/memories-ingest list | show | resubmit | redrive | reconcile), "
-        "in another shell, after:",
+        "In another shell, this export line points the AWS CLI (v2 >= 2.13; v1 for all but SQS) and the operator "
+        "CLI (.venv/bin/memories-ingest list | show | line | resubmit | redrive | reconcile) "
+        "at the local stack:",
         "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+        "then, as printed:",
+        f"  aws s3 ls s3://{stack.bucket}/ --recursive",
+        # The AWS CLI v1 ignores the variables for SQS (it goes to queue.amazonaws.com): named here.
+        f"  aws sqs get-queue-attributes --queue-url {stack.queue_url} --attribute-names All "
+        f"--endpoint-url {moto}",
+        f"  aws dynamodb scan --table-name {stack.table_name}",
+        "  .venv/bin/memories-ingest list",
         "",
         f"Function logs: tail -f {LOG_DIR / 'functions.log'}",
         "Status changes are printed below as they happen. Ctrl-C stops everything.",
