@@ -99,6 +99,33 @@ def problems_handler(stream: TextIO) -> logging.Handler:
 
 
 @contextmanager
+def functions_stdout_to(log_file: TextIO) -> Iterator[TextIO]:
+    """Yields the terminal; meanwhile what the functions print (Powertools' JSON logs, bound to the
+    terminal by a handler module imported earlier, its EMF metrics, its warnings) goes to
+    ``log_file``, so a command's own figures are all the terminal shows."""
+    console = sys.stdout
+    repointed: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (console, sys.__stdout__):
+                repointed.append((handler, handler.stream))
+                handler.setStream(log_file)
+    # Python log lines without a handler of their own, and warnings, into the file as well.
+    to_file = logging.StreamHandler(log_file)
+    logging.getLogger().addHandler(to_file)
+    logging.captureWarnings(True)
+    sys.stdout = log_file
+    try:
+        yield console
+    finally:
+        sys.stdout = console
+        logging.captureWarnings(False)
+        logging.getLogger().removeHandler(to_file)
+        for handler, stream in repointed:
+            handler.setStream(stream)
+
+
+@contextmanager
 def _function_output(verbose: bool) -> Iterator[TextIO]:
     """Yields the terminal; the functions' stdout (Powertools logs and metrics) and every Python log
     line go to LOG_DIR/functions.log, warnings and errors also to stderr."""
