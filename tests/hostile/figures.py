@@ -21,13 +21,24 @@ def tally_answer(status: int) -> int:
     return status
 
 
+def tally_example() -> None:
+    """Counts one generated example of the running test (one with no HTTP answer to count)."""
+    FIGURES[(current_test(), "examples")] += 1
+
+
+def _examples(test: str) -> int:
+    return FIGURES[(test, "examples")] or sum(FIGURES[(test, f"{n}xx")] for n in range(1, 6))
+
+
 def table() -> list[str]:
-    tests = sorted({test for test, _ in FIGURES}, key=lambda t: (t.split("_")[1].isdigit() is False, t))
+    tests = sorted({test for test, _ in FIGURES})
     columns = ("passed", "failed", "2xx", "3xx", "4xx", "5xx")
     width = max((len(t) for t in tests), default=4)
-    lines = [f"{'hostile test':<{width}}  " + " ".join(f"{c:>6}" for c in columns)]
+    lines = [f"{'hostile test':<{width}}  {'inputs':>6} " + " ".join(f"{c:>6}" for c in columns)]
     for test in tests:
-        lines.append(f"{test:<{width}}  " + " ".join(f"{FIGURES[(test, c)]:>6}" for c in columns))
-    lines.append("passed: test cases (a parametrized case, or one Hypothesis test of N examples);")
-    lines.append("2xx…5xx: the callback endpoint's answers, direct and through the local HTTP gateway")
+        figures = " ".join(f"{FIGURES[(test, c)]:>6}" for c in columns)
+        lines.append(f"{test:<{width}}  {_examples(test):>6} {figures}")
+    lines.append("inputs: requests or generated examples tried; passed/failed: test cases (a parametrized")
+    lines.append("case, or one Hypothesis test of all its examples); 2xx…5xx: the callback endpoint's")
+    lines.append("answers, direct and through the local HTTP gateway")
     return lines
