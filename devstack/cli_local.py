@@ -71,6 +71,60 @@ def _transition_line(key: str, step: Transition) -> str:
     return f"{line}  {step.note}" if step.note else line
 
 
+class OneLineFormatter(logging.Formatter):
+    """A problem as one line: what failed and why; the traceback stays in the log file."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        text = f"{at}  {record.levelname}  {record.getMessage().splitlines()[0]}"
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None:
+            # Powertools' BatchProcessingError carries the records' own errors: those say why.
+            causes = [c[1] for c in getattr(error, "child_exceptions", ()) if c and c[1]] or [error]
+            described = "; ".join(
+                f"{type(c).__name__}: {(str(c).splitlines() or [''])[0]}" for c in causes[:3]
+            )
+            text += f": {described} (trace in {LOG_DIR / 'functions.log'})"
+        return text
+
+
+def problems_handler(stream: TextIO) -> logging.Handler:
+    """The stack's own warnings and errors (a service that died, a failed invocation) on the
+    terminal, one line each."""
+    problems = logging.StreamHandler(stream)
+    problems.setLevel(logging.WARNING)
+    problems.addFilter(logging.Filter("devstack"))
+    problems.setFormatter(OneLineFormatter())
+    return problems
+
+
+@contextmanager
+def functions_stdout_to(log_file: TextIO) -> Iterator[TextIO]:
+    """Yields the terminal; meanwhile what the functions print (Powertools' JSON logs, bound to the
+    terminal by a handler module imported earlier, its EMF metrics, its warnings) goes to
+    ``log_file``, so a command's own figures are all the terminal shows."""
+    console = sys.stdout
+    repointed: list[tuple[logging.StreamHandler[TextIO], TextIO]] = []
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (console, sys.__stdout__):
+                repointed.append((handler, handler.stream))
+                handler.setStream(log_file)
+    # Python log lines without a handler of their own, and warnings, into the file as well.
+    to_file = logging.StreamHandler(log_file)
+    logging.getLogger().addHandler(to_file)
+    logging.captureWarnings(True)
+    sys.stdout = log_file
+    try:
+        yield console
+    finally:
+        sys.stdout = console
+        logging.captureWarnings(False)
+        logging.getLogger().removeHandler(to_file)
+        for handler, stream in repointed:
+            handler.setStream(stream)
+
+
 @contextmanager
 def _function_output(verbose: bool) -> Iterator[TextIO]:
     """Yields the terminal; the functions' stdout (Powertools logs and metrics) and every Python log
@@ -80,11 +134,7 @@ def _function_output(verbose: bool) -> Iterator[TextIO]:
     with (LOG_DIR / "functions.log").open("w", encoding="utf-8") as log_file:
         handlers: list[logging.Handler] = [logging.StreamHandler(console if verbose else log_file)]
         if not verbose:
-            # The stack's own warnings (a service that died, a poll that failed) on the terminal.
-            problems = logging.StreamHandler(sys.stderr)
-            problems.setLevel(logging.WARNING)
-            problems.addFilter(logging.Filter("devstack"))
-            handlers.append(problems)
+            handlers.append(problems_handler(sys.stderr))
         # Python warnings too (Powertools warns when an invocation emits no metric, e.g. for the
         # s3:TestEvent S3 sends when the notification is configured).
         logging.captureWarnings(True)
@@ -159,6 +209,8 @@ def usage(stack: LocalStack) -> str:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",
+        # boto3 and the AWS CLI v2 (>= 2.13) read these: every service moto serves, DynamoDB Local.
+        "AWS_ENDPOINT_URL": moto,
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb,
         "AWS_ENDPOINT_URL_S3": moto,
         "AWS_ENDPOINT_URL_SQS": moto,
@@ -200,9 +252,17 @@ def usage(stack: LocalStack) -> str:
         f"t = boto3.client('dynamodb', endpoint_url='{dynamodb}', {client}); "
         f"[print(i['status']['S'], i['key']['S']) for i in t.scan(TableName='{stack.table_name}')['Items'] "
         "if 'key' in i]\"",
-        "The operator CLI (.venv/bin/memories-ingest list | show | resubmit | redrive | reconcile), "
-        "in another shell, after:",
+        "In another shell, this export line points the AWS CLI (v2 >= 2.13; v1 for all but SQS) and the operator "
+        "CLI (.venv/bin/memories-ingest list | show | line | resubmit | redrive | reconcile) "
+        "at the local stack:",
         "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
+        "then, as printed:",
+        f"  aws s3 ls s3://{stack.bucket}/ --recursive",
+        # The AWS CLI v1 ignores the variables for SQS (it goes to queue.amazonaws.com): named here.
+        f"  aws sqs get-queue-attributes --queue-url {stack.queue_url} --attribute-names All "
+        f"--endpoint-url {moto}",
+        f"  aws dynamodb scan --table-name {stack.table_name}",
+        "  .venv/bin/memories-ingest list",
         "",
         f"Function logs: tail -f {LOG_DIR / 'functions.log'}",
         "Status changes are printed below as they happen. Ctrl-C stops everything.",

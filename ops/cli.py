@@ -17,19 +17,39 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
 
 from functions.adapters import wiring
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.core import env
 from functions.core.clock import iso
-from functions.core.errors import SettingsError, StaleRecord
+from functions.core.errors import ProviderError, SettingsError, StaleRecord
 from functions.core.gate import GateState, estimated_start
 from functions.core.ports import StatusStore
 from functions.core.reconcile import operator_resubmit
 from functions.core.settings import DEFAULT_UPLOADS_PER_MINUTE, ReconcileSettings
 from functions.core.signing import video_id_for
-from functions.core.status import NON_FINAL, PARSE, QUEUED, REJECTED, UNCERTAIN, UNPARSE, VideoRecord
+from functions.core.status import (
+    NON_FINAL,
+    PARSE,
+    PIPELINE_STATUSES,
+    PROVIDER_STATUSES,
+    QUEUED,
+    REJECTED,
+    SKIPPED,
+    UNCERTAIN,
+    UNPARSE,
+    VideoRecord,
+    known_status,
+)
 from functions.reconcile.handler import build as reconcile_app
 from ops import backfill
 
@@ -66,8 +86,24 @@ def _setting(args: argparse.Namespace, sources: Mapping[str, str], variable: str
     return str(value)
 
 
-def _row(record: VideoRecord) -> str:
-    return f"{record.updated_at}  {record.status:<11} {record.video_no or '-':<22} {record.video_id}  {record.key}  {record.reason or ''}"
+_COLUMNS = ("UPDATED", "STATUS", "VIDEO_NO", "VIDEO_ID", "KEY", "REASON")
+_WIDTHS = (24, 11, 22, 32)
+
+
+def _row(*cells: str) -> str:
+    fixed = "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, _WIDTHS, strict=False))
+    return "  ".join((fixed, *cells[len(_WIDTHS) :])).rstrip()
+
+
+def _record_row(record: VideoRecord) -> str:
+    return _row(
+        record.updated_at,
+        record.status,
+        record.video_no or "-",
+        record.video_id,
+        record.key,
+        record.reason or "",
+    )
 
 
 def _print_record(record: VideoRecord, extra: Mapping[str, object] | None = None) -> None:
@@ -110,16 +146,34 @@ def _when(epoch_seconds: float, now: float) -> str:
     return f"{iso(epoch_seconds)} (in {max(0, round(epoch_seconds - now))} s)"
 
 
+# What ``list`` shows without --status (the provider's failure words are looked up on request).
+LISTED_BY_DEFAULT = (*NON_FINAL, PARSE, REJECTED, SKIPPED)
+
+
+def _status_argument(name: str | None) -> str | None:
+    if name is None:
+        return None
+    status = known_status(name)
+    if status is None:
+        known = ", ".join((*PIPELINE_STATUSES, *PROVIDER_STATUSES))
+        raise CliError(f"unknown status {name!r}: use one of {known} (any case)")
+    return status
+
+
 def cmd_list(store: DynamoStatusStore, args: argparse.Namespace) -> int:
-    statuses = [args.status] if args.status else [*NON_FINAL, PARSE, REJECTED]
-    shown = 0
-    for status in statuses:
-        for record in store.by_status(status, "9999", args.limit - shown):
-            print(_row(record))
-            shown += 1
-        if shown >= args.limit:
-            break
-    print(f"({shown} shown)", file=sys.stderr)
+    status = _status_argument(args.status)
+    statuses = [status] if status else LISTED_BY_DEFAULT
+    records = sorted(
+        (record for name in statuses for record in store.by_status(name, "9999", args.limit)),
+        key=lambda r: (r.updated_at, r.video_id),
+    )
+    if args.json:
+        print(json.dumps([asdict(r) for r in records], indent=2, default=str, ensure_ascii=False))
+        return 0
+    print(_row(*_COLUMNS))
+    for record in records:
+        print(_record_row(record))
+    print(f"({len(records)} shown, at most {args.limit} per status)", file=sys.stderr)
     return 0
 
 
@@ -134,7 +188,17 @@ def _find(store: DynamoStatusStore, session: boto3.Session, args: argparse.Names
         head: dict[str, Any] = dict(Bucket=args.bucket, Key=args.key)
         if args.version_id:
             head["VersionId"] = args.version_id
-        response = session.client("s3").head_object(**head)
+        try:
+            response = session.client("s3").head_object(**head)
+        except ClientError as exc:
+            if _error_code(exc) in ("404", "NoSuchKey", "NoSuchVersion", "NoSuchBucket"):
+                where = f"s3://{args.bucket}/{args.key}" + (
+                    f" (version {args.version_id})" if args.version_id else ""
+                )
+                raise CliError(
+                    f"no object {where}: check the bucket and key (keys are case-sensitive)"
+                ) from exc
+            raise
         # The record id uses the version id when the bucket is versioned, else the ETag (as events do).
         version_id = args.version_id or response.get("VersionId")
         version = version_id if version_id and version_id != "null" else str(response["ETag"]).strip('"')
@@ -233,8 +297,60 @@ def cmd_redrive(session: boto3.Session, dlq_url: str, queue_url: str, limit: int
     return 0
 
 
-def cmd_reconcile() -> int:
-    print(json.dumps(dict(reconcile_app(ReconcileSettings.from_env(os.environ)).run()), indent=2))
+# The reconciler's per-record actions (functions/core/reconcile.py), as an operator reads them.
+_CHECKED_ACTIONS = {
+    "updated": "fixed",
+    "orphan-uncertain": "fixed",
+    "resubmitted": "resubmitted",
+    "unchanged": "still waiting",
+    "waiting": "still waiting",
+    "waiting-candidate": "still waiting",
+    "uncertain-too-long": "uncertain too long",
+    "unknown-to-provider": "unknown to memories.ai",
+    "provider-error": "provider errors",
+    "raced": "changed meanwhile",
+}
+_SUMMARY_LINES = (
+    ("fixed", "status taken from memories.ai, or an attempt that died made UNCERTAIN"),
+    ("resubmitted", "memories.ai holds no upload that may be it: back in line"),
+    ("still waiting", "memories.ai has not finished; checked again next pass"),
+    ("uncertain too long", "alarmed: an operator decides (resubmit --force)"),
+    ("unknown to memories.ai", "its videoNo is not known there"),
+    ("provider errors", "a status query failed; tried again next pass"),
+    ("changed meanwhile", "moved by a callback or the ingest function while checked"),
+    ("stuck", "not final long after the drop (VideosStuck, alarmed)"),
+    ("waiting in line", "QUEUED, for the ingest function (never touched here)"),
+)
+
+
+def reconcile_summary(actions: Mapping[str, int]) -> dict[str, int]:
+    summary = dict.fromkeys((name for name, _ in _SUMMARY_LINES), 0)
+    for action, label in _CHECKED_ACTIONS.items():
+        summary[label] += actions.get(action, 0)
+    summary["stuck"] = actions.get("stuck", 0)
+    summary["waiting in line"] = actions.get("waiting-in-line", 0)
+    checked = sum(actions.get(action, 0) for action in _CHECKED_ACTIONS)
+    return {"checked": checked, **summary, "account unusable": actions.get("account-unusable", 0)}
+
+
+def cmd_reconcile(as_json: bool) -> int:
+    try:
+        settings = ReconcileSettings.from_env(os.environ)
+    except SettingsError as exc:
+        raise CliError(f"{exc} (reconcile reads the function's settings; use the export line)") from exc
+    try:
+        actions = reconcile_app(settings).run()
+    except ProviderError as exc:
+        raise CliError(f"{exc}; check MEMORIES_API_BASE_URL and the API key secret") from exc
+    summary = reconcile_summary(actions)
+    if as_json:
+        print(json.dumps({**summary, "actions": dict(actions)}, indent=2))
+        return 0
+    print(f"checked {summary['checked']} record(s) waiting on memories.ai")
+    for name, meaning in _SUMMARY_LINES:
+        print(f"  {summary[name]:>5}  {name:<23} {meaning}")
+    if summary["account unusable"]:
+        print("memories.ai refused the account (bad key or no credit): the pass stopped early")
     return 0
 
 
@@ -259,6 +375,32 @@ def cmd_backfill(
     )
 
 
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def aws_problem(exc: Exception, stack: str | None) -> str:
+    """One line for an AWS failure a user can cause: what went wrong and what to do."""
+    local = "the export lines `scripts/demo up` prints, or --stack NAME with your AWS credentials"
+    if isinstance(exc, NoRegionError):
+        return f"no AWS region: set AWS_DEFAULT_REGION (or AWS_REGION); for the local stack use {local}"
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return f"no AWS credentials: configure them (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); for the local stack use {local}"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach {exc.kwargs.get('endpoint_url', 'the AWS endpoint')}: is the local stack running (scripts/demo up), and do the AWS_ENDPOINT_URL_* variables point at it?"
+    if isinstance(exc, ClientError):
+        code, message = _error_code(exc), exc.response.get("Error", {}).get("Message", "")
+        operation = exc.operation_name
+        if stack and operation == "DescribeStacks" and code == "ValidationError":
+            return f"no CloudFormation stack {stack!r} in this account and region: check --stack and AWS_DEFAULT_REGION"
+        if code == "ResourceNotFoundException":
+            return f"{operation}: {message or code}: check --table (or STATUS_TABLE_NAME) and the region"
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"):
+            return f"AWS denied {operation} ({code}): your credentials lack that permission ({message})"
+        return f"AWS refused {operation} ({code}): {message}"
+    return f"AWS: {exc}"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="memories-ingest", description=__doc__.splitlines()[0] if __doc__ else None
@@ -268,9 +410,16 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--queue-url", help=f"ingest queue (default: ${QUEUE_VARIABLE})")
     top.add_argument("--dlq-url", help=f"dead-letter queue (default: ${DLQ_VARIABLE})")
     sub = top.add_subparsers(dest="command", required=True)
-    listing = sub.add_parser("list", help="videos by status, newest change last")
-    listing.add_argument("--status", help="one status (e.g. UNPARSE, PARSE, REJECTED, FAIL)")
+    listing = sub.add_parser(
+        "list",
+        help="videos sorted by their last change, newest last (every status but the provider's "
+        "failure words, or --status), at most LIMIT per status",
+    )
+    listing.add_argument(
+        "--status", help="one status, any case (e.g. QUEUED, UNPARSE, PARSE, REJECTED, SKIPPED, FAIL)"
+    )
     listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true", help="the records as a JSON array, for scripts")
     line = sub.add_parser("line", help="how many videos wait for an upload slot, and when the last goes")
     line.add_argument("--limit", type=int, default=10, help="also list the first LIMIT in line")
     for name, text in (
@@ -292,10 +441,11 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_parser(sub)
     redrive = sub.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--limit", type=int, default=1000)
-    sub.add_parser(
+    reconcile = sub.add_parser(
         "reconcile",
         help="run one reconciliation pass now (reads the function's settings from the environment)",
     )
+    reconcile.add_argument("--json", action="store_true", help="the summary as JSON, for scripts")
     return top
 
 
@@ -304,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = boto3.Session()
     try:
         if args.command == "reconcile":
-            return cmd_reconcile()
+            return cmd_reconcile(args.json)
         sources = _stack_outputs(session, args.stack) if args.stack else {}
         if args.command == "redrive":
             return cmd_redrive(
@@ -328,8 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return cmd_resubmit(store, session, args)
     except CliError as exc:
-        print(f"memories-ingest: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except (BotoCoreError, ClientError) as exc:
+        return _fail(aws_problem(exc, args.stack))
+
+
+def _fail(message: str) -> int:
+    print(f"memories-ingest: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ from functions.core.status import (
     DELETED,
     QUEUED,
     REJECTED,
+    SKIPPED,
+    SKIPPED_TTL_SECONDS,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -170,26 +172,23 @@ class Ingestor:
 
     def enqueue(self, ref: ObjectRef) -> Outcome:
         """A created object joins the line (or is refused, or was already recorded)."""
-        if ref.is_folder_marker or ref.size == 0:
-            self._metrics.count("ObjectsSkipped")
-            return Outcome(Kind.SKIPPED, "folder marker" if ref.is_folder_marker else "empty object")
-        if ref.bucket != self._config.source_bucket:
-            # Only a sender to the private queue could name another bucket; nothing is recorded for it.
-            self._metrics.count("ObjectsSkipped")
-            return Outcome(
-                Kind.SKIPPED, f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
-            )
         video_id = video_id_for(ref.bucket, ref.key, ref.object_version)
+        if ref.is_folder_marker or ref.size == 0:
+            return self._skip(ref, video_id, "folder marker" if ref.is_folder_marker else "empty object")
+        if ref.bucket != self._config.source_bucket:
+            # Only a sender to the private queue could name another bucket: an expiring entry only.
+            why = f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
+            return self._skip(ref, video_id, why)
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
-                return self._duplicate(video_id)
+                return self._duplicate(ref, video_id)
             self._metrics.count("VideosRejected")
             return Outcome(Kind.REJECTED, refusal, video_id)
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
         if not self._store.create(replace(fresh, queued_at=ref.event_time or fresh.created_at)):
-            return self._duplicate(video_id)
+            return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 
     def drain(self, *, deadline: float, max_wait_seconds: float) -> list[Outcome]:
@@ -439,9 +438,29 @@ class Ingestor:
         self._metrics.count("SubmitDeferred")
         return Outcome(Kind.REQUEUED, reason, record.video_id)
 
-    def _duplicate(self, video_id: str) -> Outcome:
+    def _duplicate(self, ref: ObjectRef, video_id: str) -> Outcome:
+        """Delivered again (S3/SQS at least once, or identical bytes re-uploaded to an unversioned
+        key): the first time, an expiring SKIPPED entry says so where operators look."""
         self._metrics.count("DuplicateDeliveries")
-        return Outcome(Kind.DUPLICATE, "already recorded", video_id)
+        existing = self._store.get(video_id)
+        state = f", now {existing.status}" if existing is not None else ""
+        why = (
+            f"same bytes as video {video_id}{state}: delivered again (a duplicate notification or a "
+            "re-upload of identical bytes); not submitted again"
+        )
+        self._store.create(self._skip_record(ref, video_id_for(video_id, ref.key, "again"), why))
+        return Outcome(Kind.DUPLICATE, why, video_id)
+
+    def _skip(self, ref: ObjectRef, video_id: str, why: str) -> Outcome:
+        """Not a video to submit: one expiring SKIPPED entry per object version (a second delivery
+        finds it and writes nothing), so a flood costs one conditional write per object."""
+        self._metrics.count("ObjectsSkipped")
+        self._store.create(self._skip_record(ref, video_id, why))
+        return Outcome(Kind.SKIPPED, why, video_id)
+
+    def _skip_record(self, ref: ObjectRef, video_id: str, why: str) -> VideoRecord:
+        expires = int(self._clock.now()) + SKIPPED_TTL_SECONDS
+        return replace(self._new_record(ref, video_id, SKIPPED, f"skipped: {why}"), expires_at=expires)
 
     def _new_record(self, ref: ObjectRef, video_id: str, status: str, reason: str | None) -> VideoRecord:
         at = iso(self._clock.now())

@@ -32,6 +32,7 @@ from functions.core.status import (
     BY_RECONCILE,
     QUEUED,
     RECONCILED,
+    SKIPPED,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -261,6 +262,8 @@ class Reconciler:
 
 def operator_resubmit(record: VideoRecord, *, now: float) -> VideoRecord:
     """An operator asks for another try: only for records that are final, or stuck uncertain."""
+    if record.status == SKIPPED:
+        raise ValueError(f"{record.video_id} was skipped ({record.reason}): nothing to submit")
     if not (is_final(record.status) or record.status == UNCERTAIN):
         raise ValueError(f"{record.video_id} is {record.status}: still in progress, nothing to resubmit")
     at = iso(now)

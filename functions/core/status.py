@@ -14,6 +14,9 @@
     any final state, UNCERTAIN --operator (resubmit)--> QUEUED (at the end of the line)
     any state --ingest (S3 ObjectRemoved: a delete, or a delete marker)--> DELETED (final; history
               kept; a waiting video is then never submitted, an UNCERTAIN one never resubmitted)
+    (no record) --ingest--> SKIPPED (final; not a video to submit: an empty object, a folder marker,
+              another bucket's notification, or the same bytes as a recorded video delivered again).
+              It expires (``expires_at``) after SKIPPED_TTL_SECONDS, so skips cost bounded storage.
 
 QUEUED is the line: every video waiting for an upload slot is in it, oldest drop first
 (``queued_at``), kept when an attempt puts it back; ``not_before`` delays one video after a transient
@@ -37,15 +40,27 @@ REJECTED: Final = "REJECTED"
 UNPARSE: Final = "UNPARSE"
 PARSE: Final = "PARSE"
 DELETED: Final = "DELETED"
+SKIPPED: Final = "SKIPPED"
+# How long a SKIPPED entry stays visible before DynamoDB's TTL removes it.
+SKIPPED_TTL_SECONDS: Final = 7 * 86400
 
-PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED, DELETED)
+PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED, DELETED, SKIPPED)
 PROVIDER_PENDING: Final = UNPARSE
 PROVIDER_DONE: Final = PARSE
 NON_FINAL: Final = (QUEUED, SUBMITTING, UNCERTAIN, UNPARSE)
 # Statuses the reconciler looks at: the ones that wait on something outside the pipeline (a QUEUED
 # video waits for the ingest function, which always comes back to the line).
 RECONCILED: Final = (SUBMITTING, UNCERTAIN, UNPARSE)
-_RANK: Final = {QUEUED: 0, SUBMITTING: 0, UNCERTAIN: 1, UNPARSE: 2, PARSE: 3, REJECTED: 3, DELETED: 3}
+_RANK: Final = {
+    QUEUED: 0,
+    SUBMITTING: 0,
+    UNCERTAIN: 1,
+    UNPARSE: 2,
+    PARSE: 3,
+    REJECTED: 3,
+    DELETED: 3,
+    SKIPPED: 3,
+}
 FINAL_RANK: Final = 3
 
 # The statuses the provider documents (memories-api.md: current and v1.2 docs, the official example
@@ -86,7 +101,13 @@ def is_final(status: str) -> bool:
 
 
 def is_failure(status: str) -> bool:
-    return is_final(status) and normalize_provider_status(status) != PARSE
+    return is_final(status) and normalize_provider_status(status) not in (PARSE, SKIPPED)
+
+
+def known_status(name: str) -> str | None:
+    """The status ``name`` names, any case (the pipeline's own and the documented provider ones)."""
+    upper = name.strip().upper()
+    return upper if upper in (*PIPELINE_STATUSES, *PROVIDER_STATUSES) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +148,8 @@ class VideoRecord:
     history: tuple[Transition, ...] = field(default_factory=tuple)
     # A callback's videoNo the provider could not be asked about yet: for the reconciler to confirm.
     hinted_video_no: str | None = None
+    # Epoch seconds after which DynamoDB deletes the record (TTL): set only on SKIPPED entries.
+    expires_at: int | None = None
 
     @property
     def line_position(self) -> str | None:

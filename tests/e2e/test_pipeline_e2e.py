@@ -12,6 +12,7 @@ import importlib
 import io
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +28,7 @@ from functions.core.contract import trace_tag
 from functions.core.objects import ObjectRef, notification_body
 from functions.core.settings import IngestSettings
 from functions.core.signing import callback_url, token_for, video_id_for
-from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNPARSE, VideoRecord
+from functions.core.status import PARSE, QUEUED, REJECTED, SKIPPED, SUBMITTING, UNPARSE, VideoRecord
 
 pytestmark = [
     pytest.mark.e2e,
@@ -208,7 +209,9 @@ def test_awkward_keys_reach_parse_under_their_own_name(local_stack: LocalStack, 
 # -- what is not a video ---------------------------------------------------------------------------
 
 
-def test_empty_object_and_folder_marker_make_no_call_and_no_record(local_stack: LocalStack) -> None:
+def test_empty_object_and_folder_marker_make_no_call_and_say_why_they_were_skipped(
+    local_stack: LocalStack,
+) -> None:
     wait_idle(local_stack)
     calls = len(local_stack.emulator.calls()) if local_stack.emulator else 0
 
@@ -216,9 +219,10 @@ def test_empty_object_and_folder_marker_make_no_call_and_no_record(local_stack: 
     folder = local_stack.upload(unique("folder/"), b"")
     wait_idle(local_stack)
 
-    assert local_stack.record(empty.video_id) is None
-    assert local_stack.record(folder.video_id) is None
-    assert not [r for r in local_stack.records() if r.key in (empty.key, folder.key)]
+    for upload, why in ((empty, "skipped: empty object"), (folder, "skipped: folder marker")):
+        record = local_stack.record(upload.video_id)
+        assert record is not None and (record.status, record.reason) == (SKIPPED, why)
+        assert record.expires_at is not None and record.expires_at > time.time() + 86400
     assert local_stack.emulator is not None
     assert len(local_stack.emulator.calls()) == calls
 

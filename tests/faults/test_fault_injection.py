@@ -22,10 +22,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import quote_plus
 
 import pytest
 
+from devstack.cli_local import functions_stdout_to
+from devstack.services import REPO_ROOT
 from devstack.stack import LocalStack
 from functions.core import env
 from functions.core.clock import epoch
@@ -36,6 +39,7 @@ from tests.conftest import TEST_STACK
 pytestmark = pytest.mark.e2e
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample.mp4"
+FUNCTION_LOG = REPO_ROOT / ".devstack" / "logs" / "faults-functions.log"
 VIDEOS = 12
 RECONCILE_AFTER_SECONDS = 5
 # Seconds from acceptance to PARSE: at once, within RECONCILE_AFTER_SECONDS, and well beyond it
@@ -66,7 +70,16 @@ DUPLICATED_DELIVERIES = 6
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def console() -> Iterator[TextIO]:
+    """Where the figures go: the terminal (with -s). The functions' JSON logs and metrics go to a
+    file meanwhile."""
+    FUNCTION_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with FUNCTION_LOG.open("w", encoding="utf-8") as log, functions_stdout_to(log) as terminal:
+        yield terminal
+
+
+@pytest.fixture(scope="module")
+def stack(console: TextIO) -> Iterator[LocalStack]:
     # The shared test tuning, plus a 1 s read timeout and a reconciler that runs every second.
     config = replace(
         TEST_STACK,
@@ -105,7 +118,7 @@ def _uncertain_seconds(record: VideoRecord) -> float:
 
 @pytest.mark.parametrize("parse_seconds", PARSE_TIMES, ids=[f"parse {t:g} s" for t in PARSE_TIMES])
 def test_under_every_fault_nothing_is_lost_and_nothing_is_paid_twice(
-    stack: LocalStack, parse_seconds: float
+    stack: LocalStack, console: TextIO, parse_seconds: float
 ) -> None:
     emulator = stack.emulator
     assert emulator is not None
@@ -156,15 +169,26 @@ def test_under_every_fault_nothing_is_lost_and_nothing_is_paid_twice(
     dlq = sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
     dead_lettered = int(dlq["Attributes"]["ApproximateNumberOfMessages"])
     faults_injected = sum(int(f.get("times", 1)) for f in UPLOAD_FAULTS + CALLBACK_FAULTS)  # type: ignore[call-overload]
+    longest = max(uncertain, default=0)
+    figures = [
+        ("drops + duplicate deliveries", f"{VIDEOS} + {len(again) + 3}"),
+        ("faults injected", f"{faults_injected}"),
+        ("upload_url calls received / billed", f"{len(calls)} / {sum(billed.values())}"),
+        ("billed per video", f"{sorted(set(billed.values()))}"),
+        ("went UNCERTAIN (resubmitted by reconcile)", f"{len(uncertain)} ({resubmitted})"),
+        ("longest UNCERTAIN", f"{longest:.1f} s"),
+        ("callbacks sent", f"{len(emulator.callbacks())}"),
+        ("statuses", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))),
+        ("dead-lettered", f"{dead_lettered}"),
+        ("quiet after", f"{quiet_after:.0f} s"),
+    ]
+    width = max(len(what) for what, _ in figures)
     print(
-        f"\nfault suite, parse {parse_seconds:g} s (RECONCILE_AFTER_SECONDS={RECONCILE_AFTER_SECONDS}):"
-        f" {VIDEOS} drops + {len(again) + 3} duplicate deliveries; {faults_injected} faults injected;"
-        f" {len(calls)} upload_url calls received, {sum(billed.values())} billed"
-        f" (per video: {sorted(set(billed.values()))}); {len(uncertain)} went UNCERTAIN"
-        f" ({resubmitted} resubmitted by the reconciler), longest UNCERTAIN {max(uncertain, default=0):.1f} s;"
-        f" {len(emulator.callbacks())} callbacks sent; statuses {dict(statuses)};"
-        f" dead-lettered {dead_lettered}; quiet after {quiet_after:.0f} s"
+        f"\nfault suite, parse {parse_seconds:g} s (RECONCILE_AFTER_SECONDS={RECONCILE_AFTER_SECONDS}; "
+        f"function logs: {FUNCTION_LOG})",
+        file=console,
     )
+    print("\n".join(f"  {what:<{width}}  {figure}" for what, figure in figures), file=console, flush=True)
     assert statuses == {PARSE: VIDEOS}
     for upload in uploads:
         tag = trace_tag(upload.video_id)

@@ -40,6 +40,7 @@ from functions.core.callbacks import CallbackConfig, CallbackService
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, token_issued_at
 from functions.core.status import PARSE, SUBMITTING, UNPARSE, Transition, VideoRecord, rank
+from tests.hostile.figures import tally_answer
 from tests.unit.fakes import FixedKeys
 
 pytestmark = [
@@ -333,7 +334,7 @@ def _invoke(event: dict[str, Any], env: Env) -> tuple[int, Any]:
     answer = handler(
         json.loads(json.dumps(event)), FakeLambdaContext("callback", timeout_seconds=10), service=env.service
     )
-    return int(answer["statusCode"]), answer.get("body")
+    return tally_answer(int(answer["statusCode"])), answer.get("body")
 
 
 def _post_http(
@@ -349,7 +350,7 @@ def _post_http(
         connection.endheaders(body)
         response = connection.getresponse()
         response.read()
-        return response.status
+        return tally_answer(response.status)
     finally:
         connection.close()
 

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from functions.core.contract import OptionalFields, validate_optional_fields
 from functions.core.ingest import IngestConfig, Ingestor, Kind, Outcome
 from functions.core.objects import InvalidEvent, ObjectRef, notification_body, parse_notification
+from tests.hostile.figures import tally_example
 from tests.unit.fakes import (
     BUCKET,
     CALLBACK_BASE,
@@ -132,6 +133,7 @@ KEYS = (
 @settings(max_examples=600, **HYPOTHESIS)
 @given(key=KEYS)
 def test_600_hostile_s3_keys_are_decoded_exactly_and_never_crash_ingest(key: str) -> None:
+    tally_example()
     assert len(key.encode("utf-8")) <= 1024
     refs = parse_notification(s3_event_body(key))
     assert [ref.key for ref in refs] == [key]
@@ -219,6 +221,7 @@ def hostile_metadata(draw: st.DrawFn) -> dict[str, str]:
 def test_600_hostile_metadata_submits_clean_values_or_rejects_naming_the_field(
     metadata: dict[str, str],
 ) -> None:
+    tally_example()
     rig = Rig()
     key = "clips/hostile.mp4"
     rig.objects.add(key, metadata=metadata)
@@ -288,6 +291,7 @@ SQS_BODIES = st.one_of(
 @settings(max_examples=500, **HYPOTHESIS)
 @given(body=SQS_BODIES)
 def test_500_malformed_sqs_bodies_raise_invalid_event_or_name_no_objects(body: str) -> None:
+    tally_example()
     try:
         refs = parse_notification(body)
     except InvalidEvent:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import logging
 import os
@@ -20,10 +21,12 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from devstack import services
+from devstack.cli_local import problems_handler
 from devstack.emulator import MemoriesEmulator
 from devstack.gateway import MAX_PAYLOAD_BYTES, CallbackGateway
 from devstack.lambda_context import FakeLambdaContext
@@ -612,3 +615,35 @@ def test_a_stack_pointed_at_another_server_uses_it_and_cleans_up(emulator: Memor
     # And on the way out everything stops and the environment is as it was
     assert {name: os.environ.get(name) for name in before} == before
     assert all(port_is_free("127.0.0.1", port) for port in (*ports, gateway_port))
+
+
+def test_a_message_that_is_not_an_s3_notification_is_one_line_on_the_terminal(
+    aws: boto3.Session, queue: Queue
+) -> None:
+    """As the ingest handler meets it (Powertools' batch processor over the real parser): the
+    terminal of ``scripts/demo up`` gets one line saying why; the traceback goes to the log file."""
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=queue.url, MessageBody="not json")
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def ingest_like(event: dict[str, Any], context: Any) -> Any:
+        return process_partial_response(
+            event, lambda record: parse_notification(record.body), processor, context
+        )
+
+    screen, log_file = io.StringIO(), io.StringIO()
+    handlers = [problems_handler(screen), logging.StreamHandler(log_file)]
+    poller_logger = logging.getLogger("devstack.poller")
+    for handler in handlers:
+        poller_logger.addHandler(handler)
+    try:
+        poll_until(
+            SqsPoller(sqs, queue.url, ingest_like, PollerConfig(wait_seconds=1)), lambda r: bool(r.received)
+        )
+    finally:
+        for handler in handlers:
+            poller_logger.removeHandler(handler)
+    (line,) = screen.getvalue().splitlines()
+    assert "the whole batch of 1 will be retried: InvalidEvent: message body is not JSON" in line
+    assert "trace in" in line and "functions.log" in line
+    assert "Traceback" in log_file.getvalue()

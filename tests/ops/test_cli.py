@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -133,9 +136,10 @@ def test_redrive_moves_dead_lettered_messages_back_and_they_are_processed(
     while), when the operator redrives, then it is processed and the video reaches PARSE."""
     key = "ops/dead lettered.mp4"
     sqs = stack.session.client("sqs")
-    stack.session.client("s3").put_bucket_notification_configuration(
-        Bucket=stack.bucket, NotificationConfiguration={}
-    )
+    s3 = stack.session.client("s3")
+    notifications = s3.get_bucket_notification_configuration(Bucket=stack.bucket)
+    notifications.pop("ResponseMetadata", None)
+    s3.put_bucket_notification_configuration(Bucket=stack.bucket, NotificationConfiguration={})
     uploaded = stack.upload(key, SAMPLE.read_bytes())
     body = {
         "Records": [
@@ -150,9 +154,15 @@ def test_redrive_moves_dead_lettered_messages_back_and_they_are_processed(
     }
     sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=json.dumps(body))
 
-    assert cli(stack, "redrive") == 0
-    assert "moved 1 message" in capsys.readouterr().out
-    parsed(stack, uploaded.video_id)
+    try:
+        assert cli(stack, "redrive") == 0
+        assert "moved 1 message" in capsys.readouterr().out
+        parsed(stack, uploaded.video_id)
+    finally:
+        s3.put_bucket_notification_configuration(
+            Bucket=stack.bucket,
+            NotificationConfiguration=notifications,  # type: ignore[arg-type]
+        )
 
 
 def test_line_and_show_tell_a_waiting_videos_place_and_when_it_goes(
@@ -202,3 +212,117 @@ def test_line_and_show_tell_a_waiting_videos_place_and_when_it_goes(
     finally:
         for video_id in [*ids, RATE_SLOT_ID]:
             client.delete_item(TableName=stack.table_name, Key={table.PARTITION_KEY: {"S": video_id}})
+
+
+# -- a user's mistakes: one line saying what to do, exit 2, never a traceback -----------------------
+
+
+def printed(capsys: pytest.CaptureFixture[str]) -> str:
+    """The command's own stdout: without the one-line JSON logs the stack's threads print meanwhile."""
+    return "".join(
+        line for line in capsys.readouterr().out.splitlines(keepends=True) if not line.startswith('{"')
+    )
+
+
+def refused(stack: LocalStack, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert cli(stack, *args) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    (line,) = captured.err.splitlines()
+    assert line.startswith("memories-ingest: ")
+    return line
+
+
+def test_a_missing_object_or_table_or_an_unknown_status_is_one_line(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("show", "resubmit"):
+        line = refused(stack, capsys, command, "--bucket", stack.bucket, "--key", "nope.mp4")
+        assert f"no object s3://{stack.bucket}/nope.mp4: check the bucket and key" in line
+    assert "unknown status 'BOGUS': use one of QUEUED" in refused(stack, capsys, "list", "--status", "BOGUS")
+    assert main(["--table", "no-such-table", "list"]) == 2
+    assert "check --table" in capsys.readouterr().err
+
+
+def test_no_region_no_credentials_no_stack_no_endpoint_are_one_line(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto = stack.endpoints()["s3"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDFORMATION", moto)
+    assert "no CloudFormation stack 'nope'" in refused(stack, capsys, "--stack", "nope", "list")
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    assert "cannot reach http://127.0.0.1:9" in refused(stack, capsys, "list")
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert "no AWS credentials" in refused(stack, capsys, "--stack", "nope", "list")
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    assert "no AWS region: set AWS_DEFAULT_REGION" in refused(stack, capsys, "list")
+
+
+def test_the_installed_command_prints_no_traceback_without_a_region(tmp_path: Path) -> None:
+    """The same through the real entry point, in a shell without the export lines."""
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_CONFIG_FILE": "/nonexistent"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "--table", "t", "list"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("memories-ingest: no AWS region")
+
+
+# -- what operators see ----------------------------------------------------------------------------
+
+
+def test_list_has_a_header_takes_any_case_and_json_and_shows_skipped_drops(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = stack.upload("ops/empty.mp4", b"")
+    stack.upload("ops/folder/", b"")
+    stack.wait_for(lambda: stack.record(empty.video_id), timeout=30, what="the skipped entry")
+    capsys.readouterr()
+
+    assert cli(stack, "list", "--status", "skipped") == 0
+    header, *rows = printed(capsys).splitlines()
+    assert header.split() == ["UPDATED", "STATUS", "VIDEO_NO", "VIDEO_ID", "KEY", "REASON"]
+    assert any("ops/empty.mp4" in row and "skipped: empty object" in row for row in rows)
+    assert any("ops/folder/" in row and "skipped: folder marker" in row for row in rows)
+
+    assert cli(stack, "list", "--json") == 0
+    listed = json.loads(printed(capsys))
+    assert [r["updated_at"] for r in listed] == sorted(r["updated_at"] for r in listed)
+    assert {"ops/empty.mp4", "ops/folder/"} <= {r["key"] for r in listed if r["status"] == "SKIPPED"}
+
+    assert cli(stack, "show", "--bucket", stack.bucket, "--key", "ops/empty.mp4") == 0
+    assert json.loads(printed(capsys))["reason"] == "skipped: empty object"
+    assert "was skipped" in refused(stack, capsys, "resubmit", empty.video_id)
+
+
+def test_reconcile_says_what_it_did(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in stack.function_environment.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert cli(stack, "reconcile") == 0
+    out = printed(capsys)
+    assert out.startswith("checked ")
+    for label in ("fixed", "resubmitted", "still waiting", "stuck", "waiting in line"):
+        assert f" {label} " in out
+
+    assert cli(stack, "reconcile", "--json") == 0
+    summary = json.loads(printed(capsys))
+    assert {"checked", "fixed", "resubmitted", "still waiting", "stuck", "waiting in line"} <= set(summary)

@@ -27,7 +27,16 @@ from functions.core.errors import (
 from functions.core.ingest import Ingestor, Kind, Outcome, fields_from_metadata
 from functions.core.objects import ObjectRef
 from functions.core.signing import callback_url, token_for, token_matches
-from functions.core.status import PARSE, QUEUED, REJECTED, SUBMITTING, UNCERTAIN, UNPARSE
+from functions.core.status import (
+    PARSE,
+    QUEUED,
+    REJECTED,
+    SKIPPED,
+    SKIPPED_TTL_SECONDS,
+    SUBMITTING,
+    UNCERTAIN,
+    UNPARSE,
+)
 from tests.unit.fakes import (
     BUCKET,
     CALLBACK_BASE,
@@ -181,20 +190,44 @@ def test_the_callback_url_in_the_request_is_accepted_by_the_callback_service(
 
 
 @pytest.mark.parametrize(("key", "size"), [("clips/", 0), ("clips/2025/", 0), ("clips/empty.mp4", 0)])
-def test_folder_markers_and_empty_objects_are_skipped_without_a_trace(
+def test_folder_markers_and_empty_objects_leave_an_expiring_skipped_entry_and_no_call(
     ingestor: Ingestor,
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
+    clock: FakeClock,
     key: str,
     size: int,
 ) -> None:
     outcome = ingestor.enqueue(created(key, size=size))
     assert outcome.kind is Kind.SKIPPED
-    assert not store.touched
-    assert len(store) == 0
+    # Then an operator finds it, with the reason, and it expires by itself
+    entry = store.only()
+    assert entry.status == SKIPPED and entry.key == key
+    assert entry.reason == "skipped: " + ("folder marker" if key.endswith("/") else "empty object")
+    assert entry.expires_at == int(clock.now()) + SKIPPED_TTL_SECONDS
+    # A second delivery writes nothing new; nothing is read or sent
+    assert ingestor.enqueue(created(key, size=size)).kind is Kind.SKIPPED
+    assert len(store) == 1
     assert provider.calls == 0
     assert objects.heads == []
+    assert drain(ingestor, clock) == []
+
+
+def test_identical_bytes_delivered_again_say_so_once_and_are_not_sent_again(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    objects.add(KEY)
+    first = ingestor.enqueue(created(KEY))
+    for _ in range(3):
+        again = ingestor.enqueue(created(KEY))
+        assert again.kind is Kind.DUPLICATE and again.video_id == first.video_id
+    drain(ingestor, clock)
+    skipped = [r for r in store.all() if r.status == SKIPPED]
+    assert len(skipped) == 1 and len(store) == 2
+    assert f"same bytes as video {first.video_id}, now QUEUED" in str(skipped[0].reason)
+    assert skipped[0].expires_at is not None
+    assert provider.calls == 1
 
 
 @pytest.mark.parametrize("key", ["notes.txt", "clip.mp4.txt", "mp4", "photos/a.jpg"])
@@ -318,7 +351,8 @@ def test_a_rejected_non_video_delivered_twice_is_recorded_once(
 ) -> None:
     ingestor.enqueue(created("notes.txt"))
     assert ingestor.enqueue(created("notes.txt")).kind is Kind.DUPLICATE
-    assert len(store) == 1
+    assert store.only().status == REJECTED  # beside it only the expiring "delivered again" entry
+    assert [r.status for r in store.all()].count(SKIPPED) == 1
 
 
 def test_a_new_version_of_the_same_key_is_a_new_video(
@@ -851,15 +885,16 @@ def test_the_size_checked_is_the_one_s3_reports_not_the_notifications(
     assert (len(objects.heads), provider.calls) == (1, 0)
 
 
-def test_a_notification_for_another_bucket_is_refused_and_records_nothing(
+def test_a_notification_for_another_bucket_is_refused_and_only_an_expiring_entry_says_so(
     ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
 ) -> None:
     # Given a message that names a bucket this pipeline was not deployed for
     objects.add(KEY)
     outcome = ingestor.enqueue(created(KEY, bucket="someone-elses-bucket"))
-    # Then it is skipped, with the reason, and neither the table nor the provider sees it
+    # Then it is skipped, with the reason, and the provider never sees it
     assert outcome.kind is Kind.SKIPPED and "someone-elses-bucket" in outcome.detail
-    assert len(store) == 0
+    entry = store.only()
+    assert entry.status == SKIPPED and entry.expires_at is not None
     assert drain(ingestor, clock) == [] and provider.calls == 0
 
 
