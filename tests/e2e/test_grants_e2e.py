@@ -1,0 +1,109 @@
+"""What each function's code really calls on DynamoDB is what its role may call: the local stack
+runs the real handlers through a drop to PARSE, a refused non-video, a skipped empty object and
+reconcile passes, every DynamoDB request is recorded with the function that made it, and the
+synthesized template must grant each one. (DynamoDB Local enforces no IAM, so without this a
+missing grant would show only as AccessDenied once deployed.)"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from botocore.client import BaseClient
+
+from devstack.stack import LocalStack
+from functions.core import env
+from functions.core.status import PARSE, REJECTED, SKIPPED
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from tests.conftest import TEST_STACK
+from tests.infra.synth import Synthesized, synthesize
+from tests.infra.test_infra_security import _table_grants
+
+pytestmark = [pytest.mark.e2e, pytest.mark.infra]
+
+SAMPLE: Final = (Path(__file__).parents[1] / "fixtures" / "sample.mp4").read_bytes()
+HANDLERS: Final = {"ingest": INGEST_HANDLER, "callback": CALLBACK_HANDLER, "reconcile": RECONCILE_HANDLER}
+# LocalStack's entry points into each function, as the AWS services call them.
+ENTRY_POINTS: Final = {
+    "_invoke_ingest": "ingest",
+    "ingest_once": "ingest",
+    "_invoke_callback": "callback",
+    "reconcile_once": "reconcile",
+}
+
+Observed = dict[str, set[tuple[str, str]]]
+
+
+@pytest.fixture(scope="module")
+def observed() -> Iterator[Observed]:
+    """function -> {(resource, action)}: every DynamoDB request made while a function ran."""
+    current = threading.local()
+    seen: Observed = defaultdict(set)
+    original_call = BaseClient._make_api_call
+
+    def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        function = getattr(current, "function", None)
+        if function is not None and client.meta.service_model.service_name == "dynamodb":
+            index = params.get("IndexName")
+            seen[function].add((f"index/{index}" if index else "table", f"dynamodb:{operation}"))
+        return original_call(client, operation, params)
+
+    def as_function(name: str, entry: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            current.function = name
+            try:
+                return entry(*args, **kwargs)
+            finally:
+                current.function = None
+
+        return run
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", recording)
+        for method, function in ENTRY_POINTS.items():
+            patch.setattr(LocalStack, method, as_function(function, getattr(LocalStack, method)))
+        # Reconcile takes every non-final record older than a second for its business.
+        config = replace(
+            TEST_STACK,
+            reconcile_every_seconds=1,
+            function_env={**TEST_STACK.function_env, env.RECONCILE_AFTER_SECONDS: "1"},
+        )
+        with LocalStack(config) as stack:
+            video = stack.upload("grants/clip.mp4", SAMPLE)
+            text = stack.upload("grants/notes.mp4", b"not a video\n" * 10)
+            empty = stack.upload("grants/empty.mp4", b"")
+            for uploaded, status in ((video, PARSE), (text, REJECTED), (empty, SKIPPED)):
+                stack.wait_for(
+                    lambda u=uploaded, s=status: (
+                        (r := stack.record(u.video_id)) is not None and r.status == s
+                    ),
+                    timeout=60,
+                    what=f"{uploaded.key} to be {status}",
+                )
+            stack.reconcile_once()
+            stack.ingest_once()
+        yield seen
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.mark.parametrize("function", sorted(HANDLERS))
+def test_every_dynamodb_call_a_function_makes_is_granted_to_its_role(
+    observed: Observed, synthesized: Synthesized, function: str
+) -> None:
+    assert observed[function], f"the scenario never ran {function}"
+    granted = _table_grants(synthesized, HANDLERS[function])
+    missing = {
+        (resource, action)
+        for resource, action in observed[function]
+        if action not in granted.get(resource, set())
+    }
+    assert missing == set(), f"{function} calls what its role may not: {sorted(missing)}"
