@@ -103,6 +103,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "sourceBucketKmsKeyArns": [],
     "notificationSource": "s3",
     "deleteAtProvider": False,
+    "readSidecars": False,
     "apiKeySecretName": None,
     "apiKeySecretArn": None,
     "alarmEmail": None,
@@ -126,6 +127,7 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.VIDEO_SUFFIXES: "videoSuffixes",
     env.MAX_OBJECT_BYTES: "maxObjectBytes",
     env.DELETE_AT_PROVIDER: "deleteAtProvider",
+    env.READ_SIDECARS: "readSidecars",
     env.UPLOADS_PER_MINUTE: "uploadsPerMinute",
     env.RETRY_BASE_DELAY_SECONDS: "retryBaseDelaySeconds",
     env.RETRY_MAX_DELAY_SECONDS: "retryMaxDelaySeconds",
@@ -348,6 +350,9 @@ class PipelineConfig:
     - ``deleteAtProvider``: an object deleted from the bucket is deleted at memories.ai too
       (``delete_videos``). Its record becomes DELETED either way. Default false: an S3 delete is
       often housekeeping, and a provider delete cannot be undone (re-ingesting is billed again).
+    - ``readSidecars``: a JSON file ``<key>.json`` beside a video gives its per-object fields (under
+      its own S3 metadata, over the defaults). Default false: it costs one more S3 request per video,
+      for tools that cannot set S3 metadata.
     - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
       secret. Default: create an empty secret.
     - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
@@ -386,6 +391,7 @@ class PipelineConfig:
     source_bucket_kms_key_arns: tuple[str, ...]
     notification_source: str
     delete_at_provider: bool
+    read_sidecars: bool
     api_key_secret_name: str | None
     api_key_secret_arn: str | None
     alarm_email: str | None
@@ -437,6 +443,7 @@ class PipelineConfig:
             ),
             source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
             delete_at_provider=_bool("deleteAtProvider", get("deleteAtProvider")),
+            read_sidecars=_bool("readSidecars", get("readSidecars")),
             notification_source=_choice(
                 "notificationSource", get("notificationSource"), NOTIFICATION_SOURCES
             ),
@@ -490,6 +497,7 @@ class PipelineConfig:
             env.VIDEO_SUFFIXES: ",".join(self.video_suffixes),
             env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
             env.DELETE_AT_PROVIDER: str(self.delete_at_provider).lower(),
+            env.READ_SIDECARS: str(self.read_sidecars).lower(),
             env.UPLOADS_PER_MINUTE: _number_text(self.uploads_per_minute),
             env.RETRY_BASE_DELAY_SECONDS: str(self.retry_base_delay_seconds),
             env.RETRY_MAX_DELAY_SECONDS: str(self.retry_max_delay_seconds),

@@ -109,6 +109,8 @@ class IngestConfig:
     max_transient_errors: int = 3
     # DELETE_AT_PROVIDER: a video deleted from S3 while its call was in flight is deleted there too.
     delete_at_provider: bool = False
+    # READ_SIDECARS: look for <key>.json beside each video at its turn (one more S3 request each).
+    read_sidecars: bool = False
 
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
@@ -327,6 +329,8 @@ class Ingestor:
 
     def _sidecar_fields(self, record: VideoRecord) -> OptionalFields:
         """What ``<key>.json`` beside the video gives (its newest version), if there is one."""
+        if not self._config.read_sidecars:
+            return OptionalFields()
         info = self._objects.peek(record.bucket, sidecar_key(record.key), None, SIDECAR_MAX_BYTES)
         return OptionalFields() if info is None else fields_from_sidecar(info.head, info.size)
 

@@ -185,6 +185,8 @@ class IngestSettings:
     metrics_namespace: str
     # An object deleted from the bucket is deleted at memories.ai too (functions.core.deletes).
     delete_at_provider: bool = False
+    # Each video's <key>.json sidecar is read at its turn (one more S3 request per video).
+    read_sidecars: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -240,6 +242,7 @@ class IngestSettings:
             defaults=defaults,
             metrics_namespace=_metrics_namespace(environ),
             delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
+            read_sidecars=_parse(environ, env.READ_SIDECARS, "false", _boolean),
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(

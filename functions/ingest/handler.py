@@ -108,6 +108,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             retry_base_seconds=settings.retry_base_delay_seconds,
             retry_max_seconds=settings.retry_max_delay_seconds,
             delete_at_provider=settings.delete_at_provider,
+            read_sidecars=settings.read_sidecars,
         ),
         store=store,
         objects=objects,

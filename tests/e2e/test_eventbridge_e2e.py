@@ -13,6 +13,7 @@ from typing import Final
 import pytest
 
 from devstack.stack import LocalStack
+from functions.core import env
 from functions.core.contract import trace_tag
 from functions.core.status import PARSE, REJECTED, VideoRecord
 from ops.cli import main
@@ -33,7 +34,12 @@ AWKWARD: Final = (
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(
-        replace(TEST_STACK, callback_delays=(0.1, 0.3), notification_source="eventbridge")
+        replace(
+            TEST_STACK,
+            callback_delays=(0.1, 0.3),
+            notification_source="eventbridge",
+            function_env={**TEST_STACK.function_env, env.READ_SIDECARS: "true"},
+        )
     ) as running:
         yield running
 

@@ -301,8 +301,8 @@ def test_the_object_is_read_and_presigned_at_its_turn_not_at_its_drop(
     assert outcome.kind is Kind.SUBMITTED
     (request,) = provider.requests
     assert request.options.camera_model == "Set Later"
-    # one read of the video, one of its (absent) sidecar
-    assert [key for _, key, _ in objects.heads] == [KEY, f"{KEY}.json"]
+    # one read of the video (sidecars are off by default: READ_SIDECARS)
+    assert [key for _, key, _ in objects.heads] == [KEY]
 
 
 @pytest.mark.parametrize(
@@ -941,7 +941,9 @@ def test_a_sidecar_gives_the_fields_under_the_objects_own_metadata_and_over_the_
     provider: FakeProvider,
     clock: FakeClock,
 ) -> None:
-    ingestor = make_ingestor(defaults=OptionalFields(camera_model="Default Cam", tags=("default",)))
+    ingestor = make_ingestor(
+        defaults=OptionalFields(camera_model="Default Cam", tags=("default",)), read_sidecars=True
+    )
     sidecar = {
         "camera-model": "Sidecar Cam",
         "tags": ["beach", "2025"],
@@ -972,7 +974,7 @@ def test_a_sidecar_gives_the_fields_under_the_objects_own_metadata_and_over_the_
     ],
 )
 def test_a_bad_sidecar_rejects_the_video_with_the_reason_and_no_call(
-    ingestor: Ingestor,
+    make_ingestor: MakeIngestor,
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
@@ -982,11 +984,25 @@ def test_a_bad_sidecar_rejects_the_video_with_the_reason_and_no_call(
 ) -> None:
     objects.add(f"{KEY}.json", content=content, size=len(content))
     objects.add(KEY)
+    ingestor = make_ingestor(read_sidecars=True)
     ingestor.enqueue(created(KEY))
     (outcome,) = drain(ingestor, clock)
     assert outcome.kind is Kind.REJECTED
     assert says in (store.only().reason or "")
     assert provider.calls == 0
+
+
+def test_without_read_sidecars_a_sidecar_is_not_read(
+    ingestor: Ingestor, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    """The default: one S3 request per video, its own metadata and the defaults only."""
+    objects.add(f"{KEY}.json", content=b'{"camera-model": "Sidecar Cam"}', size=32)
+    objects.add(KEY)
+    ingestor.enqueue(created(KEY))
+    drain(ingestor, clock)
+    (request,) = provider.requests
+    assert request.options.camera_model != "Sidecar Cam"
+    assert [key for _, key, _ in objects.heads] == [KEY]
 
 
 def test_the_sidecar_itself_is_never_submitted(
