@@ -6,7 +6,7 @@ takes a boto3 session so tests and the local stack can point it anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -69,18 +69,25 @@ def signing_keys(
     )
 
 
-def memories_client(
-    provider: SecretsProvider,
-    *,
-    base_url: str,
-    secret_id: str,
-    max_age: int,
-    connect_timeout: float,
-    read_timeout: float,
-) -> MemoriesClient:
+class ProviderClientSettings(Protocol):
+    """The settings every function that talks to memories.ai reads (ingest, callback, reconcile)."""
+
+    @property
+    def api_base_url(self) -> str: ...
+    @property
+    def api_key_secret_id(self) -> str: ...
+    @property
+    def secret_cache_seconds(self) -> int: ...
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+    @property
+    def read_timeout_seconds(self) -> float: ...
+
+
+def memories_client(provider: SecretsProvider, settings: ProviderClientSettings) -> MemoriesClient:
     return MemoriesClient(
-        base_url,
-        ApiKey(secret_reader(provider, secret_id, max_age)),
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
+        settings.api_base_url,
+        ApiKey(secret_reader(provider, settings.api_key_secret_id, settings.secret_cache_seconds)),
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
     )

@@ -41,14 +41,7 @@ def build(settings: CallbackSettings, session: boto3.Session | None = None) -> C
         CallbackConfig(unique_id=settings.unique_id, token_ttl_seconds=settings.token_ttl_seconds),
         store=wiring.status_store(session, settings.table_name),
         signing_keys=keys,
-        provider=wiring.memories_client(
-            wiring.secrets(session, client),
-            base_url=settings.api_base_url,
-            secret_id=settings.api_key_secret_id,
-            max_age=settings.secret_cache_seconds,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-        ),
+        provider=wiring.memories_client(wiring.secrets(session, client), settings),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )

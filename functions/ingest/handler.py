@@ -86,14 +86,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     clock = SystemClock()
     store = DynamoStatusStore(dynamodb, settings.table_name)
     objects = S3Objects(s3)
-    provider = wiring.memories_client(
-        secrets,
-        base_url=settings.api_base_url,
-        secret_id=settings.api_key_secret_id,
-        max_age=settings.secret_cache_seconds,
-        connect_timeout=settings.connect_timeout_seconds,
-        read_timeout=settings.read_timeout_seconds,
-    )
+    provider = wiring.memories_client(secrets, settings)
     app_metrics = PowertoolsMetrics(metrics)
     ingestor = Ingestor(
         IngestConfig(

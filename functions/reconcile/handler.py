@@ -34,14 +34,7 @@ def build(settings: ReconcileSettings, session: boto3.Session | None = None) -> 
             stuck_after_seconds=settings.stuck_after_seconds,
         ),
         store=wiring.status_store(session, settings.table_name),
-        provider=wiring.memories_client(
-            wiring.secrets(session),
-            base_url=settings.api_base_url,
-            secret_id=settings.api_key_secret_id,
-            max_age=settings.secret_cache_seconds,
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-        ),
+        provider=wiring.memories_client(wiring.secrets(session), settings),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )
