@@ -205,6 +205,8 @@ def test_callbacks_announce_unparse_then_parse(
     assert wait_until(lambda: len(receiver.statuses(video_no)) == 2)
     assert receiver.statuses(video_no) == ["UNPARSE", "PARSE"]
     assert get_metadata(emulator, video_no)["data"]["status"] == "PARSE"
+    # The emulator logs a callback once its POST has returned, a moment after the receiver has it.
+    assert wait_until(lambda: len(emulator.callbacks()) == 2)
     assert [c["http_status"] for c in emulator.callbacks()] == [204, 204]
 
 
