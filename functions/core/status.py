@@ -150,6 +150,13 @@ class VideoRecord:
     hinted_video_no: str | None = None
     # Epoch seconds after which DynamoDB deletes the record (TTL): set only on SKIPPED entries.
     expires_at: int | None = None
+    # The provider folder (``unique_id``) the video is submitted under; every later call about it
+    # (status queries, delete, results) uses the same. None: the configured default (older records).
+    unique_id: str | None = None
+
+    def folder(self, default: str) -> str:
+        """The ``unique_id`` every provider call about this video must name."""
+        return self.unique_id or default
 
     @property
     def line_position(self) -> str | None:
