@@ -34,6 +34,7 @@ from functions.core.errors import (
     TokenInvalid,
     TokenMissing,
 )
+from functions.core.metrics import Metric
 from functions.core.ports import Clock, Metrics, Provider, SigningKeys, StatusStore
 from functions.core.signing import VIDEO_ID_PATTERN, token_issued_at
 from functions.core.status import (
@@ -58,7 +59,7 @@ _JSON_TYPES: Final = ("application/json",)
 _DECLARED: Final = {"application/x-www-form-urlencoded": "form", "text/plain": "text"}
 _FORM_MAX_FIELDS: Final = 8
 _WRITE_TRIES: Final = 8
-_APPLIED_METRIC: Final = {UNPARSE: "VideosIndexing", PARSE: "VideosParsed"}
+_APPLIED_METRIC: Final = {UNPARSE: Metric.VIDEOS_INDEXING, PARSE: Metric.VIDEOS_PARSED}
 
 
 class Result(StrEnum):
@@ -187,10 +188,10 @@ class CallbackService:
             # Perhaps signed with a key this instance has not read yet (a rotation just happened).
             issued = token_issued_at(self._keys.verifying(True), video_id, token)
         if issued is None:
-            self._metrics.count("CallbacksForged")
+            self._metrics.count(Metric.CALLBACKS_FORGED)
             raise TokenInvalid("invalid token")
         if self._clock.now() - issued > self._config.token_ttl_seconds:
-            self._metrics.count("CallbacksExpired")
+            self._metrics.count(Metric.CALLBACKS_EXPIRED)
             raise TokenExpired("token expired")
 
     def handle(
@@ -205,7 +206,7 @@ class CallbackService:
 
     def count_received(self, payload: CallbackPayload) -> None:
         """How an authenticated callback's payload came: the provider does not document it."""
-        self._metrics.count("CallbacksReceivedAs", dimensions={"as": payload.received_as})
+        self._metrics.count(Metric.CALLBACKS_RECEIVED_AS, dimensions={"as": payload.received_as})
 
     def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
         """Move an authenticated video's record forward (never back), as far as the provider confirms.
@@ -231,7 +232,7 @@ class CallbackService:
             if record is None:
                 raise RecordNotFound("no such video")
             if record.video_no is not None and record.video_no != payload.video_no:
-                self._metrics.count("CallbacksConflicting")
+                self._metrics.count(Metric.CALLBACKS_CONFLICTING)
                 raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
             try:
                 return self._counted(self._decide(record, payload, claimed, answer))
@@ -240,11 +241,11 @@ class CallbackService:
         raise StaleRecord(f"could not update {video_id} after {_WRITE_TRIES} tries")
 
     def _counted(self, outcome: CallbackOutcome) -> CallbackOutcome:
-        self._metrics.count("CallbacksReceived", dimensions={"result": outcome.result.value})
+        self._metrics.count(Metric.CALLBACKS_RECEIVED, dimensions={"result": outcome.result.value})
         if outcome.result is Result.APPLIED:
-            self._metrics.count(_APPLIED_METRIC.get(outcome.status, "VideosFailed"))
+            self._metrics.count(_APPLIED_METRIC.get(outcome.status, Metric.VIDEOS_FAILED))
         elif outcome.result is Result.UNCONFIRMED:
-            self._metrics.count("CallbacksUnconfirmed")
+            self._metrics.count(Metric.CALLBACKS_UNCONFIRMED)
         return outcome
 
     def _advance(

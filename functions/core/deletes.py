@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functions.core.clock import iso
 from functions.core.errors import StaleRecord
 from functions.core.ingest import Kind, Outcome
+from functions.core.metrics import Metric
 from functions.core.objects import DELETE_MARKER_CREATED, ObjectRef
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore
 from functions.core.signing import video_id_for
@@ -102,7 +103,7 @@ class Deleter:
         note = _why(record.status)
         if self._config.delete_at_provider and record.video_no:
             self._provider.delete_videos([record.video_no], self._config.unique_id)
-            self._metrics.count("VideosDeletedAtProvider")
+            self._metrics.count(Metric.VIDEOS_DELETED_AT_PROVIDER)
             note += f"; deleted at memories.ai ({record.video_no})"
         elif self._config.delete_at_provider and record.status in (SUBMITTING, UNCERTAIN):
             note += "; no videoNo known yet, so nothing was deleted at memories.ai"
@@ -111,9 +112,9 @@ class Deleter:
                 DELETED, by=BY_INGEST, at=iso(self._clock.now()), note=note, reason=note, lease_until=None
             )
         )
-        self._metrics.count("VideosDeleted")
+        self._metrics.count(Metric.VIDEOS_DELETED)
         return Outcome(Kind.DELETED, note, saved.video_id, saved.video_no)
 
     def _unmatched(self, detail: str, video_id: str | None = None) -> Outcome:
-        self._metrics.count("DeletesUnmatched")
+        self._metrics.count(Metric.DELETES_UNMATCHED)
         return Outcome(Kind.SKIPPED, f"delete not applied: {detail}", video_id)

@@ -44,6 +44,7 @@ from functions.core.errors import (
     ProviderUnavailable,
     StaleRecord,
 )
+from functions.core.metrics import Metric
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
 from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
@@ -185,7 +186,7 @@ class Ingestor:
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
                 return self._duplicate(ref, video_id)
-            self._metrics.count("VideosRejected")
+            self._metrics.count(Metric.VIDEOS_REJECTED)
             return Outcome(Kind.REJECTED, refusal, video_id)
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
@@ -353,10 +354,10 @@ class Ingestor:
                 transient_errors=errors,
             )
         except ProviderRateLimited as exc:
-            self._metrics.count("ProviderRateLimited")
+            self._metrics.count(Metric.PROVIDER_RATE_LIMITED)
             return self._hold(record, self._backoff(record.attempts), f"memories.ai rate limit ({exc.code})")
         except ProviderAuthFailure as exc:
-            self._metrics.count("ProviderAuthFailure")
+            self._metrics.count(Metric.PROVIDER_AUTH_FAILURE)
             self._provider.forget_credentials()
             return self._hold(
                 record,
@@ -364,15 +365,15 @@ class Ingestor:
                 f"memories.ai refused the API key ({exc.code}): {exc.detail}",
             )
         except ProviderBalanceExhausted as exc:
-            self._metrics.count("ProviderBalanceExhausted")
+            self._metrics.count(Metric.PROVIDER_BALANCE_EXHAUSTED)
             return self._hold(
                 record, self._config.retry_max_seconds, f"memories.ai account out of credit ({exc.code})"
             )
         except ProviderUnavailable as exc:
-            self._metrics.count("ProviderUnavailable")
+            self._metrics.count(Metric.PROVIDER_UNAVAILABLE)
             return self._hold(record, self._backoff(record.attempts), f"memories.ai unavailable ({exc.code})")
         except (ProviderDuplicate, AmbiguousSubmit) as exc:
-            self._metrics.count("SubmitUncertain")
+            self._metrics.count(Metric.SUBMIT_UNCERTAIN)
             note = f"{exc.detail} ({exc.code}); waiting for the callback or the reconciler"
             self._write(
                 record,
@@ -404,7 +405,7 @@ class Ingestor:
             return replace(current, **changes)  # type: ignore[arg-type]
 
         self._write(record, apply)
-        self._metrics.count("VideosSubmitted")
+        self._metrics.count(Metric.VIDEOS_SUBMITTED)
         if deleted_meanwhile and self._config.delete_at_provider:
             return self._delete_late(record, accepted.video_no)
         return Outcome(Kind.SUBMITTED, "accepted by memories.ai", record.video_id, accepted.video_no)
@@ -416,7 +417,7 @@ class Ingestor:
         except ProviderError as exc:
             detail = f"accepted, but deleted from S3 meanwhile; deleting it at memories.ai failed ({exc})"
             return Outcome(Kind.DELETED, detail, record.video_id, video_no)
-        self._metrics.count("VideosDeletedAtProvider")
+        self._metrics.count(Metric.VIDEOS_DELETED_AT_PROVIDER)
         detail = "accepted, but deleted from S3 meanwhile: deleted at memories.ai"
         return Outcome(Kind.DELETED, detail, record.video_id, video_no)
 
@@ -424,7 +425,7 @@ class Ingestor:
         self._write(
             record, lambda r: self._moved(r, REJECTED, reason) if rank(r.status) < rank(UNPARSE) else None
         )
-        self._metrics.count("VideosRejected")
+        self._metrics.count(Metric.VIDEOS_REJECTED)
         return Outcome(Kind.REJECTED, reason, record.video_id)
 
     def _hold(self, record: VideoRecord, seconds: float, reason: str) -> Outcome:
@@ -439,13 +440,13 @@ class Ingestor:
             return self._moved(current, QUEUED, reason, **changes)
 
         self._write(record, apply)
-        self._metrics.count("SubmitDeferred")
+        self._metrics.count(Metric.SUBMIT_DEFERRED)
         return Outcome(Kind.REQUEUED, reason, record.video_id)
 
     def _duplicate(self, ref: ObjectRef, video_id: str) -> Outcome:
         """Delivered again (S3/SQS at least once, or identical bytes re-uploaded to an unversioned
         key): the first time, an expiring SKIPPED entry says so where operators look."""
-        self._metrics.count("DuplicateDeliveries")
+        self._metrics.count(Metric.DUPLICATE_DELIVERIES)
         existing = self._store.get(video_id)
         state = f", now {existing.status}" if existing is not None else ""
         why = (
@@ -458,7 +459,7 @@ class Ingestor:
     def _skip(self, ref: ObjectRef, video_id: str, why: str) -> Outcome:
         """Not a video to submit: one expiring SKIPPED entry per object version (a second delivery
         finds it and writes nothing), so a flood costs one conditional write per object."""
-        self._metrics.count("ObjectsSkipped")
+        self._metrics.count(Metric.OBJECTS_SKIPPED)
         self._store.create(self._skip_record(ref, video_id, why))
         return Outcome(Kind.SKIPPED, why, video_id)
 

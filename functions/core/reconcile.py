@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from functions.core.clock import epoch, iso
 from functions.core.contract import PROVIDER_FAILURE_STATUSES, TRACE_TAG_PREFIX, ListedVideo, trace_tag
 from functions.core.errors import ProviderAuthFailure, ProviderBalanceExhausted, ProviderError, StaleRecord
+from functions.core.metrics import Metric
 from functions.core.ports import Clock, Metrics, Provider, StatusStore
 from functions.core.status import (
     BY_OPERATOR,
@@ -129,12 +130,12 @@ class Reconciler:
             self._check_all(cutoff, now, actions)
         except (ProviderAuthFailure, ProviderBalanceExhausted):
             actions["account-unusable"] += 1  # no point asking about the rest; the next run tries again
-        self._metrics.count("VideosUncertainTooLong", actions["uncertain-too-long"])
+        self._metrics.count(Metric.VIDEOS_UNCERTAIN_TOO_LONG, actions["uncertain-too-long"])
         stuck = self._count_stuck(now)
-        self._metrics.count("VideosStuck", stuck)
+        self._metrics.count(Metric.VIDEOS_STUCK, stuck)
         actions["stuck"] = stuck
         waiting = self._store.line_length()
-        self._metrics.count("VideosWaiting", waiting)
+        self._metrics.count(Metric.VIDEOS_WAITING, waiting)
         actions["waiting-in-line"] = waiting
         return actions
 
@@ -144,11 +145,11 @@ class Reconciler:
                 try:
                     actions[self._check(record, now)] += 1
                 except (ProviderAuthFailure, ProviderBalanceExhausted):
-                    self._metrics.count("ReconcileProviderErrors")
+                    self._metrics.count(Metric.RECONCILE_PROVIDER_ERRORS)
                     raise
                 except ProviderError:
                     actions["provider-error"] += 1
-                    self._metrics.count("ReconcileProviderErrors")
+                    self._metrics.count(Metric.RECONCILE_PROVIDER_ERRORS)
                 except StaleRecord:
                     actions["raced"] += 1  # somebody else moved it; nothing to do
 
@@ -172,7 +173,7 @@ class Reconciler:
         status = self._provider.video_status(record.video_no, self._config.unique_id)
         if status is None:
             note = f"memories.ai does not know videoNo {record.video_no}"
-            self._metrics.count("VideosUnknownToProvider")
+            self._metrics.count(Metric.VIDEOS_UNKNOWN_TO_PROVIDER)
             if record.reason != note:
                 self._store.save(replace(record, reason=note))
             return "unknown-to-provider"
@@ -208,7 +209,7 @@ class Reconciler:
                 record, at=iso(now), by=BY_RECONCILE, note=note, queued_at=record.queued_at or iso(now)
             )
         )
-        self._metrics.count("VideosResubmitted")
+        self._metrics.count(Metric.VIDEOS_RESUBMITTED)
         return "resubmitted"
 
     def _candidates(self) -> list[ListedVideo]:
@@ -246,7 +247,7 @@ class Reconciler:
             status, by=BY_RECONCILE, at=iso(self._clock.now()), note=note, video_no=video_no, lease_until=None
         )
         self._store.save(moved)
-        self._metrics.count("VideosReconciled")
+        self._metrics.count(Metric.VIDEOS_RECONCILED)
         return "updated"
 
     def _count_stuck(self, now: float) -> int:

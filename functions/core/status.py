@@ -45,8 +45,6 @@ SKIPPED: Final = "SKIPPED"
 SKIPPED_TTL_SECONDS: Final = 7 * 86400
 
 PIPELINE_STATUSES: Final = (QUEUED, SUBMITTING, UNCERTAIN, REJECTED, DELETED, SKIPPED)
-PROVIDER_PENDING: Final = UNPARSE
-PROVIDER_DONE: Final = PARSE
 NON_FINAL: Final = (QUEUED, SUBMITTING, UNCERTAIN, UNPARSE)
 # Statuses the reconciler looks at: the ones that wait on something outside the pipeline (a QUEUED
 # video waits for the ingest function, which always comes back to the line).

@@ -17,6 +17,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.core.metrics import Metric
+
 __all__ = [
     "ALARMED_METRICS",
     "CALLBACKS_METRIC",
@@ -31,28 +33,33 @@ PERIOD: Final = Duration.minutes(5)
 SERVICE_DIMENSION: Final = "service"
 
 # Custom metrics that need a person (metric -> what to do), each alarmed at >= 1 in a period.
-ALARMED_METRICS: Final[Mapping[str, str]] = {
-    "ProviderAuthFailure": "memories.ai refused the API key (0401/0403/9009). Set the right key with the "
+ALARMED_METRICS: Final[Mapping[Metric, str]] = {
+    Metric.PROVIDER_AUTH_FAILURE: "memories.ai refused the API key (0401/0403/9009). Set the right key with the "
     "stack's PutApiKeyCommand output; the line resumes by itself.",
-    "ProviderBalanceExhausted": "memories.ai reports no balance left (0402). Top the account up; the line "
+    Metric.PROVIDER_BALANCE_EXHAUSTED: "memories.ai reports no balance left (0402). Top the account up; the line "
     "resumes by itself.",
-    "VideosStuck": "Videos have waited longer than stuckAfterSeconds for the provider; see the status "
+    Metric.VIDEOS_STUCK: "Videos have waited longer than stuckAfterSeconds for the provider; see the status "
     "table's by-status index.",
-    "VideosUncertainTooLong": "Videos UNCERTAIN for over an hour: memories.ai lists an unparsed upload "
+    Metric.VIDEOS_UNCERTAIN_TOO_LONG: "Videos UNCERTAIN for over an hour: memories.ai lists an unparsed upload "
     "that may be theirs (maybe billed). `memories-ingest list --status UNCERTAIN`; resubmit --force "
     "only once the provider's folder shows it is not theirs.",
-    "CallbacksForged": "The callback API received tokens no signing key made: someone is guessing or "
+    Metric.CALLBACKS_FORGED: "The callback API received tokens no signing key made: someone is guessing or "
     "replaying URLs, or the signing key was rotated twice while videos waited. Nothing was changed; "
     "see the callback function's logs and the API access logs (source IPs).",
 }
 # Callbacks whose claim get_metadata did not confirm. One now and then is a race with the provider's
 # own status; this many in a period means someone holding callback URLs is posting to them.
-UNCONFIRMED_METRIC: Final = "CallbacksUnconfirmed"
+UNCONFIRMED_METRIC: Final = Metric.CALLBACKS_UNCONFIRMED
 UNCONFIRMED_ALARM_THRESHOLD: Final = 5
 # The pipeline's flow, on the dashboard (service dimension only).
-DASHBOARD_METRICS: Final = ("VideosSubmitted", "VideosRejected", "SubmitDeferred", "SubmitUncertain")
+DASHBOARD_METRICS: Final = (
+    Metric.VIDEOS_SUBMITTED,
+    Metric.VIDEOS_REJECTED,
+    Metric.SUBMIT_DEFERRED,
+    Metric.SUBMIT_UNCERTAIN,
+)
 # Emitted with a second dimension, `result`: drawn with a SEARCH, one line per result.
-CALLBACKS_METRIC: Final = "CallbacksReceived"
+CALLBACKS_METRIC: Final = Metric.CALLBACKS_RECEIVED
 
 
 class PipelineMonitoring(Construct):
