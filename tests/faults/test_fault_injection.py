@@ -15,7 +15,6 @@ The figures are printed (run with ``-s``) and are the ones in the README's relia
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import quote_plus
 
 import pytest
 
@@ -35,6 +33,7 @@ from functions.core.clock import epoch
 from functions.core.contract import trace_tag
 from functions.core.status import PARSE, QUEUED, UNCERTAIN, VideoRecord, is_final
 from tests.conftest import TEST_STACK
+from tests.samples import s3_notification
 
 pytestmark = pytest.mark.e2e
 
@@ -95,15 +94,7 @@ def stack(console: TextIO) -> Iterator[LocalStack]:
 
 
 def _notification(bucket: str, key: str, etag: str) -> str:
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": bucket},
-            "object": {"key": quote_plus(key, safe="/"), "size": 1, "eTag": etag},
-        },
-    }
-    return json.dumps({"Records": [record]})
+    return s3_notification(bucket, key, size=1, eTag=etag)
 
 
 def _uncertain_seconds(record: VideoRecord) -> float:

@@ -39,8 +39,9 @@ from functions.callback.handler import handler
 from functions.core.callbacks import CallbackConfig, CallbackService
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, token_issued_at
-from functions.core.status import PARSE, SUBMITTING, UNPARSE, Transition, VideoRecord, rank
+from functions.core.status import PARSE, SUBMITTING, UNPARSE, rank
 from tests.hostile.figures import tally_answer
+from tests.samples import video_record
 from tests.unit.fakes import FixedKeys
 
 pytestmark = [
@@ -98,21 +99,7 @@ class Env:
 def _seed(store: DynamoStatusStore) -> None:
     stamp = "2026-01-01T00:00:00Z"
     for video_id, (status, video_no) in SEEDED.items():
-        assert store.create(
-            VideoRecord(
-                video_id=video_id,
-                bucket="uploads",
-                key=f"clips/{video_id}.mp4",
-                object_version="v1",
-                size=1000,
-                status=status,
-                created_at=stamp,
-                updated_at=stamp,
-                video_no=video_no,
-                transitions=1,
-                history=(Transition(at=stamp, from_status=None, to_status=status, by="ingest"),),
-            )
-        )
+        assert store.create(video_record(video_id, status=status, at=stamp, video_no=video_no, transitions=1))
 
 
 class _Provider:
@@ -489,19 +476,7 @@ def _fresh_record(env: Env, key: str) -> str:
     """A new SUBMITTING record, as ingest writes it before calling the provider; its id."""
     video_id = uuid.uuid4().hex
     stamp = "2026-01-01T00:00:00Z"
-    assert env.store.create(
-        VideoRecord(
-            video_id=video_id,
-            bucket="uploads",
-            key=key,
-            object_version="v1",
-            size=1,
-            status=SUBMITTING,
-            created_at=stamp,
-            updated_at=stamp,
-            history=(Transition(at=stamp, from_status=None, to_status=SUBMITTING, by="ingest"),),
-        )
-    )
+    assert env.store.create(video_record(video_id, status=SUBMITTING, at=stamp, key=key, size=1))
     return video_id
 
 

@@ -16,7 +16,6 @@ import json
 import string
 from dataclasses import fields
 from typing import Any
-from urllib.parse import quote_plus
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +25,7 @@ from functions.core.contract import OptionalFields, validate_optional_fields
 from functions.core.ingest import IngestConfig, Ingestor, Kind, Outcome
 from functions.core.objects import InvalidEvent, ObjectRef, notification_body, parse_notification
 from tests.hostile.figures import tally_example
+from tests.samples import s3_notification
 from tests.unit.fakes import (
     BUCKET,
     CALLBACK_BASE,
@@ -86,16 +86,7 @@ class Rig:
 
 def s3_event_body(key: str, *, size: int = 1000, version_id: str = "v1") -> str:
     """An SQS message body as S3 sends it: the key form-encoded ('+' for space), '/' kept."""
-    record = {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "bucket": {"name": BUCKET},
-            "object": {"key": quote_plus(key, safe="/"), "size": size, "versionId": version_id, "eTag": "e"},
-        },
-    }
-    return json.dumps({"Records": [record]})
+    return s3_notification(BUCKET, key, size=size, versionId=version_id, eTag="e")
 
 
 def _form_options(outcome: Outcome, rig: Rig) -> OptionalFields:

@@ -30,6 +30,7 @@ from functions.core.status import (
     Transition,
     VideoRecord,
 )
+from tests.samples import video_record
 from tests.unit.fakes import MP4_HEAD
 
 pytestmark = pytest.mark.integration
@@ -49,16 +50,14 @@ def table_name(ddb: object) -> str:
 
 def record(video_id: str = "a" * 32, status: str = SUBMITTING, at: float = 1_800_000_000.0) -> VideoRecord:
     stamp = iso(at)
-    return VideoRecord(
-        video_id=video_id,
+    return video_record(
+        video_id,
+        status=status,
+        at=stamp,
         bucket="bucket",
         key="in/Family trip + beach – día 1.mp4",
         object_version="etag",
         size=10,
-        status=status,
-        created_at=stamp,
-        updated_at=stamp,
-        history=(Transition(at=stamp, from_status=None, to_status=status, by="ingest"),),
     )
 
 

@@ -22,6 +22,7 @@ from functions.core.clock import iso
 from functions.core.status import PARSE, QUEUED, UNPARSE, VideoRecord
 from ops.cli import main
 from tests.conftest import TEST_STACK
+from tests.samples import video_record
 
 pytestmark = pytest.mark.e2e
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "sample.mp4"
@@ -111,15 +112,15 @@ def test_resubmit_refuses_a_video_still_in_progress(
     store = DynamoStatusStore(stack.session.client("dynamodb"), stack.table_name)
     at = iso(time.time())
     store.create(
-        VideoRecord(
-            video_id="f" * 32,
+        video_record(
+            "f" * 32,
+            status=UNPARSE,
+            at=at,
             bucket=stack.bucket,
             key="ops/indexing.mp4",
             object_version="etag",
             size=1,
-            status=UNPARSE,
-            created_at=at,
-            updated_at=at,
+            history=False,
             video_no="VI1",
         )
     )
@@ -181,15 +182,15 @@ def test_line_and_show_tell_a_waiting_videos_place_and_when_it_goes(
         for i, video_id in enumerate(ids):
             at = iso(now - 60 + i)
             store.create(
-                VideoRecord(
-                    video_id=video_id,
+                video_record(
+                    video_id,
+                    status=QUEUED,
+                    at=at,
                     bucket=stack.bucket,
                     key=f"ops/waiting-{i}.mp4",
                     object_version="etag",
                     size=1,
-                    status=QUEUED,
-                    created_at=at,
-                    updated_at=at,
+                    history=False,
                     queued_at=at,
                 )
             )

@@ -20,7 +20,8 @@ from functions.core.ingest import Ingestor
 from functions.core.objects import ObjectRef
 from functions.core.ports import LineEntry, ObjectInfo
 from functions.core.signing import video_id_for
-from functions.core.status import SKIPPED, Advance, Transition, VideoRecord
+from functions.core.status import SKIPPED, Advance, VideoRecord
+from tests.samples import video_record
 
 # 2025-10-09T08:53:20Z: a fixed "now" so timestamps in records are predictable.
 T0 = 1_760_000_000.0
@@ -397,19 +398,18 @@ def record(
     """A stored record for ``ref`` (default: ``created()``) in ``status``, last written at ``updated_at``."""
     ref = ref or created()
     created_iso = iso(updated_at if created_at is None else created_at)
-    base = VideoRecord(
-        video_id=id_of(ref),
+    base = video_record(
+        id_of(ref),
+        status=status,
+        at=created_iso,
         bucket=ref.bucket,
         key=ref.key,
         object_version=ref.object_version,
         version_id=ref.version_id,
         size=ref.size,
-        status=status,
-        created_at=created_iso,
         updated_at=iso(updated_at),
         revision=1,
         attempts=1,
         transitions=1,
-        history=(Transition(at=created_iso, from_status=None, to_status=status, by="ingest"),),
     )
     return replace(base, **changes)  # type: ignore[arg-type]

@@ -19,19 +19,7 @@ from functions.core.objects import (
     parse_notification,
     parse_object_events,
 )
-
-
-def s3_record(key: str, *, event: str = "ObjectCreated:Put", size: Any = 1000, **obj: Any) -> dict[str, Any]:
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "eventName": event,
-        "s3": {"bucket": {"name": "uploads"}, "object": {"key": key, "size": size, **obj}},
-    }
-
-
-def message(*records: dict[str, Any]) -> str:
-    return json.dumps({"Records": list(records)})
+from tests.samples import s3_message, s3_record
 
 
 @pytest.mark.parametrize(
@@ -48,14 +36,14 @@ def message(*records: dict[str, Any]) -> str:
 )
 def test_keys_are_decoded_as_s3_encodes_them(encoded: str, key: str) -> None:
     """Given a key as S3 writes it in an event, when parsed, then the object's real key comes out."""
-    (ref,) = parse_notification(message(s3_record(encoded)))
+    (ref,) = parse_notification(s3_message(s3_record(encoded)))
     assert ref.key == key
     assert ref.bucket == "uploads"
 
 
 def test_version_and_etag_tell_uploads_apart() -> None:
     (versioned, unversioned) = parse_notification(
-        message(s3_record("a.mp4", versionId="v7", eTag="e1"), s3_record("b.mp4", eTag="e2"))
+        s3_message(s3_record("a.mp4", versionId="v7", eTag="e1"), s3_record("b.mp4", eTag="e2"))
     )
     assert (versioned.version_id, versioned.object_version) == ("v7", "v7")
     assert (unversioned.version_id, unversioned.object_version) == (None, "e2")
@@ -67,7 +55,7 @@ def test_the_test_event_s3_sends_on_setup_names_no_objects() -> None:
 
 
 def test_only_created_objects_are_named() -> None:
-    body = message(
+    body = s3_message(
         s3_record("gone.mp4", event="ObjectRemoved:Delete"),
         s3_record("new.mp4", event="ObjectCreated:CompleteMultipartUpload"),
         s3_record("tagged.mp4", event="ObjectTagging:Put"),
@@ -86,10 +74,12 @@ def test_only_created_objects_are_named() -> None:
         '{"Records": {}}',
         '{"Records": [1]}',
         '{"Records": [{"eventName": "ObjectCreated:Put"}]}',
-        message({"eventName": "ObjectCreated:Put", "s3": {"object": {"key": "a.mp4"}}}),  # no bucket
-        message({"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {}}}),  # no key
-        message(s3_record("a.mp4", size="big")),
-        message(s3_record("a.mp4", size=None)),
+        s3_message({"eventName": "ObjectCreated:Put", "s3": {"object": {"key": "a.mp4"}}}),  # no bucket
+        s3_message(
+            {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {}}}
+        ),  # no key
+        s3_message(s3_record("a.mp4", size="big")),
+        s3_message(s3_record("a.mp4", size=None)),
     ],
 )
 def test_a_message_that_is_not_an_s3_notification_is_invalid(body: str) -> None:
@@ -99,7 +89,7 @@ def test_a_message_that_is_not_an_s3_notification_is_invalid(body: str) -> None:
 
 
 def test_folder_markers_are_recognised() -> None:
-    (marker,) = parse_notification(message(s3_record("clips/2025/", size=0)))
+    (marker,) = parse_notification(s3_message(s3_record("clips/2025/", size=0)))
     assert marker.is_folder_marker
 
 
@@ -248,9 +238,8 @@ def test_a_malformed_eventbridge_event_is_invalid(event: dict[str, Any]) -> None
 def test_removed_objects_are_named_apart_in_both_shapes() -> None:
     gone = s3_record("gone+for+good.mp4", event="ObjectRemoved:Delete", versionId="v3", sequencer="1")
     hidden = s3_record("hidden.mp4", event="ObjectRemoved:DeleteMarkerCreated", versionId="m1", sequencer="2")
-    for record in (gone, hidden):
-        del record["s3"]["object"]["size"]  # S3's delete events carry neither size nor ETag
-    body = message(gone, hidden, s3_record("new.mp4"))
+    # S3's delete events carry neither size nor ETag (s3_record leaves them out).
+    body = s3_message(gone, hidden, s3_record("new.mp4"))
     events = parse_object_events(body)
     assert [r.key for r in events.created] == ["new.mp4"]
     assert [(r.key, r.version_id, r.event_name) for r in events.removed] == [
