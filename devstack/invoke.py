@@ -24,7 +24,7 @@ from devstack.lambda_context import FakeLambdaContext
 from devstack.stack import LocalStack, StackConfig
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.core.clock import iso
-from functions.core.settings import CallbackSettings
+from functions.core.settings import FUNCTION_TIMEOUT_SECONDS, CallbackSettings
 from functions.core.signing import TOKEN_PARAMETER, token_for, video_id_for
 from functions.core.status import UNPARSE, Transition, VideoRecord, is_final
 
@@ -69,7 +69,7 @@ def invoke_ingest(stack: LocalStack, event: dict[str, Any]) -> None:
             s3.put_object(Bucket=stack.bucket, Key=key, Body=SAMPLE_VIDEO.read_bytes())
             video_ids.append(video_id_for(stack.bucket, key, obj.get("versionId") or obj.get("eTag") or ""))
         message["body"] = json.dumps(body)
-    context = FakeLambdaContext("ingest", timeout_seconds=60)
+    context = FakeLambdaContext("ingest", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["ingest"])
     ingest_handler = _handler_module("ingest")
     _print("ingest response", ingest_handler.handler(event, context, app=stack.ingest_app))
     for record in _wait_final(stack, video_ids):
@@ -106,7 +106,7 @@ def invoke_callback(stack: LocalStack, event: dict[str, Any]) -> None:
     _print("record before", asdict(seeded))
     callback_handler = _handler_module("callback")
     service = callback_handler.build(settings)
-    context = FakeLambdaContext("callback", timeout_seconds=10)
+    context = FakeLambdaContext("callback", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["callback"])
     _print("callback response", callback_handler.handler(event, context, service=service))
     _print("record after", asdict(store.get(video_id) or seeded))
 

@@ -44,6 +44,8 @@ from functions.core import env
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     DEFAULT_METRICS_NAMESPACE,
+    FUNCTION_TIMEOUT_SECONDS,
+    SERVICE_NAME,
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
@@ -101,8 +103,8 @@ FAKE_CREDENTIALS: Final = "local"
 LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
     # The provider's 1/minute would make a local demo of two videos take a minute.
     env.UPLOADS_PER_MINUTE: "60",
-    # The deployed functions' service name (infra/config.py SERVICE_NAME) and namespace.
-    env.POWERTOOLS_SERVICE_NAME: "memories-ingest",
+    # The deployed functions' service name and namespace.
+    env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
     env.POWERTOOLS_METRICS_NAMESPACE: DEFAULT_METRICS_NAMESPACE,
     env.POWERTOOLS_LOG_LEVEL: "INFO",
     # No X-Ray daemon here.
@@ -110,13 +112,12 @@ LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
 }
 # Variables that would send boto3 somewhere else than the local endpoints, or fail it.
 _CLEARED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-_FUNCTION_TIMEOUTS: Final = {"ingest": 120.0, "callback": 10.0, "reconcile": 240.0}
 # One invocation of each function at a time in this process, whichever stack calls it: a handler
 # module's state (the ingest batch processor, the callback resolver's current event) belongs to one
 # execution environment, which Lambda never hands two events at once. The ingest schedule's runs
 # get an execution environment of their own, as on AWS, where a run waiting for a slot does not
 # hold up the queue's batches.
-_INVOCATION_LOCKS: Final = {name: threading.Lock() for name in (*_FUNCTION_TIMEOUTS, "ingest-schedule")}
+_INVOCATION_LOCKS: Final = {name: threading.Lock() for name in (*FUNCTION_TIMEOUT_SECONDS, "ingest-schedule")}
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -370,7 +371,7 @@ class LocalStack:
             host=LOCALHOST,
             port=config.gateway_port,
             stage=config.stage,
-            function_timeout_seconds=_FUNCTION_TIMEOUTS["callback"],
+            function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["callback"],
         )
         self._gateway.start()
         stack.callback(self._gateway.stop)
@@ -455,7 +456,7 @@ class LocalStack:
             PollerConfig(
                 batch_size=self.config.batch_size,
                 wait_seconds=self.config.poll_wait_seconds,
-                function_timeout_seconds=_FUNCTION_TIMEOUTS["ingest"],
+                function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["ingest"],
             ),
         )
         poller.start()
@@ -497,7 +498,7 @@ class LocalStack:
 
     def ingest_once(self) -> Any:
         """One scheduled ingest run now: submits the line's due videos, as the minute schedule does."""
-        context = FakeLambdaContext("ingest", timeout_seconds=_FUNCTION_TIMEOUTS["ingest"])
+        context = FakeLambdaContext("ingest", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["ingest"])
         with _INVOCATION_LOCKS["ingest-schedule"]:
             return self._modules["ingest"].handler(
                 _scheduled_event("memories-ingest-line"), context, app=self.ingest_app
@@ -507,7 +508,7 @@ class LocalStack:
         """One reconcile pass now, as the schedule would run it; None without a reconcile function."""
         if self._reconciler is None:
             return None
-        context = FakeLambdaContext("reconcile", timeout_seconds=_FUNCTION_TIMEOUTS["reconcile"])
+        context = FakeLambdaContext("reconcile", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["reconcile"])
         # One run at a time, as the schedule's period (longer than the timeout) ensures on AWS.
         with _INVOCATION_LOCKS["reconcile"]:
             return self._modules["reconcile"].handler(

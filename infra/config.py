@@ -22,6 +22,7 @@ from functions.core import env
 from functions.core.errors import SettingsError
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
+    CALLBACK_TIMEOUT_SECONDS,
     CALLBACK_TOKEN_TTL_RANGE,
     DEFAULT_API_BASE_URL,
     DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS,
@@ -39,7 +40,10 @@ from functions.core.settings import (
     DEFAULT_UPLOADS_PER_MINUTE,
     DEFAULT_VIDEO_SUFFIXES,
     INGEST_SCHEDULE_SECONDS,
+    INGEST_TIMEOUT_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
+    RECONCILE_TIMEOUT_SECONDS,
+    SERVICE_NAME,
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
@@ -58,27 +62,12 @@ __all__ = [
     "RuntimeRefs",
 ]
 
-# One Powertools service for the whole pipeline: the custom metrics the alarms watch (e.g.
-# ProviderAuthFailure) are emitted by more than one function, and one `service` dimension lets one
-# alarm cover them all. Logs and traces still carry the function name.
-SERVICE_NAME: Final = "memories-ingest"
-
-# A scheduled ingest run waits up to one schedule period (60 s) for the next upload slot, then makes
-# the call, bounded by the connect + read timeouts (about 23 s with the functions' defaults) plus
-# S3, DynamoDB and Secrets Manager around it; 120 s holds both. A test keeps the relation.
-INGEST_TIMEOUT_SECONDS: Final = 120
 # The ingest schedule: every minute, the line's due videos are submitted.
 INGEST_SCHEDULE: Final = (
     f"rate({INGEST_SCHEDULE_SECONDS // 60} minute{'s' if INGEST_SCHEDULE_SECONDS > 60 else ''})"
 )
-# API Gateway gives up on the integration after 29 s. The callback checks a token, asks get_metadata
-# once (connect 3.05 s + read 8 s at most, settings.CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS) and
-# writes one item; 20 s leaves room for Secrets Manager and DynamoDB and still answers before 29 s.
+# API Gateway gives up on the integration after 29 s (the callback's timeout is below it).
 API_GATEWAY_TIMEOUT_SECONDS: Final = 29
-CALLBACK_TIMEOUT_SECONDS: Final = 20
-# Reconcile may query the provider for many videos; it must finish before the next scheduled run
-# so that two runs never resubmit the same video (``_check_schedule`` enforces it for rate()).
-RECONCILE_TIMEOUT_SECONDS: Final = 240
 
 DEFAULTS: Final[Mapping[str, object]] = {
     "memoriesApiBaseUrl": DEFAULT_API_BASE_URL,

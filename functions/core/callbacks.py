@@ -40,6 +40,7 @@ from functions.core.signing import VIDEO_ID_PATTERN, token_issued_at
 from functions.core.status import (
     BY_CALLBACK,
     PARSE,
+    PROVIDER_STATUS_MAX_LENGTH,
     PROVIDER_STATUS_PATTERN,
     SUBMITTING,
     UNPARSE,
@@ -141,7 +142,9 @@ def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
             f"videoNo must be a string of 1-{VIDEO_NO_MAX_LENGTH} letters, digits, '_' or '-'"
         )
     if not isinstance(status, str) or not PROVIDER_STATUS_PATTERN.match(status):
-        raise InvalidCallback("status must be a word of at most 32 letters, digits or '_', e.g. PARSE")
+        raise InvalidCallback(
+            f"status must be a word of at most {PROVIDER_STATUS_MAX_LENGTH} letters, digits or '_', e.g. PARSE"
+        )
     if client_id is not None and (
         not isinstance(client_id, str | int) or len(str(client_id)) > CLIENT_ID_MAX_LENGTH
     ):

@@ -33,6 +33,10 @@ DEFAULT_SECRET_CACHE_SECONDS = 300
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
 DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
 DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
+# One Powertools service for the whole pipeline: the custom metrics the alarms watch (e.g.
+# ProviderAuthFailure) are emitted by more than one function, and one `service` dimension lets one
+# alarm cover them all. Logs and traces still carry the function name.
+SERVICE_NAME = "memories-ingest"
 # How long a callback URL is honoured. The provider calls back when it has fetched the video and
 # when parsing ends: minutes for short videos, hours for long ones. Three days covers a long queue at
 # the provider; whatever arrives later is caught by the reconciler, which asks get_metadata itself.
@@ -52,6 +56,24 @@ MAX_RETRY_DELAY_SECONDS = 900
 INGEST_SCHEDULE_SECONDS = 60
 # Beyond the provider's timeouts, what one submission may take (object check, presign, writes).
 SUBMISSION_OVERHEAD_SECONDS = 15
+
+# Each function's timeout, deployed (infra) and local (devstack) alike.
+# A scheduled ingest run waits up to one schedule period (60 s) for the next upload slot, then makes
+# the call, bounded by the connect + read timeouts (about 23 s with the functions' defaults) plus
+# S3, DynamoDB and Secrets Manager around it; 120 s holds both. A test keeps the relation.
+INGEST_TIMEOUT_SECONDS = 120
+# API Gateway gives up on the integration after 29 s. The callback checks a token, asks get_metadata
+# once (connect 3.05 s + read 8 s at most, CALLBACK_PROVIDER_TIMEOUT_BUDGET_SECONDS) and writes one
+# item; 20 s leaves room for Secrets Manager and DynamoDB and still answers before 29 s.
+CALLBACK_TIMEOUT_SECONDS = 20
+# Reconcile may query the provider for many videos; it must finish before the next scheduled run
+# so that two runs never resubmit the same video (infra.config checks it for rate()).
+RECONCILE_TIMEOUT_SECONDS = 240
+FUNCTION_TIMEOUT_SECONDS = {
+    "ingest": INGEST_TIMEOUT_SECONDS,
+    "callback": CALLBACK_TIMEOUT_SECONDS,
+    "reconcile": RECONCILE_TIMEOUT_SECONDS,
+}
 
 T = TypeVar("T")
 

@@ -67,7 +67,8 @@ PROVIDER_FAILURES: Final = ("PARSE_ERROR", "FAIL", "FAILED", "ERROR")
 PROVIDER_STATUSES: Final = (UNPARSE, PARSE, *PROVIDER_FAILURES)
 
 # What the provider may send: an upper-case word. Anything else is refused as malformed input.
-PROVIDER_STATUS_PATTERN: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}\Z")
+PROVIDER_STATUS_MAX_LENGTH: Final = 32
+PROVIDER_STATUS_PATTERN: Final = re.compile(rf"^[A-Za-z][A-Za-z0-9_]{{0,{PROVIDER_STATUS_MAX_LENGTH - 1}}}\Z")
 
 HISTORY_LIMIT: Final = 20
 

@@ -11,7 +11,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.core.callbacks import CLIENT_ID_MAX_LENGTH, VIDEO_NO_MAX_LENGTH
 from functions.core.signing import CALLBACK_PATH_PREFIX
+from functions.core.status import PROVIDER_STATUS_MAX_LENGTH
 
 __all__ = ["ACCESS_LOG_FIELDS", "VIDEO_ID_PARAMETER", "CallbackApi"]
 
@@ -49,9 +51,13 @@ CALLBACK_BODY_SCHEMA: Final = apigw.JsonSchema(
     type=apigw.JsonSchemaType.OBJECT,
     required=["videoNo", "status"],
     properties={
-        "videoNo": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
-        "status": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, min_length=1, max_length=64),
-        "clientId": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=128),
+        "videoNo": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=VIDEO_NO_MAX_LENGTH
+        ),
+        "status": apigw.JsonSchema(
+            type=apigw.JsonSchemaType.STRING, min_length=1, max_length=PROVIDER_STATUS_MAX_LENGTH
+        ),
+        "clientId": apigw.JsonSchema(type=apigw.JsonSchemaType.STRING, max_length=CLIENT_ID_MAX_LENGTH),
     },
     additional_properties=True,
 )
