@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Final
 
 from functions.core.clock import iso
 from functions.core.content import SNIFF_BYTES
@@ -338,51 +339,59 @@ class Ingestor:
     def _submit(self, record: VideoRecord, request: UploadRequest) -> Outcome:
         try:
             accepted = self._provider.upload_url(request)
-        except ProviderRejected as exc:
-            return self._finish_rejected(record, f"memories.ai refused it ({exc.code}): {exc.detail}")
-        except ProviderTransient as exc:
-            errors = record.transient_errors + 1
-            if errors >= self._config.max_transient_errors:
-                return self._finish_rejected(
-                    record, f"memories.ai refused it {errors} times ({exc.code}): {exc.detail}"
-                )
-            # This request's own problem: this video waits, the line goes on.
-            return self._requeue(
-                record,
-                f"memories.ai {exc.code}: {exc.detail}",
-                not_before=self._clock.now() + self._backoff(errors),
-                transient_errors=errors,
-            )
-        except ProviderRateLimited as exc:
-            self._metrics.count(Metric.PROVIDER_RATE_LIMITED)
-            return self._hold(record, self._backoff(record.attempts), f"memories.ai rate limit ({exc.code})")
-        except ProviderAuthFailure as exc:
-            self._metrics.count(Metric.PROVIDER_AUTH_FAILURE)
-            self._provider.forget_credentials()
-            return self._hold(
-                record,
-                self._config.retry_max_seconds,
-                f"memories.ai refused the API key ({exc.code}): {exc.detail}",
-            )
-        except ProviderBalanceExhausted as exc:
-            self._metrics.count(Metric.PROVIDER_BALANCE_EXHAUSTED)
-            return self._hold(
-                record, self._config.retry_max_seconds, f"memories.ai account out of credit ({exc.code})"
-            )
-        except ProviderUnavailable as exc:
-            self._metrics.count(Metric.PROVIDER_UNAVAILABLE)
-            return self._hold(record, self._backoff(record.attempts), f"memories.ai unavailable ({exc.code})")
-        except (ProviderDuplicate, AmbiguousSubmit) as exc:
-            self._metrics.count(Metric.SUBMIT_UNCERTAIN)
-            note = f"{exc.detail} ({exc.code}); waiting for the callback or the reconciler"
-            self._write(
-                record,
-                lambda r: self._moved(r, UNCERTAIN, note) if rank(r.status) < rank(UNCERTAIN) else None,
-            )
-            return Outcome(Kind.UNCERTAIN, note, record.video_id)
-        except ProviderError as exc:  # pragma: no cover - every code maps to a subclass above
-            return self._hold(record, self._backoff(record.attempts), f"memories.ai {exc.code}: {exc.detail}")
+        except ProviderError as exc:
+            return _refusal_action(exc)(self, record, exc)
         return self._accepted(record, accepted)
+
+    # -- what each refusal means (``_REFUSAL_ACTIONS`` maps the error classes to these) -------------
+
+    def _refused(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        return self._finish_rejected(record, f"memories.ai refused it ({exc.code}): {exc.detail}")
+
+    def _transient(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        errors = record.transient_errors + 1
+        if errors >= self._config.max_transient_errors:
+            return self._finish_rejected(
+                record, f"memories.ai refused it {errors} times ({exc.code}): {exc.detail}"
+            )
+        # This request's own problem: this video waits, the line goes on.
+        return self._requeue(
+            record,
+            f"memories.ai {exc.code}: {exc.detail}",
+            not_before=self._clock.now() + self._backoff(errors),
+            transient_errors=errors,
+        )
+
+    def _rate_limited(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        self._metrics.count(Metric.PROVIDER_RATE_LIMITED)
+        return self._hold(record, self._backoff(record.attempts), f"memories.ai rate limit ({exc.code})")
+
+    def _auth_failure(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        self._metrics.count(Metric.PROVIDER_AUTH_FAILURE)
+        self._provider.forget_credentials()
+        reason = f"memories.ai refused the API key ({exc.code}): {exc.detail}"
+        return self._hold(record, self._config.retry_max_seconds, reason)
+
+    def _out_of_credit(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        self._metrics.count(Metric.PROVIDER_BALANCE_EXHAUSTED)
+        reason = f"memories.ai account out of credit ({exc.code})"
+        return self._hold(record, self._config.retry_max_seconds, reason)
+
+    def _unavailable(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        self._metrics.count(Metric.PROVIDER_UNAVAILABLE)
+        return self._hold(record, self._backoff(record.attempts), f"memories.ai unavailable ({exc.code})")
+
+    def _uncertain(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        self._metrics.count(Metric.SUBMIT_UNCERTAIN)
+        note = f"{exc.detail} ({exc.code}); waiting for the callback or the reconciler"
+        self._write(
+            record, lambda r: self._moved(r, UNCERTAIN, note) if rank(r.status) < rank(UNCERTAIN) else None
+        )
+        return Outcome(Kind.UNCERTAIN, note, record.video_id)
+
+    def _unclassified(self, record: VideoRecord, exc: ProviderError) -> Outcome:
+        # Every code maps to a subclass with its own action; a new one waits like an outage would.
+        return self._hold(record, self._backoff(record.attempts), f"memories.ai {exc.code}: {exc.detail}")
 
     # -- record writes -----------------------------------------------------------------------------
 
@@ -514,3 +523,22 @@ class Ingestor:
     def _backoff(self, attempt: int) -> float:
         exponent = max(0, min(attempt - 1, 10))
         return float(min(self._config.retry_max_seconds, self._config.retry_base_seconds * 2**exponent))
+
+
+_RefusalAction = Callable[[Ingestor, VideoRecord, ProviderError], Outcome]
+# What the ingest function does when upload_url fails, by the error's class (functions.core.errors):
+# reject, retry this video later, hold the whole line, or wait for evidence (maybe billed).
+_REFUSAL_ACTIONS: Final[Mapping[type[ProviderError], _RefusalAction]] = {
+    ProviderRejected: Ingestor._refused,
+    ProviderTransient: Ingestor._transient,
+    ProviderRateLimited: Ingestor._rate_limited,
+    ProviderAuthFailure: Ingestor._auth_failure,
+    ProviderBalanceExhausted: Ingestor._out_of_credit,
+    ProviderUnavailable: Ingestor._unavailable,
+    ProviderDuplicate: Ingestor._uncertain,
+    AmbiguousSubmit: Ingestor._uncertain,
+}
+
+
+def _refusal_action(exc: ProviderError) -> _RefusalAction:
+    return _REFUSAL_ACTIONS.get(type(exc), Ingestor._unclassified)
