@@ -83,7 +83,18 @@ class PipelineMonitoring(Construct):
         alarm_email: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic_key = kms.Key(
+        self._namespace, self._service = metrics_namespace, service_name
+        self.topic_key, self.topic = self._topic(alarm_email)
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._resource_alarms(functions, dead_letter_queue, api)
+        self._metric_alarms()
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
+        self._flow_widgets()
+        self._resource_widgets(functions, queue, dead_letter_queue)
+
+    def _topic(self, alarm_email: str | None) -> tuple[kms.Key, sns.Topic]:
+        key = kms.Key(
             self,
             "AlarmTopicKey",
             description="Encrypts the memories.ai ingest pipeline's alarm topic.",
@@ -92,7 +103,7 @@ class PipelineMonitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
         )
         stack = Stack.of(self)
-        self.topic_key.grant(
+        key.grant(
             # Only this account's alarms: CloudWatch acts for every account (confused deputy).
             iam.ServicePrincipal(
                 "cloudwatch.amazonaws.com",
@@ -106,18 +117,20 @@ class PipelineMonitoring(Construct):
             "kms:Decrypt",
             "kms:GenerateDataKey*",
         )
-        self.topic = sns.Topic(
+        topic = sns.Topic(
             self,
             "AlarmTopic",
             display_name="memories.ai ingest alarms",
-            master_key=self.topic_key,
+            master_key=key,
             enforce_ssl=True,
         )
         if alarm_email is not None:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
-        self._action = cw_actions.SnsAction(self.topic)
-        self.alarms: list[cloudwatch.Alarm] = []
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return key, topic
 
+    def _resource_alarms(
+        self, functions: Mapping[str, lambda_.IFunction], dead_letter_queue: sqs.IQueue, api: apigw.RestApi
+    ) -> None:
         self._alarm(
             "DeadLetterQueueNotEmpty",
             dead_letter_queue.metric_approximate_number_of_messages_visible(
@@ -143,48 +156,53 @@ class PipelineMonitoring(Construct):
             "The callback API answered 5XX; callbacks may be lost until reconcile picks the videos up.",
         )
 
-        def custom(metric_name: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=metrics_namespace,
-                metric_name=metric_name,
-                dimensions_map={SERVICE_DIMENSION: service_name},
-                period=PERIOD,
-                statistic="Sum",
-            )
+    def _custom(self, metric_name: str) -> cloudwatch.Metric:
+        """One of the functions' own metrics (``functions.core.metrics``), summed per period."""
+        return cloudwatch.Metric(
+            namespace=self._namespace,
+            metric_name=metric_name,
+            dimensions_map={SERVICE_DIMENSION: self._service},
+            period=PERIOD,
+            statistic="Sum",
+        )
 
+    def _metric_alarms(self) -> None:
         for metric_name, advice in ALARMED_METRICS.items():
-            self._alarm(metric_name, custom(metric_name), advice)
+            self._alarm(metric_name, self._custom(metric_name), advice)
         self._alarm(
             UNCONFIRMED_METRIC,
-            custom(UNCONFIRMED_METRIC),
+            self._custom(UNCONFIRMED_METRIC),
             f"At least {UNCONFIRMED_ALARM_THRESHOLD} callbacks in 5 minutes claimed a status memories.ai's "
             "get_metadata does not report (nothing was changed): a callback URL may have leaked. See the "
             "callback function's logs.",
             threshold=UNCONFIRMED_ALARM_THRESHOLD,
         )
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(24))
+    def _flow_widgets(self) -> None:
+        callbacks_by_result = cloudwatch.MathExpression(
+            expression=(
+                f'SEARCH(\'{{"{self._namespace}",result,{SERVICE_DIMENSION}}} '
+                f'MetricName="{CALLBACKS_METRIC}" {SERVICE_DIMENSION}="{self._service}"\', '
+                f"'Sum', {int(PERIOD.to_seconds())})"
+            ),
+            label=CALLBACKS_METRIC,
+            period=PERIOD,
+        )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Videos",
-                left=[custom(name) for name in DASHBOARD_METRICS],
-                right=[
-                    cloudwatch.MathExpression(
-                        expression=(
-                            f'SEARCH(\'{{"{metrics_namespace}",result,{SERVICE_DIMENSION}}} '
-                            f'MetricName="{CALLBACKS_METRIC}" {SERVICE_DIMENSION}="{service_name}"\', '
-                            f"'Sum', {int(PERIOD.to_seconds())})"
-                        ),
-                        label=CALLBACKS_METRIC,
-                        period=PERIOD,
-                    )
-                ],
+                left=[self._custom(name) for name in DASHBOARD_METRICS],
+                right=[callbacks_by_result],
                 width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Provider problems", left=[custom(name) for name in ALARMED_METRICS], width=12
+                title="Provider problems", left=[self._custom(name) for name in ALARMED_METRICS], width=12
             ),
         )
+
+    def _resource_widgets(
+        self, functions: Mapping[str, lambda_.IFunction], queue: sqs.IQueue, dead_letter_queue: sqs.IQueue
+    ) -> None:
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Ingest queue depth",
