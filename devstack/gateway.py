@@ -22,13 +22,13 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from devstack.http import LocalHttpServer, Request, Response
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, FakeLambdaContext
 from functions.core.signing import CALLBACK_PATH_PREFIX
 
@@ -45,11 +45,6 @@ _ROUTE: Final = re.compile(
     rf"^/(?P<stage>[^/]+)(?P<path>{re.escape(CALLBACK_PATH_PREFIX)}(?P<video_id>[^/]+))$"
 )
 _API_ID: Final = "local"
-_QUERY: Final = re.compile(r"\?\S*")
-
-
-class PayloadTooLarge(Exception):
-    pass
 
 
 def _grouped(pairs: Sequence[tuple[str, str]]) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
@@ -159,9 +154,15 @@ def _http_response(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return int(answer["statusCode"]), headers, raw
 
 
-def _gateway_error(status: int, message: str, error_type: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type)]
-    return status, headers, json.dumps({"message": message}).encode()
+def _gateway_error(status: int, message: str, error_type: str) -> Response:
+    headers = (("Content-Type", "application/json"), ("x-amzn-ErrorType", error_type))
+    return Response(status, headers, json.dumps({"message": message}).encode())
+
+
+def _unreadable_body(status: int) -> Response:
+    if status == 413:
+        return _gateway_error(413, "Request Too Long", "RequestTooLongException")
+    return _gateway_error(400, "Bad Request", "BadRequestException")
 
 
 class CallbackGateway:
@@ -182,32 +183,29 @@ class CallbackGateway:
         function_timeout_seconds: float = 10.0,
     ) -> None:
         self._handler = handler
-        self._address = (host, port)
         self.stage = stage
         self._function_name = function_name
         self._timeout = function_timeout_seconds
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LocalHttpServer(
+            self._respond,
+            name="api-gateway",
+            host=host,
+            port=port,
+            max_body_bytes=MAX_PAYLOAD_BYTES,
+            refuse=_unreadable_body,
+            logger=logger,
+        )
 
     def start(self) -> Self:
-        if self._server is not None:
+        if self._http.started:
             raise RuntimeError("gateway already started")
-        self._server = _Server(self._address, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="api-gateway", daemon=True)
-        self._thread.start()
+        self._http.start()
         logger.info("API Gateway (callbacks) listening on %s", self.url)
         return self
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-        self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -219,21 +217,19 @@ class CallbackGateway:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if not self._http.started:
             raise RuntimeError("gateway not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.base_url
 
     @property
     def url(self) -> str:
         """The stage's invoke URL: what ``CALLBACK_BASE_URL`` is on AWS."""
         return f"{self.base_url}/{self.stage}"
 
-    def respond(
-        self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _respond(self, request: Request) -> Response:
         """What API Gateway answers to one request whose body has been read."""
-        route = _ROUTE.match(urlsplit(target).path)
+        method, target, headers, body = request.method, request.target, request.headers, request.body
+        route = _ROUTE.match(request.path)
         if route is not None and route["stage"] != self.stage:
             return _gateway_error(403, "Forbidden", "ForbiddenException")
         if route is None or method != "POST":
@@ -245,7 +241,7 @@ class CallbackGateway:
             headers=headers,
             body=body,
             stage=self.stage,
-            source_ip=source_ip,
+            source_ip=request.client_ip,
             request_id=request_id,
         )
         context = FakeLambdaContext(self._function_name, timeout_seconds=self._timeout)
@@ -256,85 +252,6 @@ class CallbackGateway:
             status, response_headers, response_body = _http_response(answer)
         except Exception:
             logger.exception("the %s function failed; answering 502", self._function_name)
-            status, response_headers, response_body = _gateway_error(
-                502, "Internal server error", "InternalServerErrorException"
-            )
-        return status, [*response_headers, ("x-amzn-RequestId", request_id)], response_body
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], gateway: CallbackGateway) -> None:
-        self.gateway = gateway
-        super().__init__(address, _RequestHandler)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def __getattr__(self, name: str) -> Callable[[], None]:
-        # Every method, TRACE and PROPFIND included, reaches the gateway's routing (which answers
-        # 403 to all but POST), instead of http.server's 501 for a method it has no do_ for.
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
-
-    def _serve(self) -> None:
-        try:
-            body = self._read_body()
-        except PayloadTooLarge:
-            self.close_connection = True
-            self._write(*_gateway_error(413, "Request Too Long", "RequestTooLongException"))
-            return
-        except ValueError:
-            self.close_connection = True
-            self._write(*_gateway_error(400, "Bad Request", "BadRequestException"))
-            return
-        status, headers, payload = self.server.gateway.respond(
-            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-        )
-        # The path only: the query carries the callback token, which must not reach a log.
-        logger.info("%s %s -> %d", self.command, urlsplit(self.path).path, status)
-        self._write(status, headers, payload)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            raise PayloadTooLarge
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _read_chunked(self) -> bytes:
-        data = bytearray()
-        while True:
-            size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
-            if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass  # trailers
-                return bytes(data)
-            if len(data) + size > MAX_PAYLOAD_BYTES:
-                raise PayloadTooLarge
-            data += self.rfile.read(size)
-            self.rfile.readline(1024)
-
-    def _write(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> None:
-        try:
-            self.send_response(status)
-            for name, value in headers:
-                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-        except OSError:
-            logger.info("the caller closed the connection before the answer")
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Silenced: the default line holds the query string (the token); _serve logs the path."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        # Error lines can quote the request line: cut every query string out of them.
-        logger.warning("%s: %s", self.address_string(), _QUERY.sub("?...", format % args))
+            error = _gateway_error(502, "Internal server error", "InternalServerErrorException")
+            status, response_headers, response_body = error.status, list(error.headers), error.body
+        return Response(status, [*response_headers, ("x-amzn-RequestId", request_id)], response_body)

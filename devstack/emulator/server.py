@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +13,7 @@ from devstack.emulator.errors import InvalidFaultRuleError, UnknownVideoError
 from devstack.emulator.faults import parse_rule
 from devstack.emulator.provider import Provider, ProviderSettings, Reply
 from devstack.emulator.state import EmulatorState, JsonObject, max_in_window
+from devstack.http import LocalHttpServer, Request, Response
 
 logger = logging.getLogger("devstack.emulator")
 
@@ -46,35 +46,26 @@ class MemoriesEmulator:
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be non-empty")
-        self._address = (host, port)
         self._state = EmulatorState(uploads_per_minute, callback_delays)
         self._stopping = threading.Event()
         self._provider = Provider(self._state, ProviderSettings(api_key, fetch_timeout), self._stopping)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LocalHttpServer(
+            self._serve, name="memories-emulator", host=host, port=port, logger=logger
+        )
 
     def start(self) -> MemoriesEmulator:
-        if self._server is not None:
+        if self._http.started:
             raise RuntimeError("emulator already started")
         self._stopping.clear()
-        self._server = _Server(self._address, self._route)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="memories-emulator", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         logger.info("memories.ai emulator listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:
-        if self._server is None:
+        if not self._http.started:
             return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = None
-        self._thread = None
+        self._http.stop()
 
     def __enter__(self) -> MemoriesEmulator:
         return self.start()
@@ -89,10 +80,9 @@ class MemoriesEmulator:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if not self._http.started:
             raise RuntimeError("emulator not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.base_url
 
     def add_faults(self, rules: Iterable[Mapping[str, object]]) -> None:
         """Append fault rules (see faults.py); all are validated before any is added."""
@@ -131,6 +121,17 @@ class MemoriesEmulator:
     def max_calls_in_window(self, seconds: float) -> int:
         """The most accepted upload_url calls that arrived within any window of this many seconds."""
         return max_in_window(self._state.billed_times(), seconds)
+
+    def _serve(self, request: Request) -> Response:
+        headers = {name.lower(): value for name, value in request.headers}
+        reply = self._route(request.method, request.target, headers, request.body)
+        return Response(
+            reply.status,
+            (("Content-Type", reply.content_type),),
+            reply.body,
+            drop=reply.drop,
+            note=f"code {reply.code}" if reply.code else None,
+        )
 
     def _route(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one HTTP request. Header names in `headers` are lower-case."""
@@ -198,61 +199,3 @@ class MemoriesEmulator:
             self.set_status(unquote(segments[1]), status)
             return Reply.json(200, {"ok": True})
         return Reply.json(404, {"error": f"no control route for {method} {CONTROL_PREFIX}{action}"})
-
-
-Route = Callable[[str, str, Mapping[str, str], bytes], Reply]
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], route: Route) -> None:
-        self.route = route
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
-
-    def do_PATCH(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        length = self.headers.get("Content-Length", "0")
-        body = self.rfile.read(int(length)) if length.isdigit() else b""
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        reply = self.server.route(self.command, self.path, headers, body)
-        path = urlsplit(self.path).path
-        if reply.drop:
-            self.close_connection = True
-            logger.info("%s %s -> connection dropped without a reply", self.command, path)
-            return
-        code = f" code {reply.code}" if reply.code else ""
-        logger.info("%s %s -> HTTP %d%s", self.command, path, reply.status, code)
-        try:
-            self.send_response(reply.status)
-            self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-        except OSError:
-            # The client gave up (a `slow` fault outlasting its timeout); the call was processed anyway.
-            logger.info("%s %s -> client had closed the connection", self.command, path)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Silenced: _serve logs one line per request, without headers."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        logger.warning("%s: %s", self.address_string(), format % args)
