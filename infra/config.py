@@ -1,8 +1,11 @@
 """The stack's settings, read once from CDK context, typed and validated at synth.
 
-Every context key, its default and its meaning is listed in ``PipelineConfig``'s docstring and in
-docs/deploy.md; ``DEFAULTS`` is the one place the defaults are written (cdk.json repeats them so
-that ``cdk context`` shows them, and a test keeps the two equal).
+Every context key is declared once, as a ``PipelineConfig`` field: its context key is the field's
+name in camelCase, and its metadata (``setting(...)``) gives the default, the reader that validates
+it, the function variable it feeds and which functions read that variable, and what it means.
+``DEFAULTS``, the functions' environments and the key named in an error are derived from those
+declarations. docs/deploy.md documents every key (a test keeps it complete), cdk.json repeats the
+defaults so that ``cdk context`` shows them (a test keeps the two equal).
 
 The functions' own settings classes are the strongest check there is: ``PipelineConfig`` builds the
 exact environment each function will get (with placeholders for values only known at deploy time)
@@ -15,8 +18,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
 from functions.core import env
 from functions.core.errors import SettingsError
@@ -69,69 +72,44 @@ INGEST_SCHEDULE: Final = (
 # API Gateway gives up on the integration after 29 s (the callback's timeout is below it).
 API_GATEWAY_TIMEOUT_SECONDS: Final = 29
 
-DEFAULTS: Final[Mapping[str, object]] = {
-    "memoriesApiBaseUrl": DEFAULT_API_BASE_URL,
-    "uploadsPerMinute": DEFAULT_UPLOADS_PER_MINUTE,
-    "retryBaseDelaySeconds": DEFAULT_RETRY_BASE_DELAY_SECONDS,
-    "retryMaxDelaySeconds": MAX_RETRY_DELAY_SECONDS,
-    "ingestMaxConcurrency": 2,
-    "ingestBatchSize": 5,
-    "presignedUrlTtlSeconds": DEFAULT_PRESIGNED_URL_TTL_SECONDS,
-    "videoSuffixes": list(DEFAULT_VIDEO_SUFFIXES),
-    "maxObjectBytes": DEFAULT_MAX_OBJECT_BYTES,
-    "prefixes": [],
-    "uniqueId": DEFAULT_UNIQUE_ID,
-    "defaultDatetimeTaken": None,
-    "defaultCameraModel": None,
-    "defaultLatitude": None,
-    "defaultLongitude": None,
-    "defaultTags": [],
-    "defaultRetainOriginalVideo": None,
-    "defaultVideoTranscriptionPrompt": None,
-    "existingBucketName": None,
-    "sourceBucketKmsKeyArns": [],
-    "notificationSource": "s3",
-    "deleteAtProvider": False,
-    "readSidecars": False,
-    "apiKeySecretName": None,
-    "apiKeySecretArn": None,
-    "alarmEmail": None,
-    "apiThrottleRate": 20,
-    "apiThrottleBurst": 40,
-    "callbackTokenTtlSeconds": DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
-    "reconcileAfterSeconds": DEFAULT_RECONCILE_AFTER_SECONDS,
-    "stuckAfterSeconds": DEFAULT_STUCK_AFTER_SECONDS,
-    "reconcileSchedule": "rate(5 minutes)",
-    "destroyTableOnDelete": False,
-    "metricsNamespace": DEFAULT_METRICS_NAMESPACE,
-    "logLevel": "INFO",
-}
+# The functions, by the name their environment builders take.
+INGEST: Final = "ingest"
+CALLBACK: Final = "callback"
+RECONCILE: Final = "reconcile"
+# The functions that call memories.ai: each reads the provider client's settings.
+PROVIDER_CALLERS: Final = (INGEST, CALLBACK, RECONCILE)
 
-# Which context key feeds which environment variable, so that a function setting that rejects a
-# value at synth can name the key the user has to change.
-_CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
-    env.MEMORIES_API_BASE_URL: "memoriesApiBaseUrl",
-    env.MEMORIES_UNIQUE_ID: "uniqueId",
-    env.PRESIGNED_URL_TTL_SECONDS: "presignedUrlTtlSeconds",
-    env.VIDEO_SUFFIXES: "videoSuffixes",
-    env.MAX_OBJECT_BYTES: "maxObjectBytes",
-    env.DELETE_AT_PROVIDER: "deleteAtProvider",
-    env.READ_SIDECARS: "readSidecars",
-    env.UPLOADS_PER_MINUTE: "uploadsPerMinute",
-    env.RETRY_BASE_DELAY_SECONDS: "retryBaseDelaySeconds",
-    env.RETRY_MAX_DELAY_SECONDS: "retryMaxDelaySeconds",
-    env.DEFAULT_DATETIME_TAKEN: "defaultDatetimeTaken",
-    env.DEFAULT_CAMERA_MODEL: "defaultCameraModel",
-    env.DEFAULT_LATITUDE: "defaultLatitude",
-    env.DEFAULT_LONGITUDE: "defaultLongitude",
-    env.DEFAULT_TAGS: "defaultTags",
-    env.DEFAULT_RETAIN_ORIGINAL_VIDEO: "defaultRetainOriginalVideo",
-    env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT: "defaultVideoTranscriptionPrompt",
-    env.CALLBACK_TOKEN_TTL_SECONDS: "callbackTokenTtlSeconds",
-    env.RECONCILE_AFTER_SECONDS: "reconcileAfterSeconds",
-    env.STUCK_AFTER_SECONDS: "stuckAfterSeconds",
-    env.POWERTOOLS_METRICS_NAMESPACE: "metricsNamespace",
-}
+Reader = Callable[[str, object], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One context key: its default, how its value is read, the function variable it feeds."""
+
+    default: object
+    read: Reader
+    doc: str
+    variable: str | None = None
+    functions: tuple[str, ...] = ()
+
+
+def setting(
+    default: object,
+    read: Reader,
+    doc: str,
+    *,
+    variable: str | None = None,
+    functions: tuple[str, ...] = (INGEST,),
+) -> Any:
+    """A ``PipelineConfig`` field declared with everything known about its context key."""
+    return field(metadata={"setting": Setting(default, read, doc, variable, functions if variable else ())})
+
+
+def context_key(field_name: str) -> str:
+    """``memories_api_base_url`` -> ``memoriesApiBaseUrl``."""
+    first, *rest = field_name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -300,169 +278,246 @@ def _kms_key_arns(key: str, value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(arns))
 
 
+def _whole(low: int, high: int) -> Reader:
+    return lambda key, value: _int(key, value, low, high)
+
+
+def _pattern(pattern: re.Pattern[str], shape: str) -> Reader:
+    return lambda key, value: _matching(key, value, pattern, shape)
+
+
+def _optional_pattern(pattern: re.Pattern[str], shape: str) -> Reader:
+    return lambda key, value: _optional_matching(key, value, pattern, shape)
+
+
+def _one_of(choices: tuple[str, ...]) -> Reader:
+    return lambda key, value: _choice(key, value, choices)
+
+
 def _schedule_period_seconds(schedule: str) -> int | None:
     match = _RATE.match(schedule)
     return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2)] if match else None
 
 
+def _https_url(key: str, value: object) -> str:
+    """The API key travels in every request: a deployed stack reaches the provider over https only."""
+    url = _text(key, value)
+    if not url.lower().startswith("https://"):
+        raise ContextError(key, f"must be an https:// URL, got {url!r}")
+    return url
+
+
+def _metrics_namespace(key: str, value: object) -> str:
+    namespace = _matching(key, value, _NAMESPACE, "a CloudWatch namespace")
+    if namespace.startswith("AWS/"):
+        raise ContextError(key, "must not start with AWS/ (reserved for AWS services)")
+    return namespace
+
+
+def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
+    text = _text(key, value).lower()
+    if text not in choices:
+        raise ContextError(key, f"must be one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def _log_level(key: str, value: object) -> str:
+    level = _text(key, value).upper()
+    if level not in _LOG_LEVELS:
+        raise ContextError(key, f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+    return level
+
+
+def _number_text(value: float) -> str:
+    """``1.0`` as ``1``: what a person would write in the environment."""
+    return str(int(value)) if value.is_integer() else str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    """The pipeline's deploy-time settings. Context keys (cdk.json ``context`` or ``-c key=value``):
+    """The pipeline's deploy-time settings, from CDK context (cdk.json ``context`` or ``-c key=value``):
+    one field per context key (the field's name in camelCase), declared with ``setting``."""
 
-    - ``memoriesApiBaseUrl``: provider base URL. Default ``https://api.memories.ai``.
-    - ``uploadsPerMinute``: account-wide upload_url rate the ingest function keeps to. Default 1
-      (the provider's current documented limit).
-    - ``retryBaseDelaySeconds`` / ``retryMaxDelaySeconds``: first and longest delay before ingest
-      re-sends a message the provider could not take (exponential backoff, 1..900). Default 30 / 900.
-    - ``ingestMaxConcurrency``: most ingest instances the queue may run at once (2..1000).
-      Default 2, the smallest Lambda allows.
-    - ``ingestBatchSize``: queue messages per ingest invocation (1..10). Default 5.
-    - ``presignedUrlTtlSeconds``: lifetime of the GET URL given to the provider. Default 21600 (6 h).
-    - ``videoSuffixes``: object key suffixes that are submitted (case-insensitive; others are
-      skipped by ingest). Default ``.mp4 .mov .mkv .webm .avi .m4v .m3u8``.
-    - ``maxObjectBytes``: larger objects are rejected without a provider call. Default 1 GiB.
-    - ``prefixes``: key prefixes that notify the queue, one S3 notification each. Default none
-      (the whole bucket).
-    - ``uniqueId``: the provider's ``unique_id`` folder for every upload. Default ``default``.
-    - ``defaultDatetimeTaken``, ``defaultCameraModel``, ``defaultLatitude``, ``defaultLongitude``,
-      ``defaultTags`` (list), ``defaultRetainOriginalVideo`` (bool),
-      ``defaultVideoTranscriptionPrompt``: upload_url fields sent when the object's metadata does
-      not give them. Default: not sent.
-    - ``existingBucketName``: use this existing bucket instead of creating one. Default: create.
-    - ``sourceBucketKmsKeyArns``: the KMS key ARN(s) an existing bucket encrypts objects with
-      (SSE-KMS); the ingest role may ``kms:Decrypt`` with exactly these, through S3 only.
-      Default none (SSE-S3, or the created bucket).
-    - ``notificationSource``: ``s3`` (S3 event notifications to the queue, configured on the bucket)
-      or ``eventbridge`` (an EventBridge rule sends S3's "Object Created" events for the bucket and
-      the prefixes to the queue; the stack never touches an existing bucket's notification
-      configuration). Default ``s3``.
-    - ``deleteAtProvider``: an object deleted from the bucket is deleted at memories.ai too
-      (``delete_videos``). Its record becomes DELETED either way. Default false: an S3 delete is
-      often housekeeping, and a provider delete cannot be undone (re-ingesting is billed again).
-    - ``readSidecars``: a JSON file ``<key>.json`` beside a video gives its per-object fields (under
-      its own S3 metadata, over the defaults). Default false: it costs one more S3 request per video,
-      for tools that cannot set S3 metadata.
-    - ``apiKeySecretName`` / ``apiKeySecretArn`` (at most one): import the memories.ai API key
-      secret. Default: create an empty secret.
-    - ``alarmEmail``: subscribe this address to the alarm topic. Default: no subscription.
-    - ``apiThrottleRate`` / ``apiThrottleBurst``: callback API stage throttling. Default 20 / 40.
-    - ``callbackTokenTtlSeconds``: how long a callback URL is honoured (3600..2592000). Default
-      259200 (3 days).
-    - ``reconcileAfterSeconds``: age after which reconcile asks the provider about a pending
-      video. Default 900.
-    - ``stuckAfterSeconds``: age after which a pending video counts as stuck (``VideosStuck``).
-      Default 21600.
-    - ``reconcileSchedule``: EventBridge schedule of reconcile. Default ``rate(5 minutes)``.
-    - ``destroyTableOnDelete``: delete the status table with the stack. Default false (retain).
-    - ``metricsNamespace``: CloudWatch namespace of the custom metrics. Default ``MemoriesIngest``.
-    - ``logLevel``: DEBUG, INFO, WARNING or ERROR. Default INFO.
-    """
-
-    memories_api_base_url: str
-    uploads_per_minute: float
-    retry_base_delay_seconds: int
-    retry_max_delay_seconds: int
-    ingest_max_concurrency: int
-    ingest_batch_size: int
-    presigned_url_ttl_seconds: int
-    video_suffixes: tuple[str, ...]
-    max_object_bytes: int
-    prefixes: tuple[str, ...]
-    unique_id: str
-    default_datetime_taken: str | None
-    default_camera_model: str | None
-    default_latitude: str | None
-    default_longitude: str | None
-    default_tags: tuple[str, ...]
-    default_retain_original_video: bool | None
-    default_video_transcription_prompt: str | None
-    existing_bucket_name: str | None
-    source_bucket_kms_key_arns: tuple[str, ...]
-    notification_source: str
-    delete_at_provider: bool
-    read_sidecars: bool
-    api_key_secret_name: str | None
-    api_key_secret_arn: str | None
-    alarm_email: str | None
-    api_throttle_rate: float
-    api_throttle_burst: int
-    callback_token_ttl_seconds: int
-    reconcile_after_seconds: int
-    stuck_after_seconds: int
-    reconcile_schedule: str
-    destroy_table_on_delete: bool
-    metrics_namespace: str
-    log_level: str
+    memories_api_base_url: str = setting(
+        DEFAULT_API_BASE_URL,
+        _https_url,
+        "provider base URL (https only: the API key travels in every request)",
+        variable=env.MEMORIES_API_BASE_URL,
+        functions=PROVIDER_CALLERS,
+    )
+    uploads_per_minute: float = setting(
+        DEFAULT_UPLOADS_PER_MINUTE,
+        _positive_number,
+        "account-wide upload_url rate the ingest function keeps to (the provider's documented limit)",
+        variable=env.UPLOADS_PER_MINUTE,
+    )
+    retry_base_delay_seconds: int = setting(
+        DEFAULT_RETRY_BASE_DELAY_SECONDS,
+        _whole(1, 2**31),
+        "first delay before a video the provider could not take is tried again (exponential backoff)",
+        variable=env.RETRY_BASE_DELAY_SECONDS,
+    )
+    retry_max_delay_seconds: int = setting(
+        MAX_RETRY_DELAY_SECONDS,
+        _whole(1, 2**31),
+        "longest such delay, and how long the whole line waits after a bad key or no credit",
+        variable=env.RETRY_MAX_DELAY_SECONDS,
+    )
+    ingest_max_concurrency: int = setting(
+        2, _whole(*_MAX_CONCURRENCY_RANGE), "most ingest instances the queue may run at once (2..1000)"
+    )
+    ingest_batch_size: int = setting(
+        5, _whole(*_BATCH_SIZE_RANGE), "queue messages per ingest invocation (1..10)"
+    )
+    presigned_url_ttl_seconds: int = setting(
+        DEFAULT_PRESIGNED_URL_TTL_SECONDS,
+        _whole(1, 2**31),
+        "lifetime of the GET URL given to the provider",
+        variable=env.PRESIGNED_URL_TTL_SECONDS,
+    )
+    video_suffixes: tuple[str, ...] = setting(
+        list(DEFAULT_VIDEO_SUFFIXES),
+        _string_list,
+        "object key suffixes that are submitted (case-insensitive; others are skipped)",
+        variable=env.VIDEO_SUFFIXES,
+    )
+    max_object_bytes: int = setting(
+        DEFAULT_MAX_OBJECT_BYTES,
+        _whole(1, 2**63),
+        "larger objects are rejected without a provider call",
+        variable=env.MAX_OBJECT_BYTES,
+    )
+    prefixes: tuple[str, ...] = setting(
+        [], _prefixes, "key prefixes that notify the queue, one S3 notification each (none: the whole bucket)"
+    )
+    unique_id: str = setting(
+        DEFAULT_UNIQUE_ID,
+        _text,
+        "the provider's unique_id folder for every upload",
+        variable=env.MEMORIES_UNIQUE_ID,
+        functions=PROVIDER_CALLERS,
+    )
+    default_datetime_taken: str | None = setting(
+        None, _optional_text, "upload_url datetime_taken when the object does not give one",
+        variable=env.DEFAULT_DATETIME_TAKEN,
+    )  # fmt: skip
+    default_camera_model: str | None = setting(
+        None, _optional_text, "upload_url camera_model when the object does not give one",
+        variable=env.DEFAULT_CAMERA_MODEL,
+    )  # fmt: skip
+    default_latitude: str | None = setting(
+        None, _optional_text, "upload_url latitude when the object does not give one",
+        variable=env.DEFAULT_LATITUDE,
+    )  # fmt: skip
+    default_longitude: str | None = setting(
+        None, _optional_text, "upload_url longitude when the object does not give one",
+        variable=env.DEFAULT_LONGITUDE,
+    )  # fmt: skip
+    default_tags: tuple[str, ...] = setting(
+        [], _string_list, "upload_url tags when the object does not give any", variable=env.DEFAULT_TAGS
+    )
+    default_retain_original_video: bool | None = setting(
+        None, _optional_bool, "upload_url retain_original_video when the object does not say",
+        variable=env.DEFAULT_RETAIN_ORIGINAL_VIDEO,
+    )  # fmt: skip
+    default_video_transcription_prompt: str | None = setting(
+        None, _optional_text, "upload_url video_transcription_prompt when the object does not give one",
+        variable=env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT,
+    )  # fmt: skip
+    existing_bucket_name: str | None = setting(
+        None,
+        _optional_pattern(_BUCKET_NAME, "an S3 bucket name"),
+        "use this existing bucket instead of creating one",
+    )
+    source_bucket_kms_key_arns: tuple[str, ...] = setting(
+        [],
+        _kms_key_arns,
+        "the KMS key ARN(s) an existing bucket encrypts objects with (SSE-KMS); the ingest role may"
+        " kms:Decrypt with exactly these, through S3 only",
+    )
+    notification_source: str = setting(
+        "s3",
+        _one_of(NOTIFICATION_SOURCES),
+        "s3 (S3 event notifications on the bucket) or eventbridge (a rule sends S3's Object Created"
+        " events to the queue; the bucket's notification configuration is never touched)",
+    )
+    delete_at_provider: bool = setting(
+        False,
+        _bool,
+        "an object deleted from the bucket is deleted at memories.ai too (false: an S3 delete is often"
+        " housekeeping, and a provider delete cannot be undone)",
+        variable=env.DELETE_AT_PROVIDER,
+    )
+    read_sidecars: bool = setting(
+        False,
+        _bool,
+        "a JSON file <key>.json beside a video gives its per-object fields (one more S3 request per video)",
+        variable=env.READ_SIDECARS,
+    )
+    api_key_secret_name: str | None = setting(
+        None,
+        _optional_pattern(_SECRET_NAME, "a Secrets Manager secret name"),
+        "import the memories.ai API key secret by name (default: create an empty secret)",
+    )
+    api_key_secret_arn: str | None = setting(
+        None,
+        _optional_pattern(_SECRET_ARN, "a complete Secrets Manager secret ARN"),
+        "import the memories.ai API key secret by ARN (at most one of the two)",
+    )
+    alarm_email: str | None = setting(
+        None, _optional_pattern(_EMAIL, "an e-mail address"), "subscribe this address to the alarm topic"
+    )
+    api_throttle_rate: float = setting(
+        20, _positive_number, "callback API stage throttling: requests per second"
+    )
+    api_throttle_burst: int = setting(40, _whole(1, 5000), "callback API stage throttling: burst")
+    callback_token_ttl_seconds: int = setting(
+        DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
+        _whole(*CALLBACK_TOKEN_TTL_RANGE),
+        "how long a callback URL is honoured",
+        variable=env.CALLBACK_TOKEN_TTL_SECONDS,
+        functions=(CALLBACK,),
+    )
+    reconcile_after_seconds: int = setting(
+        DEFAULT_RECONCILE_AFTER_SECONDS,
+        _whole(0, 2**31),
+        "age after which reconcile asks the provider about a pending video",
+        variable=env.RECONCILE_AFTER_SECONDS,
+        functions=(RECONCILE,),
+    )
+    stuck_after_seconds: int = setting(
+        DEFAULT_STUCK_AFTER_SECONDS,
+        _whole(0, 2**31),
+        "age after which a pending video counts as stuck (VideosStuck)",
+        variable=env.STUCK_AFTER_SECONDS,
+        functions=(RECONCILE,),
+    )
+    reconcile_schedule: str = setting(
+        "rate(5 minutes)",
+        _pattern(_SCHEDULE, "an EventBridge rate(...) or cron(...)"),
+        "schedule of reconcile",
+    )
+    destroy_table_on_delete: bool = setting(
+        False, _bool, "delete the status table with the stack (default: retain)"
+    )
+    metrics_namespace: str = setting(
+        DEFAULT_METRICS_NAMESPACE,
+        _metrics_namespace,
+        "CloudWatch namespace of the custom metrics",
+        variable=env.POWERTOOLS_METRICS_NAMESPACE,
+        functions=(),
+    )
+    log_level: str = setting("INFO", _log_level, "DEBUG, INFO, WARNING or ERROR")
 
     @classmethod
     def from_context(cls, try_get_context: Callable[[str], object]) -> PipelineConfig:
         """Read and validate every key; ``try_get_context`` is ``app.node.try_get_context``."""
-
-        def get(key: str) -> object:
-            value = try_get_context(key)
-            return DEFAULTS[key] if value is None else value
-
-        config = cls(
-            memories_api_base_url=_https_url("memoriesApiBaseUrl", get("memoriesApiBaseUrl")),
-            uploads_per_minute=_positive_number("uploadsPerMinute", get("uploadsPerMinute")),
-            retry_base_delay_seconds=_int("retryBaseDelaySeconds", get("retryBaseDelaySeconds"), 1, 2**31),
-            retry_max_delay_seconds=_int("retryMaxDelaySeconds", get("retryMaxDelaySeconds"), 1, 2**31),
-            ingest_max_concurrency=_int(
-                "ingestMaxConcurrency", get("ingestMaxConcurrency"), *_MAX_CONCURRENCY_RANGE
-            ),
-            ingest_batch_size=_int("ingestBatchSize", get("ingestBatchSize"), *_BATCH_SIZE_RANGE),
-            presigned_url_ttl_seconds=_int("presignedUrlTtlSeconds", get("presignedUrlTtlSeconds"), 1, 2**31),
-            video_suffixes=_string_list("videoSuffixes", get("videoSuffixes")),
-            max_object_bytes=_int("maxObjectBytes", get("maxObjectBytes"), 1, 2**63),
-            prefixes=_prefixes("prefixes", get("prefixes")),
-            unique_id=_text("uniqueId", get("uniqueId")),
-            default_datetime_taken=_optional_text("defaultDatetimeTaken", get("defaultDatetimeTaken")),
-            default_camera_model=_optional_text("defaultCameraModel", get("defaultCameraModel")),
-            default_latitude=_optional_text("defaultLatitude", get("defaultLatitude")),
-            default_longitude=_optional_text("defaultLongitude", get("defaultLongitude")),
-            default_tags=_string_list("defaultTags", get("defaultTags")),
-            default_retain_original_video=_optional_bool(
-                "defaultRetainOriginalVideo", get("defaultRetainOriginalVideo")
-            ),
-            default_video_transcription_prompt=_optional_text(
-                "defaultVideoTranscriptionPrompt", get("defaultVideoTranscriptionPrompt")
-            ),
-            existing_bucket_name=_optional_matching(
-                "existingBucketName", get("existingBucketName"), _BUCKET_NAME, "an S3 bucket name"
-            ),
-            source_bucket_kms_key_arns=_kms_key_arns("sourceBucketKmsKeyArns", get("sourceBucketKmsKeyArns")),
-            delete_at_provider=_bool("deleteAtProvider", get("deleteAtProvider")),
-            read_sidecars=_bool("readSidecars", get("readSidecars")),
-            notification_source=_choice(
-                "notificationSource", get("notificationSource"), NOTIFICATION_SOURCES
-            ),
-            api_key_secret_name=_optional_matching(
-                "apiKeySecretName", get("apiKeySecretName"), _SECRET_NAME, "a Secrets Manager secret name"
-            ),
-            api_key_secret_arn=_optional_matching(
-                "apiKeySecretArn",
-                get("apiKeySecretArn"),
-                _SECRET_ARN,
-                "a complete Secrets Manager secret ARN",
-            ),
-            alarm_email=_optional_matching("alarmEmail", get("alarmEmail"), _EMAIL, "an e-mail address"),
-            api_throttle_rate=_positive_number("apiThrottleRate", get("apiThrottleRate")),
-            api_throttle_burst=_int("apiThrottleBurst", get("apiThrottleBurst"), 1, 5000),
-            callback_token_ttl_seconds=_int(
-                "callbackTokenTtlSeconds", get("callbackTokenTtlSeconds"), *CALLBACK_TOKEN_TTL_RANGE
-            ),
-            reconcile_after_seconds=_int("reconcileAfterSeconds", get("reconcileAfterSeconds"), 0, 2**31),
-            stuck_after_seconds=_int("stuckAfterSeconds", get("stuckAfterSeconds"), 0, 2**31),
-            reconcile_schedule=_matching(
-                "reconcileSchedule",
-                get("reconcileSchedule"),
-                _SCHEDULE,
-                "an EventBridge rate(...) or cron(...)",
-            ),
-            destroy_table_on_delete=_bool("destroyTableOnDelete", get("destroyTableOnDelete")),
-            metrics_namespace=_metrics_namespace(get("metricsNamespace")),
-            log_level=_log_level(get("logLevel")),
-        )
+        values = {}
+        for name, spec in SETTINGS.items():
+            key = context_key(name)
+            given = try_get_context(key)
+            values[name] = spec.read(key, spec.default if given is None else given)
+        config = cls(**values)
         config._check_relations()
         config._check_function_settings()
         return config
@@ -471,39 +526,25 @@ class PipelineConfig:
     def imports_api_key_secret(self) -> bool:
         return self.api_key_secret_name is not None or self.api_key_secret_arn is not None
 
+    def _context_variables(self, function: str) -> dict[str, str]:
+        """The variables of ``function`` that context keys set, as the settings classes read them."""
+        return {
+            spec.variable: _variable_text(getattr(self, name))
+            for name, spec in SETTINGS.items()
+            if spec.variable is not None and function in spec.functions
+        }
+
     def ingest_environment(self, refs: RuntimeRefs) -> dict[str, str]:
         """Exactly what ``IngestSettings.from_env`` reads, plus the Powertools variables."""
         return {
             **self._powertools_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.SOURCE_BUCKET_NAME: refs.source_bucket_name,
-            env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
-            env.MEMORIES_UNIQUE_ID: self.unique_id,
             env.CALLBACK_BASE_URL: refs.callback_base_url,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
-            env.PRESIGNED_URL_TTL_SECONDS: str(self.presigned_url_ttl_seconds),
-            env.VIDEO_SUFFIXES: ",".join(self.video_suffixes),
-            env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
-            env.DELETE_AT_PROVIDER: str(self.delete_at_provider).lower(),
-            env.READ_SIDECARS: str(self.read_sidecars).lower(),
-            env.UPLOADS_PER_MINUTE: _number_text(self.uploads_per_minute),
-            env.RETRY_BASE_DELAY_SECONDS: str(self.retry_base_delay_seconds),
-            env.RETRY_MAX_DELAY_SECONDS: str(self.retry_max_delay_seconds),
+            **self._context_variables(INGEST),
             **self._provider_client_environment(),
-            # Empty means "not sent"; the variables are always present so that the environment
-            # names exactly what the settings read.
-            env.DEFAULT_DATETIME_TAKEN: self.default_datetime_taken or "",
-            env.DEFAULT_CAMERA_MODEL: self.default_camera_model or "",
-            env.DEFAULT_LATITUDE: self.default_latitude or "",
-            env.DEFAULT_LONGITUDE: self.default_longitude or "",
-            env.DEFAULT_TAGS: ",".join(self.default_tags),
-            env.DEFAULT_RETAIN_ORIGINAL_VIDEO: (
-                ""
-                if self.default_retain_original_video is None
-                else str(self.default_retain_original_video).lower()
-            ),
-            env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT: self.default_video_transcription_prompt or "",
         }
 
     def callback_environment(self, refs: RuntimeRefs) -> dict[str, str]:
@@ -512,10 +553,8 @@ class PipelineConfig:
             **self._powertools_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
-            env.CALLBACK_TOKEN_TTL_SECONDS: str(self.callback_token_ttl_seconds),
-            env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
-            env.MEMORIES_UNIQUE_ID: self.unique_id,
+            **self._context_variables(CALLBACK),
             **self._provider_client_environment(read_timeout=DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS),
         }
 
@@ -524,11 +563,8 @@ class PipelineConfig:
         return {
             **self._powertools_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
-            env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
-            env.MEMORIES_UNIQUE_ID: self.unique_id,
-            env.RECONCILE_AFTER_SECONDS: str(self.reconcile_after_seconds),
-            env.STUCK_AFTER_SECONDS: str(self.stuck_after_seconds),
+            **self._context_variables(RECONCILE),
             **self._provider_client_environment(),
         }
 
@@ -575,41 +611,30 @@ class PipelineConfig:
             try:
                 from_env(environment(PLACEHOLDER_REFS))
             except SettingsError as exc:
-                key = _CONTEXT_KEY_OF_VARIABLE.get(exc.name)
+                key = CONTEXT_KEY_OF_VARIABLE.get(exc.name)
                 if key is None:  # a variable the stack fills in itself: a bug here, not bad context
                     raise
                 raise ContextError(key, f"is rejected by the functions: {exc}") from exc
 
 
-def _https_url(key: str, value: object) -> str:
-    """The API key travels in every request: a deployed stack reaches the provider over https only."""
-    url = _text(key, value)
-    if not url.lower().startswith("https://"):
-        raise ContextError(key, f"must be an https:// URL, got {url!r}")
-    return url
+def _variable_text(value: object) -> str:
+    """A setting as its environment variable carries it: empty for "not set", lists comma-separated,
+    booleans in lower case, ``1.0`` as ``1``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, float):
+        return _number_text(value)
+    return str(value)
 
 
-def _metrics_namespace(value: object) -> str:
-    namespace = _matching("metricsNamespace", value, _NAMESPACE, "a CloudWatch namespace")
-    if namespace.startswith("AWS/"):
-        raise ContextError("metricsNamespace", "must not start with AWS/ (reserved for AWS services)")
-    return namespace
-
-
-def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
-    text = _text(key, value).lower()
-    if text not in choices:
-        raise ContextError(key, f"must be one of {', '.join(choices)}, got {value!r}")
-    return text
-
-
-def _log_level(value: object) -> str:
-    level = _text("logLevel", value).upper()
-    if level not in _LOG_LEVELS:
-        raise ContextError("logLevel", f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
-    return level
-
-
-def _number_text(value: float) -> str:
-    """``1.0`` as ``1``: what a person would write in the environment."""
-    return str(int(value)) if value.is_integer() else str(value)
+# Derived from the declarations: each field's setting, the defaults by context key, and which key
+# feeds which variable (so that a value the functions reject at synth names the key to change).
+SETTINGS: Final[Mapping[str, Setting]] = {f.name: f.metadata["setting"] for f in fields(PipelineConfig)}
+DEFAULTS: Final[Mapping[str, object]] = {context_key(name): spec.default for name, spec in SETTINGS.items()}
+CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
+    spec.variable: context_key(name) for name, spec in SETTINGS.items() if spec.variable is not None
+}

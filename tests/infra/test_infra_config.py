@@ -12,9 +12,12 @@ from infra.app import PROJECT_ROOT
 from infra.config import (
     DEFAULTS,
     INGEST_TIMEOUT_SECONDS,
+    PLACEHOLDER_REFS,
     RECONCILE_TIMEOUT_SECONDS,
+    SETTINGS,
     ContextError,
     PipelineConfig,
+    context_key,
 )
 from tests.infra.synth import cdk_json_context
 
@@ -37,12 +40,30 @@ def test_cdk_json_states_the_same_defaults() -> None:
     assert {key: context.get(key) for key in DEFAULTS} == dict(DEFAULTS)
 
 
-def test_docs_and_docstring_describe_every_context_key() -> None:
+def test_docs_and_declarations_describe_every_context_key() -> None:
     docs = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
-    docstring = PipelineConfig.__doc__ or ""
-    for key in DEFAULTS:
+    for name, spec in SETTINGS.items():
+        key = context_key(name)
         assert f"`{key}`" in docs, f"docs/deploy.md does not describe {key}"
-        assert f"``{key}``" in docstring, f"PipelineConfig's docstring does not describe {key}"
+        assert len(spec.doc) > 10, f"the declaration of {key} does not say what it means"
+
+
+def test_a_context_key_is_its_fields_name_in_camel_case() -> None:
+    assert context_key("memories_api_base_url") == "memoriesApiBaseUrl"
+    assert context_key("unique_id") == "uniqueId"
+    assert list(DEFAULTS)[:2] == ["memoriesApiBaseUrl", "uploadsPerMinute"]
+
+
+def test_every_variable_a_context_key_feeds_reaches_a_function_that_reads_it() -> None:
+    config = _config()
+    environments = (
+        config.ingest_environment(PLACEHOLDER_REFS),
+        config.callback_environment(PLACEHOLDER_REFS),
+        config.reconcile_environment(PLACEHOLDER_REFS),
+    )
+    for name, spec in SETTINGS.items():
+        if spec.variable is not None:
+            assert any(spec.variable in e for e in environments), f"{context_key(name)} reaches no function"
 
 
 def test_cli_strings_are_accepted() -> None:
