@@ -152,6 +152,15 @@ class DynamoStatusStore:
             ":v": {"S": change.video_no},
             ":limit": {"N": str(HISTORY_LIMIT)},
         }
+        # The folder the provider confirmed it in (a record without one is in the default folder).
+        named = [folder for folder in change.in_folders if folder is not None]
+        for number, folder in enumerate(named):
+            values[f":f{number}"] = {"S": folder}
+        names["#f"] = "unique_id"
+        folder_tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
+        if None in change.in_folders:
+            folder_tests.append("attribute_not_exists(#f)")
+        in_folder = " OR ".join(folder_tests) or "attribute_not_exists(#f)"
         sets = "#s = :to, #u = :at, #h = list_append(#h, :step), #t = #t + :one, #c = #c + :one"
         sets += ", #r = #r + :one, #v = :v"
         removes = ["#hint", "#lease", "#line", "#pos"]
@@ -165,7 +174,9 @@ class DynamoStatusStore:
                 TableName=self._table,
                 Key={table.PARTITION_KEY: {"S": video_id}},
                 UpdateExpression=f"SET {sets} REMOVE {', '.join(removes)}",
-                ConditionExpression="#s = :from AND (attribute_not_exists(#v) OR #v = :v) AND size(#h) < :limit",
+                ConditionExpression=(
+                    f"#s = :from AND (attribute_not_exists(#v) OR #v = :v) AND size(#h) < :limit AND ({in_folder})"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

@@ -11,6 +11,11 @@ videoNo: only a documented provider status that the provider itself reports for 
 (a real provider must not retry it forever), counted as ``CallbacksUnconfirmed``. When the provider
 cannot be asked right now, nothing is applied either: the reconciler asks it later, and a videoNo
 the record does not have yet is kept as ``hinted_video_no`` for it.
+
+Which folder: the record's (``record.folder(default)``, functions.core.folders). The usual callback
+writes without reading the record first, so the provider is asked in the default folder and the
+write applies only to a record in that folder; a record in another folder is then read and the
+provider asked again, in its folder.
 """
 
 from __future__ import annotations
@@ -215,7 +220,9 @@ class CallbackService:
         is as expected, and then hands back the stored record, which the rules below judge.
         """
         claimed = documented_provider_status(payload.status)
-        answer = _Answer(self._provider, payload.video_no, self._config.unique_id)
+        default = self._config.unique_id
+        # Before the record is read: the default folder, which the conditional write insists on.
+        answer = _Answer(self._provider, payload.video_no, default)
         record: VideoRecord | None = None
         if claimed is not None:
             confirmed = answer.confirmed(claimed)
@@ -233,6 +240,8 @@ class CallbackService:
             if record.video_no is not None and record.video_no != payload.video_no:
                 self._metrics.count("CallbacksConflicting")
                 raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
+            if record.folder(default) != answer.folder:
+                answer = _Answer(self._provider, payload.video_no, record.folder(default))
             try:
                 return self._counted(self._decide(record, payload, claimed, answer))
             except StaleRecord:
@@ -259,6 +268,7 @@ class CallbackService:
             step=step,
             video_no=payload.video_no,
             reason=note if is_failure(confirmed) else None,
+            in_folders=(answer.folder, None) if answer.folder == self._config.unique_id else (answer.folder,),
         )
 
     def _decide(
@@ -316,8 +326,8 @@ class CallbackService:
 class _Answer:
     """What get_metadata says of the callback's videoNo: asked once, on first need, then kept."""
 
-    def __init__(self, provider: Provider, video_no: str, unique_id: str) -> None:
-        self._provider, self._video_no, self._unique_id = provider, video_no, unique_id
+    def __init__(self, provider: Provider, video_no: str, folder: str) -> None:
+        self._provider, self._video_no, self.folder = provider, video_no, folder
         self._asked = False
         self._reported: str | None = None
         self._error: ProviderError | None = None
@@ -326,7 +336,7 @@ class _Answer:
         if not self._asked:
             self._asked = True
             try:
-                self._reported = self._provider.video_status(self._video_no, self._unique_id)
+                self._reported = self._provider.video_status(self._video_no, self.folder)
             except ProviderError as exc:
                 self._error = exc
         if self._error is not None:

@@ -101,7 +101,8 @@ class Deleter:
     def _delete(self, record: VideoRecord) -> Outcome:
         note = _why(record.status)
         if self._config.delete_at_provider and record.video_no:
-            self._provider.delete_videos([record.video_no], self._config.unique_id)
+            # In the folder it was submitted under (a record from before folders: the default).
+            self._provider.delete_videos([record.video_no], record.folder(self._config.unique_id))
             self._metrics.count("VideosDeletedAtProvider")
             note += f"; deleted at memories.ai ({record.video_no})"
         elif self._config.delete_at_provider and record.status in (SUBMITTING, UNCERTAIN):
