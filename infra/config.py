@@ -12,6 +12,7 @@ functions would reject at cold start fails ``cdk synth`` instead, naming the con
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from typing import Final
 
 from functions.core import env
 from functions.core.errors import SettingsError
+from functions.core.folders import folder_map_json, parse_folder_map
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     CALLBACK_TOKEN_TTL_RANGE,
@@ -92,6 +94,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "maxObjectBytes": DEFAULT_MAX_OBJECT_BYTES,
     "prefixes": [],
     "uniqueId": DEFAULT_UNIQUE_ID,
+    "providerFolders": {},
     "defaultDatetimeTaken": None,
     "defaultCameraModel": None,
     "defaultLatitude": None,
@@ -123,6 +126,7 @@ DEFAULTS: Final[Mapping[str, object]] = {
 _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.MEMORIES_API_BASE_URL: "memoriesApiBaseUrl",
     env.MEMORIES_UNIQUE_ID: "uniqueId",
+    env.PROVIDER_FOLDERS: "providerFolders",
     env.PRESIGNED_URL_TTL_SECONDS: "presignedUrlTtlSeconds",
     env.VIDEO_SUFFIXES: "videoSuffixes",
     env.MAX_OBJECT_BYTES: "maxObjectBytes",
@@ -301,6 +305,26 @@ def _prefixes(key: str, value: object) -> tuple[str, ...]:
     return prefixes
 
 
+def _provider_folders(key: str, value: object) -> tuple[tuple[str, str], ...]:
+    """A JSON object (cdk.json) or a JSON string (``-c providerFolders='{"a/": "acme"}'``), read by
+    the functions' own rule (functions.core.folders.parse_folder_map)."""
+    if _is_blank(value):
+        return ()
+    if isinstance(value, Mapping):
+        raw = json.dumps(dict(value))
+    elif isinstance(value, str):
+        raw = value
+    else:
+        raise ContextError(
+            key,
+            f'must be an object of key prefix to folder, e.g. {{"customers/acme/": "acme"}}, got {value!r}',
+        )
+    try:
+        return parse_folder_map(raw)
+    except ValueError as exc:
+        raise ContextError(key, str(exc)) from exc
+
+
 def _kms_key_arns(key: str, value: object) -> tuple[str, ...]:
     arns = _string_list(key, value)
     for arn in arns:
@@ -335,6 +359,10 @@ class PipelineConfig:
     - ``prefixes``: key prefixes that notify the queue, one S3 notification each. Default none
       (the whole bucket).
     - ``uniqueId``: the provider's ``unique_id`` folder for every upload. Default ``default``.
+    - ``providerFolders``: key prefix -> ``unique_id`` folder (a JSON object in cdk.json, or a JSON
+      string with ``-c``), the longest matching prefix wins; ``x-amz-meta-unique-id`` (and the
+      sidecar's ``unique_id``) win over it, ``uniqueId`` is the rest (functions/core/folders.py).
+      Default none.
     - ``defaultDatetimeTaken``, ``defaultCameraModel``, ``defaultLatitude``, ``defaultLongitude``,
       ``defaultTags`` (list), ``defaultRetainOriginalVideo`` (bool),
       ``defaultVideoTranscriptionPrompt``: upload_url fields sent when the object's metadata does
@@ -380,6 +408,7 @@ class PipelineConfig:
     max_object_bytes: int
     prefixes: tuple[str, ...]
     unique_id: str
+    provider_folders: tuple[tuple[str, str], ...]
     default_datetime_taken: str | None
     default_camera_model: str | None
     default_latitude: str | None
@@ -427,6 +456,7 @@ class PipelineConfig:
             max_object_bytes=_int("maxObjectBytes", get("maxObjectBytes"), 1, 2**63),
             prefixes=_prefixes("prefixes", get("prefixes")),
             unique_id=_text("uniqueId", get("uniqueId")),
+            provider_folders=_provider_folders("providerFolders", get("providerFolders")),
             default_datetime_taken=_optional_text("defaultDatetimeTaken", get("defaultDatetimeTaken")),
             default_camera_model=_optional_text("defaultCameraModel", get("defaultCameraModel")),
             default_latitude=_optional_text("defaultLatitude", get("defaultLatitude")),
@@ -491,6 +521,7 @@ class PipelineConfig:
             env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             env.MEMORIES_UNIQUE_ID: self.unique_id,
+            env.PROVIDER_FOLDERS: folder_map_json(self.provider_folders),
             env.CALLBACK_BASE_URL: refs.callback_base_url,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
             env.PRESIGNED_URL_TTL_SECONDS: str(self.presigned_url_ttl_seconds),
@@ -568,6 +599,7 @@ class PipelineConfig:
                 "sourceBucketKmsKeyArns",
                 "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
             )
+        self._check_folder_prefixes()
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(
@@ -575,6 +607,17 @@ class PipelineConfig:
                 f"runs every {period} s, which is not longer than the reconcile timeout "
                 f"({RECONCILE_TIMEOUT_SECONDS} s): two runs could overlap and resubmit the same video",
             )
+
+    def _check_folder_prefixes(self) -> None:
+        """A mapped prefix no notified key can start with would never apply: a mistake, said now."""
+        if not self.prefixes:
+            return
+        for prefix, _ in self.provider_folders:
+            if not any(prefix.startswith(p) or p.startswith(prefix) for p in self.prefixes):
+                raise ContextError(
+                    "providerFolders",
+                    f"maps {prefix!r}, which no notified key can start with (prefixes: {list(self.prefixes)})",
+                )
 
     def _check_function_settings(self) -> None:
         builders = (

@@ -47,7 +47,7 @@ from functions.core.errors import (
 from functions.core.folders import Folders, pinned
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
-from functions.core.sidecar import SIDECAR_MAX_BYTES, Sidecar, read_sidecar, sidecar_key
+from functions.core.sidecar import SIDECAR_MAX_BYTES, Sidecar, read_sidecar, sidecar_key, sidecar_of
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
@@ -188,6 +188,9 @@ class Ingestor:
             # Only a sender to the private queue could name another bucket: an expiring entry only.
             why = f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
             return self._skip(ref, video_id, why)
+        video_key = sidecar_of(ref.key, self._config.video_suffixes) if self._config.read_sidecars else None
+        if video_key is not None:
+            return self._skip(ref, video_id, f"sidecar metadata of {video_key}")
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):

@@ -7,7 +7,9 @@ comma-separated string), ``retain_original_video`` (true/false), ``video_transcr
 provider folder, functions.core.folders). Validated like metadata. Precedence: the object's own metadata, then the sidecar, then the
 deployment's defaults. It is read at the video's turn, so a sidecar uploaded before the video (or
 while it waits in line) is used, and one uploaded after the submission is not: upload it first.
-The sidecar itself is never submitted (``.json`` is not a video suffix).
+The sidecar itself is never submitted (``.json`` is not a video suffix): with sidecars on, its own
+notification leaves a SKIPPED entry ("sidecar metadata of <video key>"); with them off it is an
+object like any other that is not a video (REJECTED, "not a video").
 """
 
 from __future__ import annotations
@@ -35,6 +37,15 @@ class Sidecar:
 
 def sidecar_key(video_key: str) -> str:
     return video_key + SIDECAR_SUFFIX
+
+
+def sidecar_of(key: str, video_suffixes: tuple[str, ...]) -> str | None:
+    """The video key whose sidecar ``key`` is (``<video key>.json``), or None: its own notification
+    leaves a SKIPPED entry ("sidecar metadata of ..."), not a REJECTED one (with READ_SIDECARS)."""
+    if not key.lower().endswith(SIDECAR_SUFFIX):
+        return None
+    video = key[: -len(SIDECAR_SUFFIX)]
+    return video if video.lower().endswith(video_suffixes) else None
 
 
 def _text(name: str, value: object) -> str:

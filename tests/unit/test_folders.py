@@ -34,6 +34,7 @@ from functions.core.status import (
     PARSE,
     QUEUED,
     REJECTED,
+    SKIPPED,
     SUBMITTING,
     UNCERTAIN,
     UNPARSE,
@@ -446,3 +447,28 @@ def test_an_upload_accepted_after_its_delete_is_deleted_in_its_folder(
     (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
     assert outcome.kind == Kind.DELETED
     assert provider.deletes == [([outcome.video_no], "acme")]
+
+
+# -- a sidecar's own notification (functions/core/sidecar.py) -----------------------------------------
+
+
+def test_with_sidecars_on_a_sidecars_own_notification_is_skipped_naming_its_video(
+    make_ingestor: MakeIngestor, store: InMemoryStore, objects: FakeObjects, provider: FolderProvider
+) -> None:
+    ingestor = make_ingestor(read_sidecars=True)
+    objects.add("talks/talk.MP4.json", content=b"{}", size=2)
+    outcome = ingestor.enqueue(created("talks/talk.MP4.json"))
+    assert outcome.kind is Kind.SKIPPED
+    saved = store.only()
+    assert saved.status == SKIPPED and saved.reason == "skipped: sidecar metadata of talks/talk.MP4"
+    assert saved.expires_at is not None  # an expiring entry, as every skip
+    assert provider.calls == 0 and drain(ingestor, FakeClock()) == []
+    # a .json that is nobody's sidecar is still not a video
+    assert ingestor.enqueue(created("notes/readme.json")).kind is Kind.REJECTED
+
+
+def test_with_sidecars_off_a_sidecar_is_rejected_as_not_a_video_as_before(
+    ingestor: Ingestor, store: InMemoryStore
+) -> None:
+    assert ingestor.enqueue(created("talks/talk.mp4.json")).kind is Kind.REJECTED
+    assert (store.only().reason or "").startswith("not a video")
