@@ -18,6 +18,7 @@ from devstack.stack import LocalStack, Uploaded
 from functions.core import env
 from functions.core.status import BY_CALLBACK, DELETED, PARSE, VideoRecord
 from tests.conftest import TEST_STACK
+from tests.ops.test_cli import cli, cli_json
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,9 @@ def parsed(stack: LocalStack, uploads: list[Uploaded]) -> list[VideoRecord]:
     return stack.wait_for(done, timeout=60, what="every drop PARSE")
 
 
-def test_two_prefixes_two_folders_each_confirmed_and_deleted_in_its_own(stack: LocalStack) -> None:
+def test_two_prefixes_two_folders_each_confirmed_and_deleted_in_its_own(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert stack.emulator is not None
     acme = stack.upload("customers/acme/clip 1.mp4", SAMPLE)
     zeta = stack.upload("customers/zeta/clip+2.mp4", SAMPLE)
@@ -74,6 +77,10 @@ def test_two_prefixes_two_folders_each_confirmed_and_deleted_in_its_own(stack: L
         (to_parse,) = [step for step in record.history if step.to_status == PARSE]
         assert to_parse.by == BY_CALLBACK and "confirmed by get_metadata" in (to_parse.note or "")
     assert stack.emulator.billed_calls() == 4
+    # and the operator's show names the folder
+    for key in (zeta.key, named.key):
+        assert cli(stack, "show", records[key].video_id) == 0
+        assert cli_json(capsys.readouterr().out)["provider_folder"] == expected[key]
 
     # When the acme video is deleted from S3, with provider deletes on
     stack.session.client("s3").delete_object(Bucket=stack.bucket, Key=acme.key, VersionId=acme.version_id)

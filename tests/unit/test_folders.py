@@ -40,6 +40,7 @@ from functions.core.status import (
     UNPARSE,
     VideoRecord,
 )
+from ops.cli import provider_folder
 from tests.unit.fakes import (
     BUCKET,
     SIGNING_KEY,
@@ -472,3 +473,9 @@ def test_with_sidecars_off_a_sidecar_is_rejected_as_not_a_video_as_before(
 ) -> None:
     assert ingestor.enqueue(created("talks/talk.mp4.json")).kind is Kind.REJECTED
     assert (store.only().reason or "").startswith("not a video")
+
+
+def test_the_operators_show_names_the_records_folder_or_the_default_for_an_older_record() -> None:
+    assert provider_folder(record(PARSE, unique_id="acme"), "main") == "acme"
+    assert provider_folder(record(PARSE), "main") == "main"  # a record from before folders
+    assert "MEMORIES_UNIQUE_ID" in provider_folder(record(PARSE), None)
