@@ -13,9 +13,10 @@ cannot be asked right now, nothing is applied either: the reconciler asks it lat
 the record does not have yet is kept as ``hinted_video_no`` for it.
 
 Which folder: the record's (``record.folder(default)``, functions.core.folders). The usual callback
-writes without reading the record first, so the provider is asked in the default folder and the
-write applies only to a record in that folder; a record in another folder is then read and the
-provider asked again, in its folder.
+writes without reading the record first, so the provider is asked in the folder the URL names (the
+``folder`` hint, given for videos outside the default folder) or else the default one, and the write
+applies only to a record in that folder; otherwise (a hint that is wrong, or was left out to keep
+the URL within 299 characters) the record is read and the provider asked again, in its folder.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from functions.core.errors import (
     TokenInvalid,
     TokenMissing,
 )
+from functions.core.folders import Folders
 from functions.core.ports import Clock, Metrics, Provider, SigningKeys, StatusStore
 from functions.core.signing import VIDEO_ID_PATTERN, token_issued_at
 from functions.core.status import (
@@ -199,20 +201,25 @@ class CallbackService:
             raise TokenExpired("token expired")
 
     def handle(
-        self, video_id: str, token: str | None, body: bytes, content_type: str | None
+        self,
+        video_id: str,
+        token: str | None,
+        body: bytes,
+        content_type: str | None,
+        folder: str | None = None,
     ) -> CallbackOutcome:
         """The whole use case. A transport that must decode the body first (base64) calls the
         steps itself, so that nothing about a forged request is looked at before its token."""
         self.authenticate(video_id, token)
         payload = parse_callback(body, content_type)
         self.count_received(payload)
-        return self.apply(video_id, payload)
+        return self.apply(video_id, payload, folder)
 
     def count_received(self, payload: CallbackPayload) -> None:
         """How an authenticated callback's payload came: the provider does not document it."""
         self._metrics.count("CallbacksReceivedAs", dimensions={"as": payload.received_as})
 
-    def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
+    def apply(self, video_id: str, payload: CallbackPayload, folder: str | None = None) -> CallbackOutcome:
         """Move an authenticated video's record forward (never back), as far as the provider confirms.
 
         The usual callback (UNPARSE -> PARSE or a failure, SUBMITTING -> UNPARSE) is one provider
@@ -221,8 +228,9 @@ class CallbackService:
         """
         claimed = documented_provider_status(payload.status)
         default = self._config.unique_id
-        # Before the record is read: the default folder, which the conditional write insists on.
-        answer = _Answer(self._provider, payload.video_no, default)
+        # Before the record is read: the URL's folder hint, else the default folder; the
+        # conditional write insists on it.
+        answer = _Answer(self._provider, payload.video_no, Folders(default).asked_first(folder))
         record: VideoRecord | None = None
         if claimed is not None:
             confirmed = answer.confirmed(claimed)

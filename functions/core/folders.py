@@ -27,8 +27,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 
+from functions.core.contract import CALLBACK_MAX_LENGTH
 from functions.core.errors import StaleRecord
 from functions.core.ports import StatusStore
 from functions.core.status import SUBMITTING, VideoRecord
@@ -115,6 +116,17 @@ class Folders:
             if key.startswith(prefix):
                 return folder
         return self.default
+
+    def callback_hint(self, unique_id: str) -> dict[str, Any]:
+        """``callback_url``'s folder hint: only outside the default folder (the URL is then as
+        before folders), and only while the URL stays within the provider's limit."""
+        if unique_id == self.default:
+            return {}
+        return {"folder": unique_id, "max_length": CALLBACK_MAX_LENGTH}
+
+    def asked_first(self, hint: str | None) -> str:
+        """The folder a callback asks before reading the record: a well-formed hint, else the default."""
+        return hint if hint is not None and folder_problem(hint) is None else self.default
 
     def choose(self, key: str, metadata: Mapping[str, str], sidecar: str | None = None) -> Choice:
         """The folder for a submission of ``key``: metadata, then sidecar, then map, then default."""

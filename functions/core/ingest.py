@@ -336,6 +336,7 @@ class Ingestor:
                 self._signing_key(),
                 record.video_id,
                 issued_at=self._clock.now(),
+                **self._config.folders.callback_hint(folder.unique_id),
             ),
             unique_id=folder.unique_id,
             options=options,

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -77,6 +78,17 @@ def test_two_prefixes_two_folders_each_confirmed_and_deleted_in_its_own(
         (to_parse,) = [step for step in record.history if step.to_status == PARSE]
         assert to_parse.by == BY_CALLBACK and "confirmed by get_metadata" in (to_parse.note or "")
     assert stack.emulator.billed_calls() == 4
+    # the callback URLs outside the default folder name it (a hint that spares the callback a read);
+    # every callback was answered 200
+    hints = {
+        cb["body"]["videoNo"]: parse_qs(urlsplit(cb["url"]).query).get("folder", [None])[0]
+        for cb in stack.emulator.callbacks()
+    }
+    assert {key: hints[r.video_no or ""] for key, r in records.items()} == {
+        **expected,
+        loose.key: None,
+    }
+    assert {cb["http_status"] for cb in stack.emulator.callbacks()} == {200}
     # and the operator's show names the folder
     for key in (zeta.key, named.key):
         assert cli(stack, "show", records[key].video_id) == 0

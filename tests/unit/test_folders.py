@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from functions.core.callbacks import CallbackService, Result
 from functions.core.clock import iso
-from functions.core.contract import Accepted, ListedVideo, UploadRequest, trace_tag
+from functions.core.contract import CALLBACK_MAX_LENGTH, Accepted, ListedVideo, UploadRequest, trace_tag
 from functions.core.deletes import DeleteConfig, Deleter
 from functions.core.errors import SettingsError
 from functions.core.folders import (
@@ -28,7 +29,7 @@ from functions.core.objects import ObjectRef
 from functions.core.reconcile import Reconciler
 from functions.core.settings import IngestSettings
 from functions.core.sidecar import read_sidecar, sidecar_key
-from functions.core.signing import token_for
+from functions.core.signing import callback_url, callback_url_length, token_for
 from functions.core.status import (
     DELETED,
     PARSE,
@@ -326,6 +327,68 @@ def test_the_callback_confirmation_is_asked_in_the_records_folder(
     assert outcome.result is Result.APPLIED and store.only().status == PARSE
     # asked in the default folder first (no read), refused there, then in the record's own folder
     assert [(c, f) for c, f, _ in provider.asked] == [("get_metadata", UNIQUE_ID), ("get_metadata", "acme")]
+
+
+@pytest.mark.parametrize(
+    ("hint", "asked"),
+    [
+        ("acme", ["acme"]),  # the URL's hint: one question, no read
+        ("zeta", ["zeta", "acme"]),  # a wrong hint: refused by the write, then the record's folder
+        ("no/such thing", [UNIQUE_ID, "acme"]),  # a malformed hint is not asked at all
+    ],
+)
+def test_the_urls_folder_hint_is_asked_first_and_the_write_insists_on_it(
+    callbacks: CallbackService, store: InMemoryStore, provider: FolderProvider, hint: str, asked: list[str]
+) -> None:
+    seeded = store.put(in_folder(UNPARSE, "acme", "VI1", "a.mp4"))
+    provider.home["VI1"] = "acme"
+    provider.statuses["VI1"] = PARSE
+    reads = store.reads
+    outcome = callbacks.handle(
+        seeded.video_id,
+        token_for(SIGNING_KEY, seeded.video_id, T0),
+        b'{"videoNo":"VI1","status":"PARSE"}',
+        None,
+        hint,
+    )
+    assert outcome.result is Result.APPLIED and store.only().status == PARSE
+    assert [f for _, f, _ in provider.asked] == asked
+    assert (store.reads == reads) is (asked == ["acme"])
+
+
+def test_a_hint_naming_another_folder_cannot_pin_that_folders_number_on_the_record(
+    callbacks: CallbackService, store: InMemoryStore, provider: FolderProvider
+) -> None:
+    """A captured URL of an "acme" video, its hint changed to the folder where VI-OTHER lives."""
+    seeded = store.put(in_folder(SUBMITTING, "acme", None, "a.mp4"))
+    provider.home["VI-OTHER"] = "zeta"
+    provider.statuses["VI-OTHER"] = UNPARSE
+    outcome = callbacks.handle(
+        seeded.video_id,
+        token_for(SIGNING_KEY, seeded.video_id, T0),
+        b'{"videoNo":"VI-OTHER","status":"UNPARSE"}',
+        None,
+        "zeta",
+    )
+    assert outcome.result is Result.UNCONFIRMED
+    assert (store.only().status, store.only().video_no) == (SUBMITTING, None)
+
+
+def test_the_callback_url_names_a_folder_outside_the_default_and_stays_within_the_limit(
+    make_ingestor: MakeIngestor, objects: FakeObjects, provider: FolderProvider, clock: FakeClock
+) -> None:
+    ingestor = make_ingestor(provider_folders=(("acme/", "acme"),))
+    for key in ("acme/a.mp4", "b.mp4"):
+        objects.add(key)
+        ingestor.enqueue(created(key, version_id=key))
+    drain(ingestor, clock)
+    hints = {r.unique_id: parse_qs(urlsplit(r.callback).query).get("folder") for r in provider.requests}
+    assert hints == {"acme": ["acme"], UNIQUE_ID: None}  # a default-folder URL is as before folders
+    long_folder = "f" * FOLDER_MAX_LENGTH
+    base = "https://" + "x" * (CALLBACK_MAX_LENGTH - callback_url_length("https://") - 10)
+    assert callback_url_length(base) <= CALLBACK_MAX_LENGTH
+    url = callback_url(base, SIGNING_KEY, "a" * 32, T0, **Folders(UNIQUE_ID).callback_hint(long_folder))
+    assert "folder=" not in url and len(url) <= CALLBACK_MAX_LENGTH  # left out: the callback reads instead
 
 
 @pytest.mark.parametrize("folder", [UNIQUE_ID, None])
