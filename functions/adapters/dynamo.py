@@ -23,6 +23,8 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _RECORD_FIELDS: Final = tuple(f.name for f in fields(VideoRecord))
 _CONDITIONAL_FAILED: Final = "ConditionalCheckFailedException"
+# The pointer item of an unversioned key: which record is its newest (functions.core.deletes).
+_LATEST: Final = "latest_video_id"
 
 RATE_SLOT_ID: Final = "#rate-limit#upload_url"
 _SLOT_ATTRIBUTE: Final = "next_free_at"
@@ -189,6 +191,21 @@ class DynamoStatusStore:
                 raise RecordNotFound("no such video") from exc
             return item_to_record(item)
         return None
+
+    def remember_latest(self, bucket: str, key: str, video_id: str) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={table.PARTITION_KEY: {"S": table.latest_item_id(bucket, key)}, _LATEST: {"S": video_id}},
+        )
+
+    def latest(self, bucket: str, key: str) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={table.PARTITION_KEY: {"S": table.latest_item_id(bucket, key)}},
+            ConsistentRead=True,
+        )
+        value = response.get("Item", {}).get(_LATEST, {}).get("S")
+        return str(value) if value else None
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         records: list[VideoRecord] = []

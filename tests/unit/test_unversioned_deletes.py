@@ -1,0 +1,104 @@
+"""Deletes on an unversioned bucket (functions/core/deletes.py): S3's delete events there name
+neither a version nor an ETag, so the ingest function notes each key's newest record at its drop,
+and a delete takes that record once S3 confirms its bytes are gone from the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.core.deletes import DeleteConfig, Deleter
+from functions.core.ingest import Ingestor, Kind
+from functions.core.objects import ObjectRef, parse_object_events
+from functions.core.status import DELETED, QUEUED, UNPARSE
+from tests.unit.fakes import (
+    BUCKET,
+    UNIQUE_ID,
+    FakeClock,
+    FakeMetrics,
+    FakeObjects,
+    FakeProvider,
+    InMemoryStore,
+    created,
+    id_of,
+)
+
+KEY = "clips/holiday trip.mp4"
+# What S3 sends for a DeleteObject on an unversioned bucket (no versionId, no eTag, no size).
+S3_DELETE = (
+    '{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",'
+    '"eventTime":"2025-10-20T11:00:00.000Z","eventName":"ObjectRemoved:Delete",'
+    '"s3":{"s3SchemaVersion":"1.0","bucket":{"name":"uploads","arn":"arn:aws:s3:::uploads"},'
+    '"object":{"key":"clips/holiday+trip.mp4","sequencer":"0055AED6DCD90281E5"}}}]}'
+)
+
+
+def unversioned(etag: str) -> ObjectRef:
+    return created(KEY, version_id=None, etag=etag)
+
+
+@pytest.fixture
+def deleter(
+    store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock, metrics: FakeMetrics
+) -> Deleter:
+    return Deleter(
+        DeleteConfig(BUCKET, UNIQUE_ID, delete_at_provider=True),
+        store=store,
+        objects=objects,
+        provider=provider,
+        clock=clock,
+        metrics=metrics,
+    )
+
+
+def the_delete() -> ObjectRef:
+    (ref,) = parse_object_events(S3_DELETE).removed
+    assert (ref.key, ref.version_id, ref.etag) == (KEY, None, None)
+    return ref
+
+
+def test_a_delete_on_an_unversioned_bucket_finds_the_keys_newest_record(
+    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider
+) -> None:
+    objects.add(KEY, etag="e1")
+    assert ingestor.enqueue(unversioned("e1")).kind is Kind.QUEUED
+    ingestor.drain(deadline=1e12, max_wait_seconds=60)
+    assert store.only().status == UNPARSE
+    objects.remove(KEY)
+    outcome = deleter.remove(the_delete())
+    assert outcome.kind is Kind.DELETED and store.only().status == DELETED
+    assert provider.deletes == [([store.only().video_no], UNIQUE_ID)]
+
+
+def test_the_newest_drop_of_the_key_is_the_one_deleted(
+    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects
+) -> None:
+    for etag in ("e1", "e2"):  # replaced: the second bytes are the key's newest
+        ingestor.enqueue(unversioned(etag))
+    deleter.remove(the_delete())
+    statuses = {r.object_version: r.status for r in store.all()}
+    assert statuses == {"e1": QUEUED, "e2": DELETED}
+
+
+def test_bytes_uploaded_again_after_the_delete_are_not_marked(
+    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects, metrics: FakeMetrics
+) -> None:
+    ingestor.enqueue(unversioned("e1"))
+    objects.add(KEY, etag="e1")  # the same bytes are at the key again when the delete is handled
+    outcome = deleter.remove(the_delete())
+    assert outcome.kind is Kind.SKIPPED and "bytes again" in outcome.detail
+    assert store.only().status == QUEUED and metrics.counts["DeletesUnmatched"] == 1
+
+
+def test_a_key_dropped_before_this_release_is_still_unmatched_and_counted(
+    deleter: Deleter, store: InMemoryStore, metrics: FakeMetrics
+) -> None:
+    outcome = deleter.remove(the_delete())
+    assert outcome.kind is Kind.SKIPPED and "no record of the key is noted" in outcome.detail
+    assert metrics.counts["DeletesUnmatched"] == 1 and store.all() == []
+
+
+def test_a_versioned_drop_notes_nothing(ingestor: Ingestor, store: InMemoryStore) -> None:
+    ingestor.enqueue(created(KEY))
+    assert store.latest_of == {}
+    ingestor.enqueue(unversioned("e1"))
+    assert store.latest_of == {(BUCKET, KEY): id_of(unversioned("e1"))}
