@@ -4,13 +4,15 @@
 Which record: a delete of one version names that version; a delete marker hides the key's newest
 version, which S3 still has and reports (``ObjectStore.latest_version``). An unversioned bucket's
 delete events name neither a version nor an ETag (S3 leaves both out of delete events), and its
-records are keyed by ETag, so the ingest function notes, for each unversioned drop, which record is
-the key's newest (``StatusStore.remember_latest``: one small item per key, the last notified wins).
-A delete then takes that record, once S3 confirms its bytes are gone from the key (a HEAD: nothing
-there, or other bytes); when the key holds that record's bytes again (re-uploaded since), nothing
-changes. Still unmatched, counted (``DeletesUnmatched``) and logged, nothing changed: an
-unversioned key last dropped before this release (no note), and the rare key whose creations were
-notified out of order (the note then names an older record, which is marked instead).
+records are keyed by ETag, so the ingest function notes, for each video it submits from an
+unversioned key, that it is the key's newest (``StatusStore.remember_latest``: one small item per
+key, written with the accepted answer, after the call, so a submission costs no write more before
+it; the last submitted wins). A delete then takes that record, once S3 confirms its bytes are gone
+from the key (a HEAD: nothing there, or other bytes); when the key holds that record's bytes again
+(re-uploaded since), nothing changes. Still unmatched, counted (``DeletesUnmatched``) and logged,
+nothing changed: a key whose video was not submitted yet (waiting in line: at its turn it is
+REJECTED, "no longer exists", never billed; or its call still in flight), a key last submitted
+before this release, and the rare key submitted twice out of order (the older record is marked).
 
 What the record was doing decides the rest, and nothing is ever submitted because of a delete:
 QUEUED (waiting) leaves the line and is never submitted, so never billed; SUBMITTING (its call is

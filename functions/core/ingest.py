@@ -200,9 +200,6 @@ class Ingestor:
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
         queued_at, folder = ref.event_time or fresh.created_at, self._config.folders.for_key(ref.key)
-        if ref.version_id is None:
-            # Unversioned: its delete events name no ETag, so they find the record through this.
-            self._store.remember_latest(ref.bucket, ref.key, video_id)
         if not self._store.create(replace(fresh, queued_at=queued_at, unique_id=folder)):
             return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
@@ -423,6 +420,9 @@ class Ingestor:
             return replace(current, **changes)  # type: ignore[arg-type]
 
         self._write(record, apply)
+        if record.version_id is None:
+            # Unversioned: its delete events name no ETag; they find the submitted video through this.
+            self._store.remember_latest(record.bucket, record.key, record.video_id)
         self._metrics.count("VideosSubmitted")
         if deleted_meanwhile and self._config.delete_at_provider:
             return self._delete_late(record, accepted.video_no)

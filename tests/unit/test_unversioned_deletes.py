@@ -69,24 +69,53 @@ def test_a_delete_on_an_unversioned_bucket_finds_the_keys_newest_record(
     assert provider.deletes == [([store.only().video_no], UNIQUE_ID)]
 
 
-def test_the_newest_drop_of_the_key_is_the_one_deleted(
-    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects
+def submitted(ingestor: Ingestor, objects: FakeObjects, clock: FakeClock, etag: str) -> None:
+    objects.add(KEY, etag=etag)
+    assert ingestor.enqueue(unversioned(etag)).kind is Kind.QUEUED
+    clock.advance(60)
+    (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    assert outcome.kind is Kind.SUBMITTED
+
+
+def test_the_newest_submission_of_the_key_is_the_one_deleted(
+    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects, clock: FakeClock
 ) -> None:
     for etag in ("e1", "e2"):  # replaced: the second bytes are the key's newest
-        ingestor.enqueue(unversioned(etag))
+        submitted(ingestor, objects, clock, etag)
+    objects.remove(KEY)
     deleter.remove(the_delete())
     statuses = {r.object_version: r.status for r in store.all()}
-    assert statuses == {"e1": QUEUED, "e2": DELETED}
+    assert statuses == {"e1": UNPARSE, "e2": DELETED}
 
 
 def test_bytes_uploaded_again_after_the_delete_are_not_marked(
-    ingestor: Ingestor, deleter: Deleter, store: InMemoryStore, objects: FakeObjects, metrics: FakeMetrics
+    ingestor: Ingestor,
+    deleter: Deleter,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    clock: FakeClock,
+    metrics: FakeMetrics,
 ) -> None:
-    ingestor.enqueue(unversioned("e1"))
-    objects.add(KEY, etag="e1")  # the same bytes are at the key again when the delete is handled
+    submitted(ingestor, objects, clock, "e1")  # and the same bytes are at the key again by the delete
     outcome = deleter.remove(the_delete())
     assert outcome.kind is Kind.SKIPPED and "bytes again" in outcome.detail
-    assert store.only().status == QUEUED and metrics.counts["DeletesUnmatched"] == 1
+    assert store.only().status == UNPARSE and metrics.counts["DeletesUnmatched"] == 1
+
+
+def test_a_video_still_waiting_is_unmatched_and_rejected_unbilled_at_its_turn(
+    ingestor: Ingestor,
+    deleter: Deleter,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    clock: FakeClock,
+) -> None:
+    ingestor.enqueue(unversioned("e1"))  # never in the bucket by its turn
+    assert deleter.remove(the_delete()).kind is Kind.SKIPPED
+    assert store.only().status == QUEUED
+    (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    assert outcome.kind is Kind.REJECTED and "no longer exists" in outcome.detail
+    assert provider.calls == 0
 
 
 def test_a_key_dropped_before_this_release_is_still_unmatched_and_counted(
@@ -97,8 +126,16 @@ def test_a_key_dropped_before_this_release_is_still_unmatched_and_counted(
     assert metrics.counts["DeletesUnmatched"] == 1 and store.all() == []
 
 
-def test_a_versioned_drop_notes_nothing(ingestor: Ingestor, store: InMemoryStore) -> None:
+def test_only_an_unversioned_submission_is_noted_and_after_its_call(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock
+) -> None:
+    objects.add(KEY)
     ingestor.enqueue(created(KEY))
-    assert store.latest_of == {}
-    ingestor.enqueue(unversioned("e1"))
+    ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    assert provider.calls == 1 and store.latest_of == {}
+    noted_at_call: list[dict[tuple[str, str], str]] = []
+    original = provider.upload_url
+    provider.upload_url = lambda request: (noted_at_call.append(dict(store.latest_of)), original(request))[1]  # type: ignore[method-assign]
+    submitted(ingestor, objects, clock, "e1")
+    assert noted_at_call == [{}]  # nothing more is written before the call
     assert store.latest_of == {(BUCKET, KEY): id_of(unversioned("e1"))}
