@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from functions.core.callbacks import CallbackService, Result
+from functions.core.callbacks import CallbackOutcome, CallbackService, Result
 from functions.core.clock import iso
 from functions.core.contract import CALLBACK_MAX_LENGTH, Accepted, ListedVideo, UploadRequest, trace_tag
 from functions.core.deletes import DeleteConfig, Deleter
@@ -312,18 +312,34 @@ def in_folder(status: str, folder: str | None, video_no: str | None, key: str) -
     return record(status, ref=created(key, version_id=key), video_no=video_no, unique_id=folder)
 
 
+def call_back(
+    callbacks: CallbackService, record: VideoRecord, video_no: str, status: str, hint: str | None = None
+) -> CallbackOutcome:
+    """The provider's callback for ``record``, through its URL (with the folder ``hint`` it carries)."""
+    body = json.dumps({"videoNo": video_no, "status": status}).encode()
+    return callbacks.handle(record.video_id, token_for(SIGNING_KEY, record.video_id, T0), body, None, hint)
+
+
+def deleter_for(
+    store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock, metrics: FakeMetrics
+) -> Deleter:
+    return Deleter(
+        DeleteConfig(BUCKET, UNIQUE_ID, delete_at_provider=True),
+        store=store,
+        objects=objects,
+        provider=provider,
+        clock=clock,
+        metrics=metrics,
+    )
+
+
 def test_the_callback_confirmation_is_asked_in_the_records_folder(
     callbacks: CallbackService, store: InMemoryStore, provider: FolderProvider
 ) -> None:
     seeded = store.put(in_folder(UNPARSE, "acme", "VI1", "a.mp4"))
     provider.home["VI1"] = "acme"
     provider.statuses["VI1"] = PARSE
-    outcome = callbacks.handle(
-        seeded.video_id,
-        token_for(SIGNING_KEY, seeded.video_id, T0),
-        b'{"videoNo":"VI1","status":"PARSE"}',
-        None,
-    )
+    outcome = call_back(callbacks, seeded, "VI1", "PARSE")
     assert outcome.result is Result.APPLIED and store.only().status == PARSE
     # asked in the default folder first (no read), refused there, then in the record's own folder
     assert [(c, f) for c, f, _ in provider.asked] == [("get_metadata", UNIQUE_ID), ("get_metadata", "acme")]
@@ -344,13 +360,7 @@ def test_the_urls_folder_hint_is_asked_first_and_the_write_insists_on_it(
     provider.home["VI1"] = "acme"
     provider.statuses["VI1"] = PARSE
     reads = store.reads
-    outcome = callbacks.handle(
-        seeded.video_id,
-        token_for(SIGNING_KEY, seeded.video_id, T0),
-        b'{"videoNo":"VI1","status":"PARSE"}',
-        None,
-        hint,
-    )
+    outcome = call_back(callbacks, seeded, "VI1", "PARSE", hint)
     assert outcome.result is Result.APPLIED and store.only().status == PARSE
     assert [f for _, f, _ in provider.asked] == asked
     assert (store.reads == reads) is (asked == ["acme"])
@@ -363,13 +373,7 @@ def test_a_hint_naming_another_folder_cannot_pin_that_folders_number_on_the_reco
     seeded = store.put(in_folder(SUBMITTING, "acme", None, "a.mp4"))
     provider.home["VI-OTHER"] = "zeta"
     provider.statuses["VI-OTHER"] = UNPARSE
-    outcome = callbacks.handle(
-        seeded.video_id,
-        token_for(SIGNING_KEY, seeded.video_id, T0),
-        b'{"videoNo":"VI-OTHER","status":"UNPARSE"}',
-        None,
-        "zeta",
-    )
+    outcome = call_back(callbacks, seeded, "VI-OTHER", "UNPARSE", "zeta")
     assert outcome.result is Result.UNCONFIRMED
     assert (store.only().status, store.only().video_no) == (SUBMITTING, None)
 
@@ -399,12 +403,7 @@ def test_a_default_folder_record_and_one_from_before_folders_are_one_question_an
     provider.home["VI1"] = UNIQUE_ID
     provider.statuses["VI1"] = PARSE
     reads = store.reads
-    callbacks.handle(
-        seeded.video_id,
-        token_for(SIGNING_KEY, seeded.video_id, T0),
-        b'{"videoNo":"VI1","status":"PARSE"}',
-        None,
-    )
+    call_back(callbacks, seeded, "VI1", "PARSE")
     assert store.only().status == PARSE and store.reads == reads
     assert provider.asked == [("get_metadata", UNIQUE_ID, "VI1")]
 
@@ -416,12 +415,7 @@ def test_a_video_number_from_the_default_folder_is_not_pinned_on_a_record_in_ano
     seeded = store.put(in_folder(SUBMITTING, "acme", None, "a.mp4"))
     provider.home["VI-OTHER"] = UNIQUE_ID
     provider.statuses["VI-OTHER"] = UNPARSE
-    outcome = callbacks.handle(
-        seeded.video_id,
-        token_for(SIGNING_KEY, seeded.video_id, T0),
-        b'{"videoNo":"VI-OTHER","status":"UNPARSE"}',
-        None,
-    )
+    outcome = call_back(callbacks, seeded, "VI-OTHER", "UNPARSE")
     assert outcome.result is Result.UNCONFIRMED
     assert (store.only().status, store.only().video_no) == (SUBMITTING, None)
 
@@ -469,14 +463,7 @@ def test_a_provider_delete_names_the_records_folder(
     asked: str,
 ) -> None:
     store.put(in_folder(PARSE, folder, "VI9", "a.mp4"))
-    deleter = Deleter(
-        DeleteConfig(BUCKET, UNIQUE_ID, delete_at_provider=True),
-        store=store,
-        objects=objects,
-        provider=provider,
-        clock=clock,
-        metrics=metrics,
-    )
+    deleter = deleter_for(store, objects, provider, clock, metrics)
     deleter.remove(ObjectRef(BUCKET, "a.mp4", 0, "a.mp4", None, "ObjectRemoved:Delete"))
     assert provider.deletes == [(["VI9"], asked)]
     assert store.only().status == DELETED
@@ -491,14 +478,7 @@ def test_an_upload_accepted_after_its_delete_is_deleted_in_its_folder(
     metrics: FakeMetrics,
 ) -> None:
     ingestor = make_ingestor(delete_at_provider=True, provider_folders=(("acme/", "acme"),))
-    deleter = Deleter(
-        DeleteConfig(BUCKET, UNIQUE_ID, delete_at_provider=True),
-        store=store,
-        objects=objects,
-        provider=provider,
-        clock=clock,
-        metrics=metrics,
-    )
+    deleter = deleter_for(store, objects, provider, clock, metrics)
     objects.add("acme/a.mp4")
     ingestor.enqueue(created("acme/a.mp4"))
     original = provider.upload_url

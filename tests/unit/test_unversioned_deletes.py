@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.deletes import DeleteConfig, Deleter
+from functions.core.deletes import Deleter
 from functions.core.ingest import Ingestor, Kind
 from functions.core.objects import ObjectRef, parse_object_events
 from functions.core.status import DELETED, QUEUED, UNPARSE
@@ -21,6 +21,7 @@ from tests.unit.fakes import (
     created,
     id_of,
 )
+from tests.unit.test_folders import deleter_for
 
 KEY = "clips/holiday trip.mp4"
 # What S3 sends for a DeleteObject on an unversioned bucket (no versionId, no eTag, no size).
@@ -40,14 +41,7 @@ def unversioned(etag: str) -> ObjectRef:
 def deleter(
     store: InMemoryStore, objects: FakeObjects, provider: FakeProvider, clock: FakeClock, metrics: FakeMetrics
 ) -> Deleter:
-    return Deleter(
-        DeleteConfig(BUCKET, UNIQUE_ID, delete_at_provider=True),
-        store=store,
-        objects=objects,
-        provider=provider,
-        clock=clock,
-        metrics=metrics,
-    )
+    return deleter_for(store, objects, provider, clock, metrics)
 
 
 def the_delete() -> ObjectRef:
