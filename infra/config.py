@@ -15,6 +15,7 @@ functions would reject at cold start fails ``cdk synth`` instead, naming the con
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any, Final
 
 from functions.core import env
 from functions.core.errors import SettingsError
+from functions.core.folders import folder_map_json, parse_folder_map
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
     CALLBACK_TIMEOUT_SECONDS,
@@ -91,6 +93,8 @@ class Setting:
     doc: str
     variable: str | None = None
     functions: tuple[str, ...] = ()
+    # How the variable carries the value, when not as ``_variable_text`` writes it.
+    as_text: Callable[[Any], str] | None = None
 
 
 def setting(
@@ -100,9 +104,11 @@ def setting(
     *,
     variable: str | None = None,
     functions: tuple[str, ...] = (INGEST,),
+    as_text: Callable[[Any], str] | None = None,
 ) -> Any:
     """A ``PipelineConfig`` field declared with everything known about its context key."""
-    return field(metadata={"setting": Setting(default, read, doc, variable, functions if variable else ())})
+    spec = Setting(default, read, doc, variable, functions if variable else (), as_text)
+    return field(metadata={"setting": spec})
 
 
 def context_key(field_name: str) -> str:
@@ -268,6 +274,26 @@ def _prefixes(key: str, value: object) -> tuple[str, ...]:
     return prefixes
 
 
+def _provider_folders(key: str, value: object) -> tuple[tuple[str, str], ...]:
+    """A JSON object (cdk.json) or a JSON string (``-c providerFolders='{"a/": "acme"}'``), read by
+    the functions' own rule (functions.core.folders.parse_folder_map)."""
+    if _is_blank(value):
+        return ()
+    if isinstance(value, Mapping):
+        raw = json.dumps(dict(value))
+    elif isinstance(value, str):
+        raw = value
+    else:
+        raise ContextError(
+            key,
+            f'must be an object of key prefix to folder, e.g. {{"customers/acme/": "acme"}}, got {value!r}',
+        )
+    try:
+        return parse_folder_map(raw)
+    except ValueError as exc:
+        raise ContextError(key, str(exc)) from exc
+
+
 def _kms_key_arns(key: str, value: object) -> tuple[str, ...]:
     arns = _string_list(key, value)
     for arn in arns:
@@ -396,6 +422,14 @@ class PipelineConfig:
         "the provider's unique_id folder for every upload",
         variable=env.MEMORIES_UNIQUE_ID,
         functions=PROVIDER_CALLERS,
+    )
+    provider_folders: tuple[tuple[str, str], ...] = setting(
+        {},
+        _provider_folders,
+        "key prefix -> unique_id folder (a JSON object, or a JSON string with -c); the longest matching"
+        " prefix wins, x-amz-meta-unique-id and the sidecar's unique_id win over it, uniqueId is the rest",
+        variable=env.PROVIDER_FOLDERS,
+        as_text=folder_map_json,
     )
     default_datetime_taken: str | None = setting(
         None, _optional_text, "upload_url datetime_taken when the object does not give one",
@@ -529,7 +563,7 @@ class PipelineConfig:
     def _context_variables(self, function: str) -> dict[str, str]:
         """The variables of ``function`` that context keys set, as the settings classes read them."""
         return {
-            spec.variable: _variable_text(getattr(self, name))
+            spec.variable: (spec.as_text or _variable_text)(getattr(self, name))
             for name, spec in SETTINGS.items()
             if spec.variable is not None and function in spec.functions
         }
@@ -593,6 +627,7 @@ class PipelineConfig:
                 "sourceBucketKmsKeyArns",
                 "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
             )
+        self._check_folder_prefixes()
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(
@@ -600,6 +635,17 @@ class PipelineConfig:
                 f"runs every {period} s, which is not longer than the reconcile timeout "
                 f"({RECONCILE_TIMEOUT_SECONDS} s): two runs could overlap and resubmit the same video",
             )
+
+    def _check_folder_prefixes(self) -> None:
+        """A mapped prefix no notified key can start with would never apply: a mistake, said now."""
+        if not self.prefixes:
+            return
+        for prefix, _ in self.provider_folders:
+            if not any(prefix.startswith(p) or p.startswith(prefix) for p in self.prefixes):
+                raise ContextError(
+                    "providerFolders",
+                    f"maps {prefix!r}, which no notified key can start with (prefixes: {list(self.prefixes)})",
+                )
 
     def _check_function_settings(self) -> None:
         builders = (

@@ -208,12 +208,22 @@ def _find(store: DynamoStatusStore, session: boto3.Session, args: argparse.Names
     return record
 
 
+def provider_folder(record: VideoRecord, default: str | None) -> str:
+    """The memories.ai folder (unique_id) every call about the video names: the record's own, else
+    (a record from before folders) the deployment's default folder."""
+    if record.unique_id:
+        return record.unique_id
+    return default or f"the default folder ({env.MEMORIES_UNIQUE_ID}, context uniqueId)"
+
+
 def cmd_show(store: DynamoStatusStore, session: boto3.Session, args: argparse.Namespace, line: Line) -> int:
     record = _find(store, session, args)
-    extra: dict[str, object] = {}
+    extra: dict[str, object] = {
+        "provider_folder": provider_folder(record, os.environ.get(env.MEMORIES_UNIQUE_ID, "").strip() or None)
+    }
     if record.status == QUEUED:
         place = line.place(record)
-        extra = {
+        extra |= {
             "place_in_line": place,
             "estimated_submission": iso(line.estimate(place, record.not_before)),
         }

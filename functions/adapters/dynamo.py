@@ -23,6 +23,8 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _RECORD_FIELDS: Final = tuple(f.name for f in fields(VideoRecord))
 _CONDITIONAL_FAILED: Final = "ConditionalCheckFailedException"
+# The pointer item of an unversioned key: which record is its newest (functions.core.deletes).
+_LATEST: Final = "latest_video_id"
 
 RATE_SLOT_ID: Final = "#rate-limit#upload_url"
 _SLOT_ATTRIBUTE: Final = "next_free_at"
@@ -152,6 +154,15 @@ class DynamoStatusStore:
             ":v": {"S": change.video_no},
             ":limit": {"N": str(HISTORY_LIMIT)},
         }
+        # The folder the provider confirmed it in (a record without one is in the default folder).
+        named = [folder for folder in change.in_folders if folder is not None]
+        for number, folder in enumerate(named):
+            values[f":f{number}"] = {"S": folder}
+        names["#f"] = "unique_id"
+        folder_tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
+        if None in change.in_folders:
+            folder_tests.append("attribute_not_exists(#f)")
+        in_folder = " OR ".join(folder_tests) or "attribute_not_exists(#f)"
         sets = "#s = :to, #u = :at, #h = list_append(#h, :step), #t = #t + :one, #c = #c + :one"
         sets += ", #r = #r + :one, #v = :v"
         removes = ["#hint", "#lease", "#line", "#pos"]
@@ -165,7 +176,9 @@ class DynamoStatusStore:
                 TableName=self._table,
                 Key={table.PARTITION_KEY: {"S": video_id}},
                 UpdateExpression=f"SET {sets} REMOVE {', '.join(removes)}",
-                ConditionExpression="#s = :from AND (attribute_not_exists(#v) OR #v = :v) AND size(#h) < :limit",
+                ConditionExpression=(
+                    f"#s = :from AND (attribute_not_exists(#v) OR #v = :v) AND size(#h) < :limit AND ({in_folder})"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -178,6 +191,21 @@ class DynamoStatusStore:
                 raise RecordNotFound("no such video") from exc
             return item_to_record(item)
         return None
+
+    def remember_latest(self, bucket: str, key: str, video_id: str) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={table.PARTITION_KEY: {"S": table.latest_item_id(bucket, key)}, _LATEST: {"S": video_id}},
+        )
+
+    def latest(self, bucket: str, key: str) -> str | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={table.PARTITION_KEY: {"S": table.latest_item_id(bucket, key)}},
+            ConsistentRead=True,
+        )
+        value = response.get("Item", {}).get(_LATEST, {}).get("S")
+        return str(value) if value else None
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         records: list[VideoRecord] = []

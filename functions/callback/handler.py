@@ -21,7 +21,7 @@ from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.core.callbacks import CallbackConfig, CallbackService, parse_callback
 from functions.core.errors import CallbackRefused, InvalidCallback
 from functions.core.settings import CallbackSettings
-from functions.core.signing import TOKEN_PARAMETER
+from functions.core.signing import FOLDER_PARAMETER, TOKEN_PARAMETER
 
 logger = Logger()
 tracer = tracing.tracer()
@@ -69,7 +69,8 @@ def receive(video_id: str) -> dict[str, str]:
     )
     payload = parse_callback(_raw_body(), content_type)
     _service.count_received(payload)
-    outcome = _service.apply(video_id, payload)
+    # The folder hint is not part of the token: the service writes only to a record in that folder.
+    outcome = _service.apply(video_id, payload, api.current_event.get_query_string_value(FOLDER_PARAMETER))
     logger.info(f"callback {outcome.result}: {outcome.detail}", extra={"status": outcome.status})
     return {"result": outcome.result.value, "status": outcome.status}
 

@@ -11,6 +11,12 @@ videoNo: only a documented provider status that the provider itself reports for 
 (a real provider must not retry it forever), counted as ``CallbacksUnconfirmed``. When the provider
 cannot be asked right now, nothing is applied either: the reconciler asks it later, and a videoNo
 the record does not have yet is kept as ``hinted_video_no`` for it.
+
+Which folder: the record's (``record.folder(default)``, functions.core.folders). The usual callback
+writes without reading the record first, so the provider is asked in the folder the URL names (the
+``folder`` hint, given for videos outside the default folder) or else the default one, and the write
+applies only to a record in that folder; otherwise (a hint that is wrong, or was left out to keep
+the URL within 299 characters) the record is read and the provider asked again, in its folder.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from functions.core.errors import (
     TokenInvalid,
     TokenMissing,
 )
+from functions.core.folders import Folders
 from functions.core.metrics import Metric
 from functions.core.ports import Clock, Metrics, Provider, SigningKeys, StatusStore
 from functions.core.signing import VIDEO_ID_PATTERN, token_issued_at
@@ -198,20 +205,25 @@ class CallbackService:
             raise TokenExpired("token expired")
 
     def handle(
-        self, video_id: str, token: str | None, body: bytes, content_type: str | None
+        self,
+        video_id: str,
+        token: str | None,
+        body: bytes,
+        content_type: str | None,
+        folder: str | None = None,
     ) -> CallbackOutcome:
         """The whole use case. A transport that must decode the body first (base64) calls the
         steps itself, so that nothing about a forged request is looked at before its token."""
         self.authenticate(video_id, token)
         payload = parse_callback(body, content_type)
         self.count_received(payload)
-        return self.apply(video_id, payload)
+        return self.apply(video_id, payload, folder)
 
     def count_received(self, payload: CallbackPayload) -> None:
         """How an authenticated callback's payload came: the provider does not document it."""
         self._metrics.count(Metric.CALLBACKS_RECEIVED_AS, dimensions={"as": payload.received_as})
 
-    def apply(self, video_id: str, payload: CallbackPayload) -> CallbackOutcome:
+    def apply(self, video_id: str, payload: CallbackPayload, folder: str | None = None) -> CallbackOutcome:
         """Move an authenticated video's record forward (never back), as far as the provider confirms.
 
         The usual callback (UNPARSE -> PARSE or a failure, SUBMITTING -> UNPARSE) is one provider
@@ -219,7 +231,10 @@ class CallbackService:
         is as expected, and then hands back the stored record, which the rules below judge.
         """
         claimed = documented_provider_status(payload.status)
-        answer = _Answer(self._provider, payload.video_no, self._config.unique_id)
+        default = self._config.unique_id
+        # Before the record is read: the URL's folder hint, else the default folder; the
+        # conditional write insists on it.
+        answer = _Answer(self._provider, payload.video_no, Folders(default).asked_first(folder))
         record: VideoRecord | None = None
         if claimed is not None:
             confirmed = answer.confirmed(claimed)
@@ -237,6 +252,8 @@ class CallbackService:
             if record.video_no is not None and record.video_no != payload.video_no:
                 self._metrics.count(Metric.CALLBACKS_CONFLICTING)
                 raise ConflictingVideoNo(f"videoNo {payload.video_no} does not match this video's")
+            if record.folder(default) != answer.folder:
+                answer = _Answer(self._provider, payload.video_no, record.folder(default))
             try:
                 return self._counted(self._decide(record, payload, claimed, answer))
             except StaleRecord:
@@ -263,6 +280,7 @@ class CallbackService:
             step=step,
             video_no=payload.video_no,
             reason=note if is_failure(confirmed) else None,
+            in_folders=(answer.folder, None) if answer.folder == self._config.unique_id else (answer.folder,),
         )
 
     def _decide(
@@ -320,8 +338,8 @@ class CallbackService:
 class _Answer:
     """What get_metadata says of the callback's videoNo: asked once, on first need, then kept."""
 
-    def __init__(self, provider: Provider, video_no: str, unique_id: str) -> None:
-        self._provider, self._video_no, self._unique_id = provider, video_no, unique_id
+    def __init__(self, provider: Provider, video_no: str, folder: str) -> None:
+        self._provider, self._video_no, self.folder = provider, video_no, folder
         self._asked = False
         self._reported: str | None = None
         self._error: ProviderError | None = None
@@ -330,7 +348,7 @@ class _Answer:
         if not self._asked:
             self._asked = True
             try:
-                self._reported = self._provider.video_status(self._video_no, self._unique_id)
+                self._reported = self._provider.video_status(self._video_no, self.folder)
             except ProviderError as exc:
                 self._error = exc
         if self._error is not None:

@@ -4,9 +4,15 @@
 Which record: a delete of one version names that version; a delete marker hides the key's newest
 version, which S3 still has and reports (``ObjectStore.latest_version``). An unversioned bucket's
 delete events name neither a version nor an ETag (S3 leaves both out of delete events), and its
-records are keyed by ETag, so there the delete cannot be tied to a record: it is counted
-(``DeletesUnmatched``) and logged, nothing changes. Deletes need a versioned bucket (the one the
-stack creates is).
+records are keyed by ETag, so the ingest function notes, for each video it submits from an
+unversioned key, that it is the key's newest (``StatusStore.remember_latest``: one small item per
+key, written with the accepted answer, after the call, so a submission costs no write more before
+it; the last submitted wins). A delete then takes that record, once S3 confirms its bytes are gone
+from the key (a HEAD: nothing there, or other bytes); when the key holds that record's bytes again
+(re-uploaded since), nothing changes. Still unmatched, counted (``DeletesUnmatched``) and logged,
+nothing changed: a key whose video was not submitted yet (waiting in line: at its turn it is
+REJECTED, "no longer exists", never billed; or its call still in flight), a key last submitted
+before this release, and the rare key submitted twice out of order (the older record is marked).
 
 What the record was doing decides the rest, and nothing is ever submitted because of a delete:
 QUEUED (waiting) leaves the line and is never submitted, so never billed; SUBMITTING (its call is
@@ -75,17 +81,22 @@ class Deleter:
         if ref.bucket != self._config.source_bucket:
             return self._unmatched(f"another bucket ({ref.bucket!r})")
         version_id = self._removed_version(ref)
-        if version_id is None:
+        video_id = self._store.latest(ref.bucket, ref.key) if version_id is None else None
+        if version_id is not None:
+            video_id = video_id_for(ref.bucket, ref.key, version_id)
+        elif video_id is None:
             return self._unmatched(
-                "the delete names no object version (unversioned bucket): its record cannot be found"
+                "the delete names no object version (unversioned bucket) and no record of the key is"
+                " noted (dropped before this release, or never ingested)"
             )
-        video_id = video_id_for(ref.bucket, ref.key, version_id)
         for _ in range(_WRITE_TRIES):
             record = self._store.get(video_id)
             if record is None:
                 return self._unmatched("no record for that object version (never ingested)", video_id)
             if record.status == DELETED:
                 return Outcome(Kind.DUPLICATE, "already deleted", video_id, record.video_no)
+            if version_id is None and self._still_there(record):
+                return self._unmatched("the key holds that video's bytes again (uploaded after the delete)")
             try:
                 return self._delete(record)
             except StaleRecord:
@@ -99,10 +110,16 @@ class Deleter:
         # A version id, or an ETag where a sender gives one (S3's own delete events carry none).
         return ref.object_version or None
 
+    def _still_there(self, record: VideoRecord) -> bool:
+        """An unversioned key's record whose bytes S3 still has at the key (same ETag)."""
+        info = self._objects.head(record.bucket, record.key, None)
+        return info is not None and info.etag is not None and info.etag == record.object_version
+
     def _delete(self, record: VideoRecord) -> Outcome:
         note = _why(record.status)
         if self._config.delete_at_provider and record.video_no:
-            self._provider.delete_videos([record.video_no], self._config.unique_id)
+            # In the folder it was submitted under (a record from before folders: the default).
+            self._provider.delete_videos([record.video_no], record.folder(self._config.unique_id))
             self._metrics.count(Metric.VIDEOS_DELETED_AT_PROVIDER)
             note += f"; deleted at memories.ai ({record.video_no})"
         elif self._config.delete_at_provider and record.status in (SUBMITTING, UNCERTAIN):

@@ -45,10 +45,11 @@ from functions.core.errors import (
     ProviderUnavailable,
     StaleRecord,
 )
+from functions.core.folders import Folders, pinned
 from functions.core.metrics import Metric
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
-from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
+from functions.core.sidecar import SIDECAR_MAX_BYTES, Sidecar, read_sidecar, sidecar_key, sidecar_of
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
@@ -113,6 +114,12 @@ class IngestConfig:
     delete_at_provider: bool = False
     # READ_SIDECARS: look for <key>.json beside each video at its turn (one more S3 request each).
     read_sidecars: bool = False
+    # PROVIDER_FOLDERS: key prefix -> unique_id, longest first (functions.core.folders).
+    provider_folders: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def folders(self) -> Folders:
+        return Folders(self.unique_id, self.provider_folders)
 
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
@@ -183,6 +190,9 @@ class Ingestor:
             # Only a sender to the private queue could name another bucket: an expiring entry only.
             why = f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
             return self._skip(ref, video_id, why)
+        video_key = sidecar_of(ref.key, self._config.video_suffixes) if self._config.read_sidecars else None
+        if video_key is not None:
+            return self._skip(ref, video_id, f"sidecar metadata of {video_key}")
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
@@ -191,7 +201,8 @@ class Ingestor:
             return Outcome(Kind.REJECTED, refusal, video_id)
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
-        if not self._store.create(replace(fresh, queued_at=ref.event_time or fresh.created_at)):
+        queued_at, folder = ref.event_time or fresh.created_at, self._config.folders.for_key(ref.key)
+        if not self._store.create(replace(fresh, queued_at=queued_at, unique_id=folder)):
             return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 
@@ -273,7 +284,10 @@ class Ingestor:
             raise
         if isinstance(prepared, Outcome):
             return prepared
-        return self._submit(record, prepared)
+        pinned_record = pinned(self._store, record, prepared.unique_id)
+        if pinned_record is None:
+            return Outcome(Kind.DELETED, "deleted from S3 before its call: not submitted", record.video_id)
+        return self._submit(pinned_record, prepared)
 
     def _prepare(self, record: VideoRecord) -> UploadRequest | Outcome:
         # Checked again now, on what S3 itself reports: it may have waited days, an operator may have
@@ -302,14 +316,15 @@ class Ingestor:
         if not_a_video is not None:
             return self._finish_rejected(record, not_a_video)
         try:
-            sidecar = self._sidecar_fields(record)
+            sidecar = self._sidecar(record)
         except ObjectUnreadable as exc:
             return self._finish_rejected(record, unreadable_reason(exc))
         except ValueError as exc:
             return self._finish_rejected(record, f"invalid sidecar {sidecar_key(record.key)}: {exc}")
         # The object's own metadata, then its sidecar, then the deployment's defaults.
-        options = self._config.defaults.overlay(sidecar).overlay(fields_from_metadata(info.metadata))
-        problems = validate_optional_fields(options)
+        options = self._config.defaults.overlay(sidecar.fields).overlay(fields_from_metadata(info.metadata))
+        folder = self._config.folders.choose(record.key, info.metadata, sidecar.unique_id)
+        problems = [*validate_optional_fields(options), *folder.problems]
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
             return self._finish_rejected(record, reason)
@@ -323,18 +338,19 @@ class Ingestor:
                 self._signing_key(),
                 record.video_id,
                 issued_at=self._clock.now(),
+                **self._config.folders.callback_hint(folder.unique_id),
             ),
-            unique_id=self._config.unique_id,
+            unique_id=folder.unique_id,
             options=options,
             extra_tags=(trace_tag(record.video_id),),
         )
 
-    def _sidecar_fields(self, record: VideoRecord) -> OptionalFields:
+    def _sidecar(self, record: VideoRecord) -> Sidecar:
         """What ``<key>.json`` beside the video gives (its newest version), if there is one."""
         if not self._config.read_sidecars:
-            return OptionalFields()
+            return Sidecar()
         info = self._objects.peek(record.bucket, sidecar_key(record.key), None, SIDECAR_MAX_BYTES)
-        return OptionalFields() if info is None else fields_from_sidecar(info.head, info.size)
+        return Sidecar() if info is None else read_sidecar(info.head, info.size)
 
     def _submit(self, record: VideoRecord, request: UploadRequest) -> Outcome:
         try:
@@ -414,6 +430,9 @@ class Ingestor:
             return replace(current, **changes)  # type: ignore[arg-type]
 
         self._write(record, apply)
+        if record.version_id is None:
+            # Unversioned: its delete events name no ETag; they find the submitted video through this.
+            self._store.remember_latest(record.bucket, record.key, record.video_id)
         self._metrics.count(Metric.VIDEOS_SUBMITTED)
         if deleted_meanwhile and self._config.delete_at_provider:
             return self._delete_late(record, accepted.video_no)
@@ -422,7 +441,7 @@ class Ingestor:
     def _delete_late(self, record: VideoRecord, video_no: str) -> Outcome:
         """The object was deleted from S3 during the call: the upload it made goes too."""
         try:
-            self._provider.delete_videos([video_no], self._config.unique_id)
+            self._provider.delete_videos([video_no], record.folder(self._config.unique_id))
         except ProviderError as exc:
             detail = f"accepted, but deleted from S3 meanwhile; deleting it at memories.ai failed ({exc})"
             return Outcome(Kind.DELETED, detail, record.video_id, video_no)

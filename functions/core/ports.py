@@ -58,6 +58,12 @@ class StatusStore(Protocol):
     def line_length(self, before: str | None = None) -> int:
         """How many videos wait in line (only those ahead of position ``before``, if given)."""
 
+    def remember_latest(self, bucket: str, key: str, video_id: str) -> None:
+        """Note ``video_id`` as the newest record of an unversioned key (the last notified wins)."""
+
+    def latest(self, bucket: str, key: str) -> str | None:
+        """The record ``remember_latest`` last noted for the key, or None."""
+
 
 class ObjectStore(Protocol):
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:

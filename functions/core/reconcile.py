@@ -14,6 +14,9 @@
   billed; it becomes UNCERTAIN, and the rule above settles it.
 - QUEUED is never touched: a video in line waits for the ingest function, which always comes back
   to the line (after each batch and every minute), so it is never an orphan.
+- Every provider question names the folder the record was submitted under
+  (``record.folder(default)``): get_metadata per record, and the listings per folder, once per pass
+  for each folder that holds an UNCERTAIN record.
 - Every run counts the videos that have not reached a final state within ``stuck_after`` (those in
   line excluded: a long line is expected at the provider's rate) and how many wait in line.
 """
@@ -115,13 +118,13 @@ class Reconciler:
         self._provider = provider
         self._clock = clock
         self._metrics = metrics
-        # Per pass: the provider's unparsed videos, and which record holds a videoNo.
-        self._listed: list[ListedVideo] | None = None
+        # Per pass: the provider's unparsed videos in each folder asked, and which record holds a videoNo.
+        self._listed: dict[str, list[ListedVideo]] = {}
         self._holders: dict[str, str | None] = {}
 
     def run(self) -> Counter[str]:
         """One pass; returns what it did, by action."""
-        self._listed = None
+        self._listed = {}
         self._holders = {}
         now = self._clock.now()
         cutoff = iso(now - self._config.reconcile_after_seconds)
@@ -170,7 +173,7 @@ class Reconciler:
 
     def _check_accepted(self, record: VideoRecord) -> str:
         assert record.video_no is not None
-        status = self._provider.video_status(record.video_no, self._config.unique_id)
+        status = self._provider.video_status(record.video_no, record.folder(self._config.unique_id))
         if status is None:
             note = f"memories.ai does not know videoNo {record.video_no}"
             self._metrics.count(Metric.VIDEOS_UNKNOWN_TO_PROVIDER)
@@ -187,9 +190,10 @@ class Reconciler:
         queries leaves the first only after it has entered the second.
         """
         call = ambiguous_call(record)
-        candidates = [v for v in self._candidates() if self._may_be(record, v, call)]
+        folder = record.folder(self._config.unique_id)
+        candidates = [v for v in self._candidates(folder) if self._may_be(record, v, call)]
         tag = trace_tag(record.video_id)
-        tagged = self._provider.find_by_tag(self._config.unique_id, tag)
+        tagged = self._provider.find_by_tag(folder, tag)
         own = tagged or [v for v in candidates if tag in v.tags]
         if own:
             return self._adopt(record, own[0].video_no, own[0].status)
@@ -212,16 +216,15 @@ class Reconciler:
         self._metrics.count(Metric.VIDEOS_RESUBMITTED)
         return "resubmitted"
 
-    def _candidates(self) -> list[ListedVideo]:
-        """This pass's videos that are not parsed (pending or failed): listed once per pass."""
-        if self._listed is None:
-            unique_id = self._config.unique_id
-            self._listed = [
+    def _candidates(self, folder: str) -> list[ListedVideo]:
+        """The folder's videos that are not parsed (pending or failed): listed once per pass."""
+        if folder not in self._listed:
+            self._listed[folder] = [
                 video
                 for status in CANDIDATE_STATUSES
-                for video in self._provider.find_by_status(unique_id, status)
+                for video in self._provider.find_by_status(folder, status)
             ]
-        return self._listed
+        return self._listed[folder]
 
     def _may_be(self, record: VideoRecord, video: ListedVideo, call: AmbiguousCall) -> bool:
         """Created around the ambiguous call, and neither tagged for nor held by another record."""

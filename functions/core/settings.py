@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from functions.core import env
 from functions.core.contract import CALLBACK_MAX_LENGTH, OptionalFields, validate_optional_fields
 from functions.core.errors import SettingsError
+from functions.core.folders import parse_folder_map
 from functions.core.signing import callback_url_length
 
 DEFAULT_API_BASE_URL = "https://api.memories.ai"
@@ -209,6 +210,8 @@ class IngestSettings:
     delete_at_provider: bool = False
     # Each video's <key>.json sidecar is read at its turn (one more S3 request per video).
     read_sidecars: bool = False
+    # Key prefix -> provider folder (unique_id), longest prefix first (functions.core.folders).
+    provider_folders: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -265,6 +268,7 @@ class IngestSettings:
             metrics_namespace=_metrics_namespace(environ),
             delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
             read_sidecars=_parse(environ, env.READ_SIDECARS, "false", _boolean),
+            provider_folders=_parse(environ, env.PROVIDER_FOLDERS, "{}", parse_folder_map),
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(

@@ -23,6 +23,9 @@ from functions.core.errors import SettingsError
 
 CALLBACK_PATH_PREFIX: Final = "/callbacks/"
 TOKEN_PARAMETER: Final = "token"
+# The provider folder of a video outside the default one: a hint that saves the callback a read
+# (functions.core.callbacks); not signed, since the callback's write insists on the record's folder.
+FOLDER_PARAMETER: Final = "folder"
 VIDEO_ID_LENGTH: Final = 32
 ISSUED_DIGITS: Final = 10  # epoch seconds until the year 2286
 MAC_LENGTH: Final = 43  # 32 bytes, base64url without padding
@@ -76,9 +79,22 @@ def token_matches(signing_key: bytes, video_id: str, token: str | None) -> bool:
     return token_issued_at((signing_key,), video_id, token) is not None
 
 
-def callback_url(base_url: str, signing_key: bytes, video_id: str, issued_at: float | None = None) -> str:
+def callback_url(
+    base_url: str,
+    signing_key: bytes,
+    video_id: str,
+    issued_at: float | None = None,
+    *,
+    folder: str | None = None,
+    max_length: int | None = None,
+) -> str:
+    """The video's callback URL; with ``folder``, that hint too, unless it would pass ``max_length``."""
     token = token_for(signing_key, video_id, issued_at)
-    return f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}{quote(video_id)}?{TOKEN_PARAMETER}={token}"
+    url = f"{base_url.rstrip('/')}{CALLBACK_PATH_PREFIX}{quote(video_id)}?{TOKEN_PARAMETER}={token}"
+    if folder is None:
+        return url
+    hinted = f"{url}&{FOLDER_PARAMETER}={quote(folder, safe='')}"
+    return hinted if max_length is None or len(hinted) <= max_length else url
 
 
 def callback_url_length(base_url: str) -> int:

@@ -180,7 +180,9 @@ class VideoRecord:
 @dataclass(frozen=True, slots=True)
 class Advance:
     """A confirmed callback's change, written in one conditional write when the record is as
-    expected: in ``from_status``, without a videoNo or with ``video_no``, with room in its history.
+    expected: in ``from_status``, without a videoNo or with ``video_no``, with room in its history,
+    and in a folder of ``in_folders`` (its stored ``unique_id``; None: a record without one, which
+    is in the default folder): the folder the provider confirmed the change in.
 
     ``applied_to`` is the one definition of what it changes; the store adapter writes the same.
     """
@@ -189,12 +191,14 @@ class Advance:
     step: Transition
     video_no: str
     reason: str | None = None
+    in_folders: tuple[str | None, ...] = (None,)
 
     def applies_to(self, record: VideoRecord) -> bool:
         return (
             record.status == self.from_status
             and record.video_no in (None, self.video_no)
             and len(record.history) < HISTORY_LIMIT
+            and record.unique_id in self.in_folders
         )
 
     def applied_to(self, record: VideoRecord) -> VideoRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 PARTITION_KEY: Final = "video_id"
@@ -17,6 +18,16 @@ VIDEO_NO_INDEX_PARTITION_KEY: Final = "video_no"
 
 # Items that only exist to coordinate (the shared upload-rate slot) expire through this attribute.
 TTL_ATTRIBUTE: Final = "expires_at"
+
+# An unversioned key's newest record, for its delete events (which name no ETag): one small
+# coordination item per key, "#latest#<hash of bucket and key>", beside the records.
+LATEST_ITEM_PREFIX: Final = "#latest#"
+
+
+def latest_item_id(bucket: str, key: str) -> str:
+    digest = hashlib.sha256("\n".join((bucket, key)).encode("utf-8")).hexdigest()[:32]
+    return f"{LATEST_ITEM_PREFIX}{digest}"
+
 
 # The line of videos waiting for an upload slot: a sparse index, present only on QUEUED records (the
 # store adapter writes these two attributes then, and removes them otherwise). One partition, sorted

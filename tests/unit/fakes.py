@@ -46,6 +46,8 @@ class InMemoryStore:
         self._line: list[str] = []  # line positions, sorted
         self._before_next_save: Callable[[], object] | None = None
         self.reads = 0
+        # Unversioned keys' newest records (remember_latest).
+        self.latest_of: dict[tuple[str, str], str] = {}
         self.writes = 0
         # Conditional writes refused because the record was not as expected (they change nothing).
         self.refused = 0
@@ -162,6 +164,14 @@ class InMemoryStore:
     def line_length(self, before: str | None = None) -> int:
         self.reads += 1
         return len(self._line) if before is None else bisect.bisect_left(self._line, before)
+
+    def remember_latest(self, bucket: str, key: str, video_id: str) -> None:
+        self.writes += 1
+        self.latest_of[(bucket, key)] = video_id
+
+    def latest(self, bucket: str, key: str) -> str | None:
+        self.reads += 1
+        return self.latest_of.get((bucket, key))
 
 
 def accepted(video_no: str = "VI0001", *, upload_time: str = "1760000000000") -> Accepted:
