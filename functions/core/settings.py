@@ -7,6 +7,7 @@ rather than misbehave later. Defaults live here and nowhere else.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -33,6 +34,8 @@ DEFAULT_SECRET_CACHE_SECONDS = 300
 DEFAULT_RECONCILE_AFTER_SECONDS = 15 * 60
 DEFAULT_STUCK_AFTER_SECONDS = 6 * 3600
 DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
+# The status events go to the account's default event bus unless a bus is named.
+DEFAULT_EVENT_BUS_NAME = "default"
 # How long a callback URL is honoured. The provider calls back when it has fetched the video and
 # when parsing ends: minutes for short videos, hours for long ones. Three days covers a long queue at
 # the provider; whatever arrives later is caught by the reconciler, which asks get_metadata itself.
@@ -341,5 +344,27 @@ class ReconcileSettings:
             connect_timeout_seconds=_connect_timeout(environ),
             read_timeout_seconds=_read_timeout(environ),
             secret_cache_seconds=_secret_cache(environ),
+            metrics_namespace=_metrics_namespace(environ),
+        )
+
+
+def _event_bus_name(raw: str) -> str:
+    # EventBridge's rule for a bus name; not an ARN: the function's grant names a bus of its account.
+    if not re.fullmatch(r"[A-Za-z0-9._\-/]{1,256}", raw):
+        raise ValueError("must be an event bus name (letters, digits, . _ - /), not an ARN")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class EventsSettings:
+    """The events function: status changes from the table's stream, published to ``event_bus_name``."""
+
+    event_bus_name: str
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> EventsSettings:
+        return cls(
+            event_bus_name=_parse(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME, _event_bus_name),
             metrics_namespace=_metrics_namespace(environ),
         )
