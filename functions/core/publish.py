@@ -28,6 +28,8 @@ from functions.core.status import VideoRecord
 __all__ = [
     "MAX_ENTRIES_PER_PUT",
     "MAX_PUT_BYTES",
+    "STREAM_BATCH_SIZE",
+    "STREAM_RETRY_ATTEMPTS",
     "Change",
     "EventBus",
     "Published",
@@ -42,6 +44,13 @@ MAX_ENTRIES_PER_PUT: Final = 10
 MAX_PUT_BYTES: Final = 256 * 1024
 # What EventBridge counts for an entry's Time, whatever its value.
 _TIME_BYTES: Final = 14
+
+# The stream's event source (infra/constructs/events.py, and devstack/streams.py locally): records
+# per invocation (ten PutEvents requests at most), and how often a failed batch is handed over again
+# before it goes to the on-failure queue. Lambda retries a stream batch at once, so the retries are
+# spread by botocore's own backoff inside each try; an outage longer than that reaches the queue.
+STREAM_BATCH_SIZE: Final = 100
+STREAM_RETRY_ATTEMPTS: Final = 50
 
 
 def object_arn(partition: str, bucket: str, key: str) -> str:

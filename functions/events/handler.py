@@ -90,7 +90,8 @@ def build(settings: EventsSettings, session: boto3.Session | None = None) -> Eve
 _app: EventsApp | None = None
 
 
-@logger.inject_lambda_context
+# clear_state: the correlation id a batch's records carry is not the next batch's.
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext, app: EventsApp | None = None) -> Any:
