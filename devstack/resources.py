@@ -111,7 +111,9 @@ def create_resources(
     )["ARN"]
     events_sink_url, events_failures_url = _create_status_event_queues(session, names)
     return Resources(
-        stream_arn=session.client("dynamodb").describe_table(TableName=names.table)["Table"]["LatestStreamArn"],
+        stream_arn=session.client("dynamodb").describe_table(TableName=names.table)["Table"][
+            "LatestStreamArn"
+        ],
         events_sink_url=events_sink_url,
         events_failures_url=events_failures_url,
         bucket=names.bucket,

@@ -44,8 +44,8 @@ from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_togeth
 from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
-from functions.core.publish import STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 from functions.core.objects import NOTIFICATION_SOURCES
+from functions.core.publish import STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 from functions.core.settings import (
     DEFAULT_METRICS_NAMESPACE,
     CallbackSettings,
@@ -60,8 +60,8 @@ if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
     # environment the stack has not set yet.
     from functions.core.callbacks import CallbackService
-    from functions.events.handler import EventsApp
     from functions.core.reconcile import Reconciler
+    from functions.events.handler import EventsApp
     from functions.ingest.handler import IngestApp
 
 __all__ = [
@@ -656,13 +656,17 @@ class LocalStack:
                 self._sink.extend(json.loads(m["Body"]) for m in messages)
                 sqs.delete_message_batch(
                     QueueUrl=self.resources.events_sink_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
                 )
 
     def events_for(self, video_id: str) -> list[dict[str, Any]]:
         """One video's status events as a consumer would keep them: one per ``event_id`` (delivery is
         at least once), ordered by ``sequence`` (EventBridge does not keep order)."""
-        unique = {e["detail"]["event_id"]: e for e in self.status_events() if e["detail"]["video_id"] == video_id}
+        unique = {
+            e["detail"]["event_id"]: e for e in self.status_events() if e["detail"]["video_id"] == video_id
+        }
         return sorted(unique.values(), key=lambda e: int(e["detail"]["sequence"]))
 
     def wait_for(

@@ -85,10 +85,14 @@ def _epoch_seconds(value: Any) -> int:
     return int(float(value))
 
 
-def lambda_stream_record(record: Mapping[str, Any], stream_arn: str, region: str = LOCAL_REGION) -> dict[str, Any]:
+def lambda_stream_record(
+    record: Mapping[str, Any], stream_arn: str, region: str = LOCAL_REGION
+) -> dict[str, Any]:
     """One GetRecords record as Lambda's DynamoDB event source hands it to the function."""
     stream = record["dynamodb"]
-    dynamodb: dict[str, Any] = {"ApproximateCreationDateTime": _epoch_seconds(stream["ApproximateCreationDateTime"])}
+    dynamodb: dict[str, Any] = {
+        "ApproximateCreationDateTime": _epoch_seconds(stream["ApproximateCreationDateTime"])
+    }
     for name in ("Keys", "NewImage", "OldImage", "SequenceNumber", "SizeBytes", "StreamViewType"):
         if name in stream:
             dynamodb[name] = stream[name]
@@ -223,7 +227,9 @@ class StreamPoller:
                 default=str,
             )
         )
-        context = FakeLambdaContext(self._config.function_name, timeout_seconds=self._config.function_timeout_seconds)
+        context = FakeLambdaContext(
+            self._config.function_name, timeout_seconds=self._config.function_timeout_seconds
+        )
         try:
             answer = json.loads(json.dumps(self._handler(event, context)))
         except Exception as exc:
