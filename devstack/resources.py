@@ -168,9 +168,12 @@ def _create_status_event_queues(session: boto3.Session, names: ResourceNames) ->
     """The events sink (a rule on the default bus sends it every status event, as a consumer's rule
     would), and the stream event source's on-failure queue."""
     sqs = session.client("sqs")
-    retention = {"MessageRetentionPeriod": str(RETENTION_SECONDS)}
-    sink_url = sqs.create_queue(QueueName=names.events_sink, Attributes=retention)["QueueUrl"]
-    failures_url = sqs.create_queue(QueueName=names.events_failures, Attributes=retention)["QueueUrl"]
+    sink_url, failures_url = (
+        sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(RETENTION_SECONDS)})[
+            "QueueUrl"
+        ]
+        for name in (names.events_sink, names.events_failures)
+    )
     events = session.client("events")
     events.put_rule(Name=names.events_rule, EventPattern=json.dumps({"source": [SOURCE]}), State="ENABLED")
     events.put_targets(

@@ -43,7 +43,7 @@ __all__ = ["StreamBatch", "StreamPoller", "StreamPollerConfig", "lambda_stream_r
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
-OnFailure = Callable[[dict[str, Any]], None]
+OnFailure = Callable[[dict[str, Any]], object]
 
 # GetRecords returns at most 1,000 records; Lambda's batch size for streams is 1..10,000.
 MAX_GET_RECORDS: Final = 1000
