@@ -27,6 +27,7 @@ from functions.core.settings import (
     DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS,
     DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_EVENT_BUS_NAME,
     DEFAULT_MAX_OBJECT_BYTES,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_PRESIGNED_URL_TTL_SECONDS,
@@ -41,6 +42,7 @@ from functions.core.settings import (
     INGEST_SCHEDULE_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
     CallbackSettings,
+    EventsSettings,
     IngestSettings,
     ReconcileSettings,
 )
@@ -48,6 +50,7 @@ from functions.core.settings import (
 __all__ = [
     "CALLBACK_TIMEOUT_SECONDS",
     "DEFAULTS",
+    "EVENTS_TIMEOUT_SECONDS",
     "INGEST_SCHEDULE",
     "INGEST_TIMEOUT_SECONDS",
     "PLACEHOLDER_REFS",
@@ -79,6 +82,8 @@ CALLBACK_TIMEOUT_SECONDS: Final = 20
 # Reconcile may query the provider for many videos; it must finish before the next scheduled run
 # so that two runs never resubmit the same video (``_check_schedule`` enforces it for rate()).
 RECONCILE_TIMEOUT_SECONDS: Final = 240
+# The events function puts at most ten PutEvents requests per batch, each retried by botocore.
+EVENTS_TIMEOUT_SECONDS: Final = 60
 
 DEFAULTS: Final[Mapping[str, object]] = {
     "memoriesApiBaseUrl": DEFAULT_API_BASE_URL,
@@ -116,6 +121,8 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "destroyTableOnDelete": False,
     "metricsNamespace": DEFAULT_METRICS_NAMESPACE,
     "logLevel": "INFO",
+    "publishStatusEvents": True,
+    "eventBusName": None,
 }
 
 # Which context key feeds which environment variable, so that a function setting that rejects a
@@ -142,6 +149,7 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.RECONCILE_AFTER_SECONDS: "reconcileAfterSeconds",
     env.STUCK_AFTER_SECONDS: "stuckAfterSeconds",
     env.POWERTOOLS_METRICS_NAMESPACE: "metricsNamespace",
+    env.EVENT_BUS_NAME: "eventBusName",
 }
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -367,6 +375,10 @@ class PipelineConfig:
     - ``destroyTableOnDelete``: delete the status table with the stack. Default false (retain).
     - ``metricsNamespace``: CloudWatch namespace of the custom metrics. Default ``MemoriesIngest``.
     - ``logLevel``: DEBUG, INFO, WARNING or ERROR. Default INFO.
+    - ``publishStatusEvents``: every status change is published as an EventBridge event (README
+      "Status events"; the table's stream feeds an events function). Default true.
+    - ``eventBusName``: the event bus of this account and region the status events go to. Default:
+      the default bus.
     """
 
     memories_api_base_url: str
@@ -404,6 +416,8 @@ class PipelineConfig:
     destroy_table_on_delete: bool
     metrics_namespace: str
     log_level: str
+    publish_status_events: bool = True
+    event_bus_name: str | None = None
 
     @classmethod
     def from_context(cls, try_get_context: Callable[[str], object]) -> PipelineConfig:
@@ -473,6 +487,8 @@ class PipelineConfig:
             destroy_table_on_delete=_bool("destroyTableOnDelete", get("destroyTableOnDelete")),
             metrics_namespace=_metrics_namespace(get("metricsNamespace")),
             log_level=_log_level(get("logLevel")),
+            publish_status_events=_bool("publishStatusEvents", get("publishStatusEvents")),
+            event_bus_name=_optional_text("eventBusName", get("eventBusName")),
         )
         config._check_relations()
         config._check_function_settings()
@@ -543,6 +559,18 @@ class PipelineConfig:
             **self._provider_client_environment(),
         }
 
+    def events_environment(self) -> dict[str, str]:
+        """Exactly what ``EventsSettings.from_env`` reads, plus the Powertools variables."""
+        return {
+            **self._powertools_environment(),
+            env.EVENT_BUS_NAME: self.bus_name,
+        }
+
+    @property
+    def bus_name(self) -> str:
+        """The bus the status events go to."""
+        return self.event_bus_name or DEFAULT_EVENT_BUS_NAME
+
     def _powertools_environment(self) -> dict[str, str]:
         return {
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -581,6 +609,7 @@ class PipelineConfig:
             (IngestSettings.from_env, self.ingest_environment),
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
+            (EventsSettings.from_env, lambda _: self.events_environment()),
         )
         for from_env, environment in builders:
             try:

@@ -24,7 +24,13 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
 from infra.constructs.table import StatusTable
 
-__all__ = ["INGEST_HANDLER", "RECORD_ACTIONS", "PipelineFunctions"]
+__all__ = [
+    "INGEST_HANDLER",
+    "RECORD_ACTIONS",
+    "PipelineFunctions",
+    "application_log_level",
+    "pipeline_function",
+]
 
 INGEST_HANDLER: Final = "functions.ingest.handler.handler"
 CALLBACK_HANDLER: Final = "functions.callback.handler.handler"
@@ -69,7 +75,7 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = code
-        self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
+        self._log_level = application_log_level(config)
         refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
@@ -186,41 +192,71 @@ class PipelineFunctions(Construct):
         environment: dict[str, str],
         retry_attempts: int | None = None,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            f"{name}Logs",
-            retention=LOG_RETENTION,
-            # Operational logs only; nothing in them outlives the pipeline.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # An explicit role instead of Lambda's default one, which carries the broad
-        # AWSLambdaBasicExecutionRole managed policy: this one may write to its own log group only.
-        role = iam.Role(
-            self,
-            f"{name}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Execution role of the {name.lower()} function.",
-        )
-        log_group.grant_write(role)
-        return lambda_.Function(
+        return pipeline_function(
             self,
             name,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             code=self._code,
+            log_level=self._log_level,
             handler=handler,
             description=description,
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(timeout_seconds),
+            timeout_seconds=timeout_seconds,
             environment=environment,
-            role=role,
-            log_group=log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=self._log_level,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            tracing=lambda_.Tracing.ACTIVE,
             retry_attempts=retry_attempts,
         )
+
+
+def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:
+    return _APPLICATION_LOG_LEVEL[config.log_level]
+
+
+def pipeline_function(
+    scope: Construct,
+    name: str,
+    *,
+    code: lambda_.Code,
+    log_level: lambda_.ApplicationLogLevel,
+    handler: str,
+    description: str,
+    timeout_seconds: int,
+    environment: dict[str, str],
+    retry_attempts: int | None = None,
+) -> lambda_.Function:
+    """One of the pipeline's functions: its own role and log group, JSON logs, X-Ray, arm64."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{name}Logs",
+        retention=LOG_RETENTION,
+        # Operational logs only; nothing in them outlives the pipeline.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    # An explicit role instead of Lambda's default one, which carries the broad
+    # AWSLambdaBasicExecutionRole managed policy: this one may write to its own log group only.
+    role = iam.Role(
+        scope,
+        f"{name}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Execution role of the {name.lower()} function.",
+    )
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        name,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        code=code,
+        handler=handler,
+        description=description,
+        memory_size=MEMORY_MB,
+        timeout=Duration.seconds(timeout_seconds),
+        environment=environment,
+        role=role,
+        log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=log_level,
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        tracing=lambda_.Tracing.ACTIVE,
+        retry_attempts=retry_attempts,
+    )
 
 
 def _grant_table(
