@@ -106,7 +106,7 @@ def test_what_is_not_published_after_every_retry_goes_to_an_alarmed_encrypted_qu
     assert alarm["Threshold"] == 1
     assert alarm["AlarmActions"] == [{"Ref": topic_id}]
     # The function may send its on-failure records there; the ESM uses the function's role.
-    function_id, function = synthesized.function_with_handler(EVENTS_HANDLER)
+    _, function = synthesized.function_with_handler(EVENTS_HANDLER)
     statements = _policy_statements_of_role(synthesized, _ref_id(function["Properties"]["Role"]))
     assert any(
         "sqs:SendMessage" in _as_list(s["Action"]) and s["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
