@@ -244,9 +244,9 @@ def test_refused_entries_send_their_records_back_and_a_retry_delivers_everything
     assert set(every) == {f"{v.video_id}:{n}" for v in (first, second) for n in (1, 2, 3, 4)}
     # The retry started at the refused record: the second video's events, in order, the first
     # video's never again (it was checkpointed before the failure).
-    assert [e["detail"]["event_id"] for e in again if e["detail"]["video_id"] == second.video_id][0] == (
-        f"{second.video_id}:3"
-    )
+    assert [e["detail"]["event_id"] for e in again if e["detail"]["video_id"] == second.video_id] == [
+        f"{second.video_id}:{n}" for n in (3, 4)
+    ]
     assert not [e for e in again if e["detail"]["video_id"] == first.video_id]
 
 
