@@ -115,6 +115,7 @@ class _Shard:
     shard_id: str
     parent: str | None
     iterator: str | None = None
+    started: bool = False
     done: bool = False
     # The records read but not yet handed over successfully, oldest first.
     pending: list[dict[str, Any]] = field(default_factory=list)
@@ -199,10 +200,11 @@ class StreamPoller:
 
     def _read(self, shard: _Shard) -> None:
         """Fill ``pending`` up to the batch size from the shard (nothing new: it stays short)."""
-        if shard.iterator is None and not shard.pending:
+        if not shard.started:
             shard.iterator = self._client.get_shard_iterator(
                 StreamArn=self._stream_arn, ShardId=shard.shard_id, ShardIteratorType="TRIM_HORIZON"
             )["ShardIterator"]
+            shard.started = True
         while shard.iterator is not None and len(shard.pending) < self._config.batch_size:
             response = self._client.get_records(
                 ShardIterator=shard.iterator, Limit=min(MAX_GET_RECORDS, self._config.batch_size)
