@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from devstack.background import PollingWorker
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import failed_message_ids
 
@@ -47,7 +46,6 @@ OnFailure = Callable[[dict[str, Any]], object]
 
 # GetRecords returns at most 1,000 records; Lambda's batch size for streams is 1..10,000.
 MAX_GET_RECORDS: Final = 1000
-_RETRY_AFTER_ERROR_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +122,7 @@ class _Shard:
     limit: int | None = None
 
 
-class StreamPoller:
+class StreamPoller(PollingWorker):
     """Feeds ``handler`` from the stream ``stream_arn`` on a background thread; ``poll_once()`` runs
     one step over every shard."""
 
@@ -143,34 +141,9 @@ class StreamPoller:
         self._config = config or StreamPollerConfig()
         self._on_failure = on_failure
         self._shards: dict[str, _Shard] = {}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_error: str | None = None
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("stream poller already started")
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"stream-poller-{self._config.function_name}", daemon=True
+        super().__init__(
+            f"stream-poller-{self._config.function_name}", stream_arn, idle_seconds=self._config.poll_seconds
         )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Finishes the invocation under way, if any."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def poll_once(self) -> list[StreamBatch]:
         """One batch from every shard that has records (a parent shard's before its children's)."""
@@ -294,18 +267,6 @@ class StreamPoller:
         del shard.pending[: len(batch)]
         shard.failures, shard.limit = 0, None
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                batches = self.poll_once()
-            except Exception as exc:  # the stream's endpoint is down or gone: keep trying, quietly
-                described = f"{type(exc).__name__}: {exc}"
-                if described != self._last_error:
-                    logger.warning("reading stream %s failed: %s", self._stream_arn, described)
-                self._last_error = described
-                self._stopping.wait(_RETRY_AFTER_ERROR_SECONDS)
-                continue
-            self._last_error = None
-            if not any(b.sequence_numbers and not b.retried for b in batches):
-                # Nothing new, or only failures (Lambda backs off before a retry too).
-                self._stopping.wait(self._config.poll_seconds)
+    def _poll(self) -> bool:
+        # Nothing new, or only failures, is idle (Lambda backs off before a retry too).
+        return any(b.sequence_numbers and not b.retried for b in self.poll_once())

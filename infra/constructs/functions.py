@@ -74,8 +74,7 @@ class PipelineFunctions(Construct):
         callback_base_url: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._code = code
-        self._log_level = application_log_level(config)
+        log_level = application_log_level(config)
         refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
@@ -84,8 +83,11 @@ class PipelineFunctions(Construct):
             signing_secret_id=secrets.signing_key.secret_arn,
         )
 
-        self.ingest = self._function(
+        self.ingest = pipeline_function(
+            self,
             "Ingest",
+            code=code,
+            log_level=log_level,
             handler=INGEST_HANDLER,
             description="Submits each new video in the source bucket to memories.ai.",
             timeout_seconds=INGEST_TIMEOUT_SECONDS,
@@ -139,8 +141,11 @@ class PipelineFunctions(Construct):
         secrets.grant_read_api_key(self.ingest)
         secrets.grant_read_signing_key(self.ingest)
 
-        self.callback = self._function(
+        self.callback = pipeline_function(
+            self,
             "Callback",
+            code=code,
+            log_level=log_level,
             handler=CALLBACK_HANDLER,
             description="Records memories.ai status callbacks for videos with a valid token.",
             timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
@@ -158,8 +163,11 @@ class PipelineFunctions(Construct):
         # The callback confirms each status with the provider's get_metadata before applying it.
         secrets.grant_read_api_key(self.callback)
 
-        self.reconcile = self._function(
+        self.reconcile = pipeline_function(
+            self,
             "Reconcile",
+            code=code,
+            log_level=log_level,
             handler=RECONCILE_HANDLER,
             description="Asks memories.ai about videos whose callback has not arrived.",
             timeout_seconds=RECONCILE_TIMEOUT_SECONDS,
@@ -181,28 +189,6 @@ class PipelineFunctions(Construct):
     @property
     def all(self) -> dict[str, lambda_.Function]:
         return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile}
-
-    def _function(
-        self,
-        name: str,
-        *,
-        handler: str,
-        description: str,
-        timeout_seconds: int,
-        environment: dict[str, str],
-        retry_attempts: int | None = None,
-    ) -> lambda_.Function:
-        return pipeline_function(
-            self,
-            name,
-            code=self._code,
-            log_level=self._log_level,
-            handler=handler,
-            description=description,
-            timeout_seconds=timeout_seconds,
-            environment=environment,
-            retry_attempts=retry_attempts,
-        )
 
 
 def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:
