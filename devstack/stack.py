@@ -45,7 +45,6 @@ from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
 from functions.core.objects import NOTIFICATION_SOURCES
-from functions.core.publish import STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 from functions.core.settings import (
     DEFAULT_METRICS_NAMESPACE,
     CallbackSettings,
@@ -477,11 +476,7 @@ class LocalStack:
             self._session.client("dynamodbstreams"),
             self.resources.stream_arn,
             self._invoke_events,
-            StreamPollerConfig(
-                batch_size=STREAM_BATCH_SIZE,
-                retry_attempts=STREAM_RETRY_ATTEMPTS,
-                function_timeout_seconds=_FUNCTION_TIMEOUTS["events"],
-            ),
+            StreamPollerConfig(function_timeout_seconds=_FUNCTION_TIMEOUTS["events"]),
             on_failure=lambda info: sqs.send_message(
                 QueueUrl=self.resources.events_failures_url, MessageBody=json.dumps(info)
             ),

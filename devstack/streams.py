@@ -36,6 +36,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from devstack.background import PollingWorker
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import failed_message_ids
+from functions.core.publish import STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS
 
 __all__ = ["StreamBatch", "StreamPoller", "StreamPollerConfig", "lambda_stream_record"]
 
@@ -51,11 +52,11 @@ MAX_GET_RECORDS: Final = 1000
 @dataclass(frozen=True, slots=True)
 class StreamPollerConfig:
     """batch_size: records per invocation. retry_attempts: failed tries of a batch before it is
-    given up (on AWS: infra/constructs/events.py). poll_seconds: pause when a shard has nothing new
+    given up. Both default to what the deployed event source uses. poll_seconds: pause when a shard has nothing new
     (Lambda polls each shard four times a second)."""
 
-    batch_size: int = 100
-    retry_attempts: int = 10
+    batch_size: int = STREAM_BATCH_SIZE
+    retry_attempts: int = STREAM_RETRY_ATTEMPTS
     poll_seconds: float = 0.25
     function_name: str = "events"
     function_timeout_seconds: float = 60.0
