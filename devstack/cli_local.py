@@ -2,7 +2,8 @@
 
 demo  starts the local stack, drops the sample video into the bucket under two keys (one with
       spaces, ``+`` and non-ASCII letters), prints every status change as it happens, and ends
-      when both are PARSE: exit 0 after printing the final records, exit 1 on a failure or after
+      when both are PARSE: exit 0 after printing each video's status events (as the local events
+      sink received them) and the final records, exit 1 on a failure or after
       the timeout. Free ports unless DEVSTACK_*_PORT say otherwise.
 up    starts the local stack on fixed ports (see devstack/README.md), prints the endpoints and
       ready-to-paste commands, then the status changes, until Ctrl-C or SIGTERM.
@@ -42,6 +43,8 @@ DEMO_TIMEOUT_SECONDS: Final = 120.0
 # Slow enough to watch UNPARSE, then PARSE, arrive.
 DEMO_CALLBACK_DELAYS: Final = (1.5, 4.0)
 _POLL_SECONDS: Final = 0.25
+# The status events follow the table's writes through its stream: a second or so locally.
+EVENTS_WAIT_SECONDS: Final = 15.0
 _CREDENTIALS: Final = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
 
 
@@ -194,10 +197,31 @@ def demo(stack: LocalStack, out: TextIO, timeout: float) -> int:
             out.write(f"See {LOG_DIR / 'functions.log'} and the services' logs beside it.\n")
             return 1
         time.sleep(_POLL_SECONDS)
+    _print_status_events(stack, out, uploads)
     out.write("\nBoth videos reached PARSE. Final records:\n")
     final = [asdict(r) for r in records if r is not None]
     out.write(json.dumps(final, indent=2, ensure_ascii=False) + "\n")
     return 0
+
+
+def _print_status_events(stack: LocalStack, out: TextIO, uploads: Sequence[Uploaded]) -> None:
+    """Each video's status events as the local events sink received them: one line per video."""
+
+    def delivered() -> bool:
+        return all(
+            (events := stack.events_for(u.video_id)) and events[-1]["detail"]["to_status"] == PARSE
+            for u in uploads
+        )
+
+    try:
+        stack.wait_for(delivered, EVENTS_WAIT_SECONDS, what="the status events", interval=_POLL_SECONDS)
+    except TimeoutError:
+        out.write(f"\nStatus events: not all delivered within {EVENTS_WAIT_SECONDS:g} s\n")
+    out.write("\nStatus events on EventBridge (source memories-ingest), from the local events sink:\n")
+    for upload in uploads:
+        events = stack.events_for(upload.video_id)
+        path = " → ".join(e["detail"]["to_status"] for e in events)
+        out.write(f"  {upload.key}: {path}  ({len(events)} events, event_id {upload.video_id}:1…)\n")
 
 
 def usage(stack: LocalStack) -> str:
@@ -239,6 +263,7 @@ def usage(stack: LocalStack) -> str:
         f"  queue   {stack.queue_url}",
         f"  DLQ     {stack.dlq_url}",
         f"  table   {stack.table_name}",
+        f"  events  {stack.resources.events_sink_url}  (every status event, through a rule on the default bus)",
         "",
         "Drop a video (aws CLI):",
         f"  {_CREDENTIALS} aws s3 cp ./my.mp4 s3://{stack.bucket}/my.mp4 --endpoint-url {moto}",

@@ -23,14 +23,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from devstack.background import PollingWorker
 from devstack.lambda_context import LOCAL_REGION, FakeLambdaContext
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 # SQS's own ceiling for one receive, and for one delete batch.
 MAX_BATCH: Final = 10
-_RETRY_AFTER_ERROR_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +134,7 @@ def failed_message_ids(response: Any, batch: Sequence[str]) -> frozenset[str]:
     return frozenset(ids)
 
 
-class SqsPoller:
+class SqsPoller(PollingWorker):
     """Feeds ``handler`` from ``queue_url`` on a background thread; ``poll_once()`` runs one step."""
 
     def __init__(
@@ -147,9 +145,8 @@ class SqsPoller:
         self._handler = handler
         self._config = config or PollerConfig()
         self._queue_arn: str | None = None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._last_error: str | None = None
+        # No idle wait: each receive long-polls.
+        super().__init__(f"sqs-poller-{self._config.function_name}", queue_url)
 
     @property
     def queue_arn(self) -> str:
@@ -159,31 +156,6 @@ class SqsPoller:
             )
             self._queue_arn = attributes["Attributes"]["QueueArn"]
         return self._queue_arn
-
-    def start(self) -> Self:
-        if self._thread is not None:
-            raise RuntimeError("poller already started")
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"sqs-poller-{self._config.function_name}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Finishes the invocation under way, if any; waits at most one long poll."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def poll_once(self, wait_seconds: int | None = None) -> BatchResult:
         """Receive one batch (long polling) and invoke the handler with it, if anything came."""
@@ -240,15 +212,5 @@ class SqsPoller:
             for failure in result.get("Failed", []):
                 logger.warning("could not delete a processed message: %s", failure.get("Message"))
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.poll_once()
-            except Exception as exc:  # the queue's endpoint is down or gone: keep trying, quietly
-                described = f"{type(exc).__name__}: {exc}"
-                if described != self._last_error:
-                    logger.warning("polling %s failed: %s", self._queue_url, described)
-                self._last_error = described
-                self._stopping.wait(_RETRY_AFTER_ERROR_SECONDS)
-            else:
-                self._last_error = None
+    def _poll(self) -> bool:
+        return bool(self.poll_once().received)

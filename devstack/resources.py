@@ -5,7 +5,10 @@ Table: key and indexes from ``functions.core.table`` (full projections, the line
 ``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
 every ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` becomes a message on the queue, as an S3
 notification, or (with ``notification_source="eventbridge"``) as S3's EventBridge event through a
-rule on the default bus. Secrets: the memories.ai API key and a random callback signing key. What only matters on AWS (encryption, SSL-only policies, the queue
+rule on the default bus. Secrets: the memories.ai API key and a random callback signing key. Status
+events: the table's stream (new and old images), a rule on the default bus sending every
+``memories-ingest`` event to an "events sink" queue (what a consumer would subscribe), and the
+queue that stands for the event source's on-failure destination. What only matters on AWS (encryption, SSL-only policies, the queue
 policy that lets S3 publish) is left out: the local services do not enforce it.
 """
 
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 import boto3
 
 from functions.core import table
+from functions.core.events import SOURCE
 from functions.core.objects import NOTIFICATION_SOURCES
 
 if TYPE_CHECKING:
@@ -48,6 +52,9 @@ class ResourceNames:
     api_key_secret: str = "memories-ingest/memories-api-key"  # noqa: S105 - a name, not a secret
     signing_secret: str = "memories-ingest/callback-signing-key"  # noqa: S105 - a name, not a secret
     rule: str = "memories-ingest-object-events"
+    events_sink: str = "memories-ingest-events-sink"
+    events_rule: str = "memories-ingest-status-events"
+    events_failures: str = "memories-ingest-events-failures"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,9 @@ class Resources:
     table_name: str
     api_key_secret_id: str
     signing_secret_id: str
+    stream_arn: str
+    events_sink_url: str
+    events_failures_url: str
 
 
 def create_resources(
@@ -99,7 +109,13 @@ def create_resources(
     signing_arn = secretsmanager.create_secret(
         Name=names.signing_secret, SecretString=secrets.token_urlsafe(32)
     )["ARN"]
+    events_sink_url, events_failures_url = _create_status_event_queues(session, names)
     return Resources(
+        stream_arn=session.client("dynamodb").describe_table(TableName=names.table)["Table"][
+            "LatestStreamArn"
+        ],
+        events_sink_url=events_sink_url,
+        events_failures_url=events_failures_url,
         bucket=names.bucket,
         queue_url=queue_url,
         queue_arn=queue_arn,
@@ -148,6 +164,24 @@ def _create_rule(session: boto3.Session, names: ResourceNames, queue_arn: str) -
     events.put_targets(Rule=names.rule, Targets=[{"Id": "ingest-queue", "Arn": queue_arn}])
 
 
+def _create_status_event_queues(session: boto3.Session, names: ResourceNames) -> tuple[str, str]:
+    """The events sink (a rule on the default bus sends it every status event, as a consumer's rule
+    would), and the stream event source's on-failure queue."""
+    sqs = session.client("sqs")
+    sink_url, failures_url = (
+        sqs.create_queue(QueueName=name, Attributes={"MessageRetentionPeriod": str(RETENTION_SECONDS)})[
+            "QueueUrl"
+        ]
+        for name in (names.events_sink, names.events_failures)
+    )
+    events = session.client("events")
+    events.put_rule(Name=names.events_rule, EventPattern=json.dumps({"source": [SOURCE]}), State="ENABLED")
+    events.put_targets(
+        Rule=names.events_rule, Targets=[{"Id": "events-sink", "Arn": _queue_arn(session, sink_url)}]
+    )
+    return sink_url, failures_url
+
+
 def create_table(client: DynamoDBClient, name: str) -> None:
     client.create_table(
         TableName=name,
@@ -161,6 +195,8 @@ def create_table(client: DynamoDBClient, name: str) -> None:
             {"AttributeName": table.LINE_INDEX_SORT_KEY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": table.PARTITION_KEY, "KeyType": "HASH"}],
+        # As infra/constructs/table.py with publishStatusEvents: the events function reads it.
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         GlobalSecondaryIndexes=[
             {
                 "IndexName": table.STATUS_INDEX,

@@ -5,7 +5,8 @@ sets the functions' environment and runs them the way AWS would.
     ingest --upload_url--> memories.ai (the bundled emulator, or MEMORIES_API_BASE_URL)
     provider --POST callback--> CallbackGateway (API Gateway REST) --> callback handler
     ticker every N s --> reconcile handler;  ticker every M s --> ingest handler (the line's schedule)
-    all of them --> DynamoDB Local
+    all of them --> DynamoDB Local --stream--> StreamPoller --> events handler --> EventBridge (moto)
+    EventBridge --rule (source memories-ingest)--> the events sink queue (``events_for``)
 
 The handlers are the real ones, built by their own ``build()`` from settings read from
 ``os.environ``, with boto3's defaults: the stack sets ``AWS_ENDPOINT_URL_<SERVICE>`` and fake
@@ -18,6 +19,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
+import json
 import logging
 import os
 import secrets
@@ -39,6 +41,7 @@ from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaCo
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
+from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
 from functions.core.objects import NOTIFICATION_SOURCES
@@ -47,6 +50,7 @@ from functions.core.settings import (
     FUNCTION_TIMEOUT_SECONDS,
     SERVICE_NAME,
     CallbackSettings,
+    EventsSettings,
     IngestSettings,
     ReconcileSettings,
 )
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
     # environment the stack has not set yet.
     from functions.core.callbacks import CallbackService
     from functions.core.reconcile import Reconciler
+    from functions.events.handler import EventsApp
     from functions.ingest.handler import IngestApp
 
 __all__ = [
@@ -297,7 +302,10 @@ class LocalStack:
         self.ingest_app: IngestApp | None = None
         self._callback_service: CallbackService | None = None
         self._reconciler: Reconciler | None = None
+        self.events_app: EventsApp | None = None
         self._modules: dict[str, ModuleType] = {}
+        self._sink: list[dict[str, Any]] = []
+        self._sink_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -397,6 +405,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": LOCAL_REGION,
             "AWS_REGION": LOCAL_REGION,
             "AWS_ENDPOINT_URL_DYNAMODB": self._dynamodb.endpoint_url,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self._dynamodb.endpoint_url,
             "AWS_ENDPOINT_URL_S3": self._moto.endpoint_url,
             "AWS_ENDPOINT_URL_SQS": self._moto.endpoint_url,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self._moto.endpoint_url,
@@ -434,9 +443,11 @@ class LocalStack:
         # Logger and Metrics.
         ingest = importlib.import_module("functions.ingest.handler")
         callback = importlib.import_module("functions.callback.handler")
-        self._modules = {"ingest": ingest, "callback": callback}
+        events = importlib.import_module("functions.events.handler")
+        self._modules = {"ingest": ingest, "callback": callback, "events": events}
         self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
         self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
+        self.events_app = events.build(EventsSettings.from_env(os.environ))
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -461,6 +472,18 @@ class LocalStack:
         )
         poller.start()
         stack.callback(poller.stop)
+        sqs = self._session.client("sqs")
+        streams = StreamPoller(
+            self._session.client("dynamodbstreams"),
+            self.resources.stream_arn,
+            self._invoke_events,
+            StreamPollerConfig(function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["events"]),
+            on_failure=lambda info: sqs.send_message(
+                QueueUrl=self.resources.events_failures_url, MessageBody=json.dumps(info)
+            ),
+        )
+        streams.start()
+        stack.callback(streams.stop)
         self._start_ticker(stack, "ingest", self.config.ingest_every_seconds, self.ingest_once)
         if self._reconciler is not None:
             self._start_ticker(stack, "reconcile", self.config.reconcile_every_seconds, self.reconcile_once)
@@ -491,6 +514,10 @@ class LocalStack:
     def _invoke_ingest(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["ingest"]:
             return self._modules["ingest"].handler(event, context, app=self.ingest_app)
+
+    def _invoke_events(self, event: dict[str, Any], context: Any) -> Any:
+        with _INVOCATION_LOCKS["events"]:
+            return self._modules["events"].handler(event, context, app=self.events_app)
 
     def _invoke_callback(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["callback"]:
@@ -610,6 +637,33 @@ class LocalStack:
             for item in page.get("Items", []):
                 if "status" in item and "key" in item:
                     yield item_to_record(item)
+
+    def status_events(self) -> list[dict[str, Any]]:
+        """Every status event the sink queue has received so far (EventBridge's envelope, ``detail``
+        as the contract says), in arrival order, duplicates included."""
+        sqs = self.session.client("sqs")
+        with self._sink_lock:
+            while True:
+                messages = sqs.receive_message(
+                    QueueUrl=self.resources.events_sink_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    return list(self._sink)
+                self._sink.extend(json.loads(m["Body"]) for m in messages)
+                sqs.delete_message_batch(
+                    QueueUrl=self.resources.events_sink_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ],
+                )
+
+    def events_for(self, video_id: str) -> list[dict[str, Any]]:
+        """One video's status events as a consumer would keep them: one per ``event_id`` (delivery is
+        at least once), ordered by ``sequence`` (EventBridge does not keep order)."""
+        unique = {
+            e["detail"]["event_id"]: e for e in self.status_events() if e["detail"]["video_id"] == video_id
+        }
+        return sorted(unique.values(), key=lambda e: int(e["detail"]["sequence"]))
 
     def wait_for(
         self,

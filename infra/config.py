@@ -33,6 +33,7 @@ from functions.core.settings import (
     DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS,
     DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_EVENT_BUS_NAME,
     DEFAULT_MAX_OBJECT_BYTES,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_PRESIGNED_URL_TTL_SECONDS,
@@ -44,12 +45,14 @@ from functions.core.settings import (
     DEFAULT_UNIQUE_ID,
     DEFAULT_UPLOADS_PER_MINUTE,
     DEFAULT_VIDEO_SUFFIXES,
+    EVENTS_TIMEOUT_SECONDS,
     INGEST_SCHEDULE_SECONDS,
     INGEST_TIMEOUT_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
     RECONCILE_TIMEOUT_SECONDS,
     SERVICE_NAME,
     CallbackSettings,
+    EventsSettings,
     IngestSettings,
     ReconcileSettings,
 )
@@ -57,6 +60,7 @@ from functions.core.settings import (
 __all__ = [
     "CALLBACK_TIMEOUT_SECONDS",
     "DEFAULTS",
+    "EVENTS_TIMEOUT_SECONDS",
     "INGEST_SCHEDULE",
     "INGEST_TIMEOUT_SECONDS",
     "PLACEHOLDER_REFS",
@@ -78,6 +82,7 @@ API_GATEWAY_TIMEOUT_SECONDS: Final = 29
 INGEST: Final = "ingest"
 CALLBACK: Final = "callback"
 RECONCILE: Final = "reconcile"
+EVENTS: Final = "events"
 # The functions that call memories.ai: each reads the provider client's settings.
 PROVIDER_CALLERS: Final = (INGEST, CALLBACK, RECONCILE)
 
@@ -543,6 +548,21 @@ class PipelineConfig:
     )
     log_level: str = setting("INFO", _log_level, "DEBUG, INFO, WARNING or ERROR")
 
+    publish_status_events: bool = setting(
+        True,
+        _bool,
+        "every status change is published as an EventBridge event (README 'Status events'; the table's"
+        " stream feeds an events function)",
+    )
+    event_bus_name: str | None = setting(
+        None,
+        _optional_text,
+        "the event bus of this account and region the status events go to (default: the default bus)",
+        variable=env.EVENT_BUS_NAME,
+        functions=(EVENTS,),
+        as_text=lambda name: name or DEFAULT_EVENT_BUS_NAME,
+    )
+
     @classmethod
     def from_context(cls, try_get_context: Callable[[str], object]) -> PipelineConfig:
         """Read and validate every key; ``try_get_context`` is ``app.node.try_get_context``."""
@@ -602,6 +622,18 @@ class PipelineConfig:
             **self._provider_client_environment(),
         }
 
+    def events_environment(self) -> dict[str, str]:
+        """Exactly what ``EventsSettings.from_env`` reads, plus the Powertools variables."""
+        return {
+            **self._powertools_environment(),
+            **self._context_variables(EVENTS),
+        }
+
+    @property
+    def bus_name(self) -> str:
+        """The bus the status events go to."""
+        return self.event_bus_name or DEFAULT_EVENT_BUS_NAME
+
     def _powertools_environment(self) -> dict[str, str]:
         return {
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -652,6 +684,7 @@ class PipelineConfig:
             (IngestSettings.from_env, self.ingest_environment),
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
+            (EventsSettings.from_env, lambda _: self.events_environment()),
         )
         for from_env, environment in builders:
             try:

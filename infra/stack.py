@@ -9,6 +9,7 @@ from constructs import Construct, IConstruct
 
 from infra.config import INGEST_SCHEDULE, INGEST_TIMEOUT_SECONDS, SERVICE_NAME, PipelineConfig
 from infra.constructs.callback_api import CallbackApi
+from infra.constructs.events import StatusEvents
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.monitoring import PipelineMonitoring
 from infra.constructs.schedule import FunctionSchedule
@@ -19,6 +20,11 @@ from infra.constructs.table import StatusTable
 __all__ = ["NAG_PLUGIN", "MemoriesIngestStack", "acknowledge"]
 
 NAG_PLUGIN = "AwsSolutions"
+# The events function's stream event source: CDK's DynamoEventSource grants ListStreams on '*'.
+_LIST_STREAMS_REASON = (
+    " dynamodb:ListStreams, which the stream event source mapping calls with the role, has no "
+    "resource-level permissions either; the stream itself is read on its own ARN only."
+)
 
 
 class MemoriesIngestStack(Stack):
@@ -40,7 +46,12 @@ class MemoriesIngestStack(Stack):
             existing_bucket_name=config.existing_bucket_name,
             notification_source=config.notification_source,
         )
-        self.status_table = StatusTable(self, "StatusTable", destroy_on_delete=config.destroy_table_on_delete)
+        self.status_table = StatusTable(
+            self,
+            "StatusTable",
+            destroy_on_delete=config.destroy_table_on_delete,
+            stream=config.publish_status_events,
+        )
         self.secrets = ProviderSecrets(
             self,
             "Secrets",
@@ -80,19 +91,33 @@ class MemoriesIngestStack(Stack):
             schedule=config.reconcile_schedule,
             description="Runs the memories.ai reconciler.",
         )
+        self.status_events = (
+            StatusEvents(self, "StatusEvents", config=config, code=code, table=self.status_table)
+            if config.publish_status_events
+            else None
+        )
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
             metrics_namespace=config.metrics_namespace,
             service_name=SERVICE_NAME,
-            functions=self.functions.all,
+            functions=self.all_functions,
             queue=self.storage.queue,
             dead_letter_queue=self.storage.dead_letter_queue,
             api=self.callback_api.api,
             alarm_email=config.alarm_email,
         )
+        if self.status_events is not None:
+            self.status_events.notify(self.monitoring.topic)
         self._outputs()
         self._acknowledge_findings()
+
+    @property
+    def all_functions(self) -> dict[str, lambda_.Function]:
+        functions = dict(self.functions.all)
+        if self.status_events is not None:
+            functions["Events"] = self.status_events.function
+        return functions
 
     def _outputs(self) -> None:
         CfnOutput(self, "SourceBucketName", value=self.storage.bucket.bucket_name)
@@ -102,6 +127,9 @@ class MemoriesIngestStack(Stack):
         CfnOutput(self, "IngestQueueUrl", value=self.storage.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.storage.dead_letter_queue.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        if self.status_events is not None:
+            CfnOutput(self, "StatusEventBusName", value=self.status_events.bus.event_bus_name)
+            CfnOutput(self, "StatusEventFailuresQueueUrl", value=self.status_events.failures.queue_url)
         CfnOutput(
             self,
             "PutApiKeyCommand",
@@ -112,20 +140,28 @@ class MemoriesIngestStack(Stack):
 
     def _acknowledge_findings(self) -> None:
         """The AwsSolutions findings this design accepts. Each reason names the resource it is about."""
-        for name, function in self.functions.all.items():
+        for name, function in self.all_functions.items():
             role = function.role
             assert role is not None  # PipelineFunctions gives every function an explicit role
             acknowledge(
                 role,
                 "AwsSolutions-IAM5[Resource::*]",
                 f"{name}Role: X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level "
-                "permissions, so active tracing can only be granted on Resource '*'.",
+                "permissions, so active tracing can only be granted on Resource '*'."
+                + (_LIST_STREAMS_REASON if name == "Events" else ""),
             )
             acknowledge(
                 function,
                 "AwsSolutions-L1",
                 f"{name} function: python3.13 is pinned on purpose: the bundle's wheels are built for cp313 "
                 "(infra.bundling.LAMBDA_TARGET) and the code is tested on it; move both together.",
+            )
+        if self.status_events is not None:
+            acknowledge(
+                self.status_events.failures,
+                "AwsSolutions-SQS3",
+                "StatusEvents/Failures is itself the dead-letter destination of the events function's "
+                "stream event source (on-failure records); a queue behind it would only hold the same.",
             )
         ingest_role = self.functions.ingest.role
         assert ingest_role is not None

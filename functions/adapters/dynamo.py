@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields, replace
+from dataclasses import MISSING, asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _RECORD_FIELDS: Final = tuple(f.name for f in fields(VideoRecord))
+# The attributes every video record has (its fields without a default).
+_REQUIRED_FIELDS: Final = tuple(
+    f.name for f in fields(VideoRecord) if f.default is MISSING and f.default_factory is MISSING
+)
 _CONDITIONAL_FAILED: Final = "ConditionalCheckFailedException"
 # The pointer item of an unversioned key: which record is its newest (functions.core.deletes).
 _LATEST: Final = "latest_video_id"
@@ -77,6 +81,16 @@ def item_to_record(item: Mapping[str, Any]) -> VideoRecord:
         if name in values:
             values[name] = float(values[name])
     return VideoRecord(**values)
+
+
+def image_to_record(image: Mapping[str, Any] | None) -> VideoRecord | None:
+    """A stream image (or any item) as a video record; None for no image, the upload gate's item and
+    anything else that is not a record."""
+    if not image or image.get(table.PARTITION_KEY) == {"S": RATE_SLOT_ID}:
+        return None
+    if not all(name in image for name in _REQUIRED_FIELDS):
+        return None
+    return item_to_record(image)
 
 
 def _conditional_failed(exc: ClientError) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "RecordNotFound",
     "SettingsError",
     "StaleRecord",
+    "StatusEventsNotPublished",
     "TokenExpired",
     "TokenInvalid",
     "TokenMissing",
@@ -119,3 +120,8 @@ class ObjectUnreadable(Exception):
         self.code = code
         self.detail = detail
         self.kms = kms
+
+
+class StatusEventsNotPublished(Exception):
+    """A status change whose events the bus did not all accept: its stream record goes back to be
+    handed over again (the status itself is already written)."""

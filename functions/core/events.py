@@ -21,6 +21,7 @@ DETAIL_VERSION: Final = "1"
 class StatusChangedDetail(TypedDict):
     version: str  # DETAIL_VERSION
     event_id: str  # "<video_id>:<transitions>": one per change of one record
+    sequence: int  # the change's number in the video's life (1 = created): order a video's events by it
     video_id: str
     bucket: str
     key: str
@@ -30,7 +31,7 @@ class StatusChangedDetail(TypedDict):
     unique_id: str | None  # the provider folder it was submitted under (None: the default)
     from_status: str | None  # None when the record was created
     to_status: str
-    reason: str | None
+    reason: str | None  # why it moved: the history entry's note (for REJECTED and failures, the cause)
     by: str  # ingest, callback, reconcile, operator
     at: str  # ISO-8601 UTC time of the change
 

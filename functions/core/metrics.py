@@ -24,6 +24,8 @@ class Metric(StrEnum):
     PROVIDER_RATE_LIMITED = "ProviderRateLimited"
     PROVIDER_UNAVAILABLE = "ProviderUnavailable"
     RECONCILE_PROVIDER_ERRORS = "ReconcileProviderErrors"
+    STATUS_EVENTS_NOT_PUBLISHED = "StatusEventsNotPublished"
+    STATUS_EVENTS_PUBLISHED = "StatusEventsPublished"
     SUBMIT_DEFERRED = "SubmitDeferred"
     SUBMIT_UNCERTAIN = "SubmitUncertain"
     VIDEOS_DELETED = "VideosDeleted"

@@ -7,6 +7,7 @@ rather than misbehave later. Defaults live here and nowhere else.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -38,6 +39,8 @@ DEFAULT_METRICS_NAMESPACE = "MemoriesIngest"
 # ProviderAuthFailure) are emitted by more than one function, and one `service` dimension lets one
 # alarm cover them all. Logs and traces still carry the function name.
 SERVICE_NAME = "memories-ingest"
+# The status events go to the account's default event bus unless a bus is named.
+DEFAULT_EVENT_BUS_NAME = "default"
 # How long a callback URL is honoured. The provider calls back when it has fetched the video and
 # when parsing ends: minutes for short videos, hours for long ones. Three days covers a long queue at
 # the provider; whatever arrives later is caught by the reconciler, which asks get_metadata itself.
@@ -70,10 +73,13 @@ CALLBACK_TIMEOUT_SECONDS = 20
 # Reconcile may query the provider for many videos; it must finish before the next scheduled run
 # so that two runs never resubmit the same video (infra.config checks it for rate()).
 RECONCILE_TIMEOUT_SECONDS = 240
+# The events function puts at most ten PutEvents requests per batch, each retried by botocore.
+EVENTS_TIMEOUT_SECONDS = 60
 FUNCTION_TIMEOUT_SECONDS = {
     "ingest": INGEST_TIMEOUT_SECONDS,
     "callback": CALLBACK_TIMEOUT_SECONDS,
     "reconcile": RECONCILE_TIMEOUT_SECONDS,
+    "events": EVENTS_TIMEOUT_SECONDS,
 }
 
 T = TypeVar("T")
@@ -367,5 +373,27 @@ class ReconcileSettings:
             connect_timeout_seconds=_connect_timeout(environ),
             read_timeout_seconds=_read_timeout(environ),
             secret_cache_seconds=_secret_cache(environ),
+            metrics_namespace=_metrics_namespace(environ),
+        )
+
+
+def _event_bus_name(raw: str) -> str:
+    # EventBridge's rule for a bus name; not an ARN: the function's grant names a bus of its account.
+    if not re.fullmatch(r"[A-Za-z0-9._\-/]{1,256}", raw):
+        raise ValueError("must be an event bus name (letters, digits, . _ - /), not an ARN")
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class EventsSettings:
+    """The events function: status changes from the table's stream, published to ``event_bus_name``."""
+
+    event_bus_name: str
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> EventsSettings:
+        return cls(
+            event_bus_name=_parse(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME, _event_bus_name),
             metrics_namespace=_metrics_namespace(environ),
         )

@@ -24,7 +24,13 @@ from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
 from infra.constructs.table import StatusTable
 
-__all__ = ["INGEST_HANDLER", "RECORD_ACTIONS", "PipelineFunctions"]
+__all__ = [
+    "INGEST_HANDLER",
+    "RECORD_ACTIONS",
+    "PipelineFunctions",
+    "application_log_level",
+    "pipeline_function",
+]
 
 INGEST_HANDLER: Final = "functions.ingest.handler.handler"
 CALLBACK_HANDLER: Final = "functions.callback.handler.handler"
@@ -68,8 +74,7 @@ class PipelineFunctions(Construct):
         callback_base_url: str,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._code = code
-        self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
+        log_level = application_log_level(config)
         refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
@@ -78,8 +83,11 @@ class PipelineFunctions(Construct):
             signing_secret_id=secrets.signing_key.secret_arn,
         )
 
-        self.ingest = self._function(
+        self.ingest = pipeline_function(
+            self,
             "Ingest",
+            code=code,
+            log_level=log_level,
             handler=INGEST_HANDLER,
             description="Submits each new video in the source bucket to memories.ai.",
             timeout_seconds=INGEST_TIMEOUT_SECONDS,
@@ -133,8 +141,11 @@ class PipelineFunctions(Construct):
         secrets.grant_read_api_key(self.ingest)
         secrets.grant_read_signing_key(self.ingest)
 
-        self.callback = self._function(
+        self.callback = pipeline_function(
+            self,
             "Callback",
+            code=code,
+            log_level=log_level,
             handler=CALLBACK_HANDLER,
             description="Records memories.ai status callbacks for videos with a valid token.",
             timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
@@ -152,8 +163,11 @@ class PipelineFunctions(Construct):
         # The callback confirms each status with the provider's get_metadata before applying it.
         secrets.grant_read_api_key(self.callback)
 
-        self.reconcile = self._function(
+        self.reconcile = pipeline_function(
+            self,
             "Reconcile",
+            code=code,
+            log_level=log_level,
             handler=RECONCILE_HANDLER,
             description="Asks memories.ai about videos whose callback has not arrived.",
             timeout_seconds=RECONCILE_TIMEOUT_SECONDS,
@@ -176,51 +190,59 @@ class PipelineFunctions(Construct):
     def all(self) -> dict[str, lambda_.Function]:
         return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile}
 
-    def _function(
-        self,
-        name: str,
-        *,
-        handler: str,
-        description: str,
-        timeout_seconds: int,
-        environment: dict[str, str],
-        retry_attempts: int | None = None,
-    ) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self,
-            f"{name}Logs",
-            retention=LOG_RETENTION,
-            # Operational logs only; nothing in them outlives the pipeline.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        # An explicit role instead of Lambda's default one, which carries the broad
-        # AWSLambdaBasicExecutionRole managed policy: this one may write to its own log group only.
-        role = iam.Role(
-            self,
-            f"{name}Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"Execution role of the {name.lower()} function.",
-        )
-        log_group.grant_write(role)
-        return lambda_.Function(
-            self,
-            name,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            code=self._code,
-            handler=handler,
-            description=description,
-            memory_size=MEMORY_MB,
-            timeout=Duration.seconds(timeout_seconds),
-            environment=environment,
-            role=role,
-            log_group=log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=self._log_level,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            tracing=lambda_.Tracing.ACTIVE,
-            retry_attempts=retry_attempts,
-        )
+
+def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:
+    return _APPLICATION_LOG_LEVEL[config.log_level]
+
+
+def pipeline_function(
+    scope: Construct,
+    name: str,
+    *,
+    code: lambda_.Code,
+    log_level: lambda_.ApplicationLogLevel,
+    handler: str,
+    description: str,
+    timeout_seconds: int,
+    environment: dict[str, str],
+    retry_attempts: int | None = None,
+) -> lambda_.Function:
+    """One of the pipeline's functions: its own role and log group, JSON logs, X-Ray, arm64."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{name}Logs",
+        retention=LOG_RETENTION,
+        # Operational logs only; nothing in them outlives the pipeline.
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    # An explicit role instead of Lambda's default one, which carries the broad
+    # AWSLambdaBasicExecutionRole managed policy: this one may write to its own log group only.
+    role = iam.Role(
+        scope,
+        f"{name}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Execution role of the {name.lower()} function.",
+    )
+    log_group.grant_write(role)
+    return lambda_.Function(
+        scope,
+        name,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        code=code,
+        handler=handler,
+        description=description,
+        memory_size=MEMORY_MB,
+        timeout=Duration.seconds(timeout_seconds),
+        environment=environment,
+        role=role,
+        log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        application_log_level_v2=log_level,
+        system_log_level_v2=lambda_.SystemLogLevel.WARN,
+        tracing=lambda_.Tracing.ACTIVE,
+        retry_attempts=retry_attempts,
+    )
 
 
 def _grant_table(

@@ -15,10 +15,13 @@ class StatusTable(Construct):
     """On-demand table with point-in-time recovery, TTL and the three indexes the functions query.
 
     Retained when the stack is deleted unless ``destroy_on_delete``: it is the only record of what
-    was submitted (and billed) and of each video's provider number.
+    was submitted (and billed) and of each video's provider number. With ``stream``, every write
+    is on its DynamoDB stream with the item before and after (the status events read it).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, destroy_on_delete: bool = False) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, destroy_on_delete: bool = False, stream: bool = False
+    ) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self,
@@ -36,6 +39,7 @@ class StatusTable(Construct):
             removal_policy=RemovalPolicy.DESTROY if destroy_on_delete else RemovalPolicy.RETAIN,
             # Nobody deletes the only record of what was billed by mistake (console, CLI, a stack change).
             deletion_protection=not destroy_on_delete,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if stream else None,
         )
         # Full projections: the reconciler and operators read whole records from both indexes.
         self.table.add_global_secondary_index(

@@ -1,7 +1,8 @@
 """What each function's code really calls on DynamoDB is what its role may call: the local stack
 runs the real handlers through a drop to PARSE, a refused non-video, a skipped empty object and
 reconcile passes, every DynamoDB request is recorded with the function that made it, and the
-synthesized template must grant each one. (DynamoDB Local enforces no IAM, so without this a
+synthesized template must grant each one. The events function's stream reads are made by its event
+source mapping with the function's role (the local stream poller here), so they count as its own. (DynamoDB Local enforces no IAM, so without this a
 missing grant would show only as AccessDenied once deployed.)"""
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ import pytest
 from botocore.client import BaseClient
 
 from devstack.stack import LocalStack
+from devstack.streams import StreamPoller
 from functions.core import env
 from functions.core.status import PARSE, REJECTED, SKIPPED
+from infra.constructs.events import EVENTS_HANDLER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
 from tests.conftest import TEST_STACK
 from tests.infra.synth import Synthesized, synthesize
 from tests.infra.test_infra_security import _table_grants
+from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -34,6 +38,7 @@ ENTRY_POINTS: Final = {
     "ingest_once": "ingest",
     "_invoke_callback": "callback",
     "reconcile_once": "reconcile",
+    "_invoke_events": "events",
 }
 
 Observed = dict[str, set[tuple[str, str]]]
@@ -48,9 +53,12 @@ def observed() -> Iterator[Observed]:
 
     def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         function = getattr(current, "function", None)
-        if function is not None and client.meta.service_model.service_name == "dynamodb":
+        service = client.meta.service_model.service_name
+        if function is not None and service == "dynamodb":
             index = params.get("IndexName")
             seen[function].add((f"index/{index}" if index else "table", f"dynamodb:{operation}"))
+        elif function is not None and service == "dynamodbstreams":
+            seen[function].add(("stream", f"dynamodb:{operation}"))
         return original_call(client, operation, params)
 
     def as_function(name: str, entry: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,6 +75,7 @@ def observed() -> Iterator[Observed]:
         patch.setattr(BaseClient, "_make_api_call", recording)
         for method, function in ENTRY_POINTS.items():
             patch.setattr(LocalStack, method, as_function(function, getattr(LocalStack, method)))
+        patch.setattr(StreamPoller, "poll_once", as_function("events", StreamPoller.poll_once))
         # Reconcile takes every non-final record older than a second for its business.
         config = replace(
             TEST_STACK,
@@ -87,6 +96,12 @@ def observed() -> Iterator[Observed]:
                 )
             stack.reconcile_once()
             stack.ingest_once()
+            # The status events follow through the table's stream.
+            stack.wait_for(
+                lambda: [e["detail"]["to_status"] for e in stack.events_for(video.video_id)][-1:] == [PARSE],
+                timeout=30,
+                what="the PARSE event",
+            )
         yield seen
 
 
@@ -107,3 +122,30 @@ def test_every_dynamodb_call_a_function_makes_is_granted_to_its_role(
         if action not in granted.get(resource, set())
     }
     assert missing == set(), f"{function} calls what its role may not: {sorted(missing)}"
+
+
+def _stream_grants(synthesized: Synthesized, handler: str) -> dict[str, set[str]]:
+    """resource (stream, or *) -> the DynamoDB actions the function's role may call on it."""
+    (table_id,) = synthesized.of_type("AWS::DynamoDB::Table")
+    _, function = synthesized.function_with_handler(handler)
+    grants: dict[str, set[str]] = {}
+    for statement in _policy_statements_of_role(synthesized, _ref_id(function["Properties"]["Role"])):
+        actions = {a for a in _as_list(statement["Action"]) if a.startswith("dynamodb:")}
+        for resource in _as_list(statement["Resource"]) if actions else []:
+            name = "stream" if resource == {"Fn::GetAtt": [table_id, "StreamArn"]} else str(resource)
+            grants.setdefault(name, set()).update(actions)
+    return grants
+
+
+def test_every_stream_read_the_events_function_makes_is_granted_on_the_stream(
+    observed: Observed, synthesized: Synthesized
+) -> None:
+    assert observed["events"], "the scenario never ran the events function"
+    assert {resource for resource, _ in observed["events"]} == {"stream"}, (
+        "it reads the stream, never the table"
+    )
+    granted = _stream_grants(synthesized, EVENTS_HANDLER)
+    missing = {action for _, action in observed["events"] if action not in granted.get("stream", set())}
+    assert missing == set(), (
+        f"the events function's event source calls what its role may not: {sorted(missing)}"
+    )

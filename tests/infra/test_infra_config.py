@@ -60,6 +60,7 @@ def test_every_variable_a_context_key_feeds_reaches_a_function_that_reads_it() -
         config.ingest_environment(PLACEHOLDER_REFS),
         config.callback_environment(PLACEHOLDER_REFS),
         config.reconcile_environment(PLACEHOLDER_REFS),
+        config.events_environment(),
     )
     for name, spec in SETTINGS.items():
         if spec.variable is not None:

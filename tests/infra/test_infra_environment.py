@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.settings import CallbackSettings, IngestSettings, ReconcileSettings
+from functions.core.settings import CallbackSettings, EventsSettings, IngestSettings, ReconcileSettings
 from infra.config import PLACEHOLDER_REFS, PipelineConfig
+from infra.constructs.events import EVENTS_HANDLER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
 from tests.infra.synth import Synthesized
 
@@ -19,6 +20,7 @@ SETTINGS_OF_HANDLER: Mapping[str, Callable[[Mapping[str, str]], object]] = {
     INGEST_HANDLER: IngestSettings.from_env,
     CALLBACK_HANDLER: CallbackSettings.from_env,
     RECONCILE_HANDLER: ReconcileSettings.from_env,
+    EVENTS_HANDLER: EventsSettings.from_env,
 }
 
 
@@ -52,6 +54,7 @@ def _variables_read_by(from_env: Callable[[Mapping[str, str]], object]) -> set[s
         **config.ingest_environment(PLACEHOLDER_REFS),
         **config.reconcile_environment(PLACEHOLDER_REFS),
         **config.callback_environment(PLACEHOLDER_REFS),
+        **config.events_environment(),
     }
     recorder = RecordingEnviron(complete)
     from_env(recorder)

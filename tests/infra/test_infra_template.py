@@ -18,6 +18,7 @@ from functions.core.settings import (
 from functions.core.status import PROVIDER_STATUS_MAX_LENGTH
 from infra.config import DEFAULTS, INGEST_TIMEOUT_SECONDS
 from infra.constructs.callback_api import VIDEO_ID_PARAMETER
+from infra.constructs.events import EVENTS_HANDLER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
 from infra.constructs.monitoring import ALARMED_METRICS, UNCONFIRMED_METRIC
 from infra.constructs.storage import MAX_RECEIVE_COUNT
@@ -25,7 +26,7 @@ from tests.infra.synth import Synthesized
 
 pytestmark = pytest.mark.infra
 
-OUR_HANDLERS = (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER)
+OUR_HANDLERS = (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER, EVENTS_HANDLER)
 
 
 def _denies_insecure_transport(policy_document: dict[str, Any]) -> bool:
@@ -102,7 +103,7 @@ def test_every_object_created_and_removed_event_reaches_the_queue(synthesized: S
 
 def test_queues_are_encrypted_ssl_only_and_redrive_to_the_dlq(synthesized: Synthesized) -> None:
     queues = synthesized.of_type("AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 3  # ingest, its dead-letter queue, the status events' on-failure queue
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
@@ -133,9 +134,12 @@ def test_ingest_reads_the_queue_with_partial_failures_and_bounded_concurrency(
     synthesized: Synthesized,
 ) -> None:
     ingest_id, _ = synthesized.function_with_handler(INGEST_HANDLER)
-    (mapping,) = synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        m
+        for m in synthesized.of_type("AWS::Lambda::EventSourceMapping").values()
+        if _ref_id(m["Properties"]["FunctionName"]) == ingest_id
+    ]
     properties = mapping["Properties"]
-    assert _ref_id(properties["FunctionName"]) == ingest_id
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["ScalingConfig"] == {"MaximumConcurrency": DEFAULTS["ingestMaxConcurrency"]}
     assert properties["BatchSize"] == DEFAULTS["ingestBatchSize"]
@@ -331,9 +335,9 @@ def test_alarms_notify_an_encrypted_ssl_only_topic(synthesized: Synthesized) -> 
     assert custom == {*ALARMED_METRICS, UNCONFIRMED_METRIC}
     names = {a["Properties"].get("MetricName") for a in alarms}
     assert {"ApproximateNumberOfMessagesVisible", "Errors", "Throttles", "5XXError"} <= names
-    # Errors and Throttles for each of the three functions.
-    assert sum(a["Properties"].get("MetricName") == "Errors" for a in alarms) == 3
-    assert sum(a["Properties"].get("MetricName") == "Throttles" for a in alarms) == 3
+    # Errors and Throttles for each of the four functions.
+    assert sum(a["Properties"].get("MetricName") == "Errors" for a in alarms) == len(OUR_HANDLERS)
+    assert sum(a["Properties"].get("MetricName") == "Throttles" for a in alarms) == len(OUR_HANDLERS)
 
 
 def test_outputs_name_what_an_operator_needs(synthesized: Synthesized) -> None:
