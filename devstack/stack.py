@@ -4,6 +4,7 @@ sets the functions' environment and runs them the way AWS would.
     S3 (moto) --ObjectCreated--> SQS (moto, DLQ after 5) --SqsPoller--> ingest handler
     ingest --upload_url--> memories.ai (the bundled emulator, or MEMORIES_API_BASE_URL)
     provider --POST callback--> CallbackGateway (API Gateway REST) --> callback handler
+    caller --GET /videos, SigV4--> CallbackGateway (AWS_IAM check) --> status_api handler
     ticker every N s --> reconcile handler;  ticker every M s --> ingest handler (the line's schedule)
     all of them --> DynamoDB Local
 
@@ -34,11 +35,12 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 import boto3
 
 from devstack.emulator import MemoriesEmulator
-from devstack.gateway import CallbackGateway
+from devstack.gateway import CallbackGateway, StatusRoutes
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
+from devstack.sigv4 import SigV4Verifier
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
 from functions.core.objects import NOTIFICATION_SOURCES
@@ -47,15 +49,18 @@ from functions.core.settings import (
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
+    StatusApiSettings,
 )
 from functions.core.signing import video_id_for
 from functions.core.status import VideoRecord
+from functions.core.views import STATUS_PATH
 
 if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
     # environment the stack has not set yet.
     from functions.core.callbacks import CallbackService
     from functions.core.reconcile import Reconciler
+    from functions.core.views import StatusReader
     from functions.ingest.handler import IngestApp
 
 __all__ = [
@@ -110,7 +115,7 @@ LOCAL_FUNCTION_DEFAULTS: Final[Mapping[str, str]] = {
 }
 # Variables that would send boto3 somewhere else than the local endpoints, or fail it.
 _CLEARED: Final = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-_FUNCTION_TIMEOUTS: Final = {"ingest": 120.0, "callback": 10.0, "reconcile": 240.0}
+_FUNCTION_TIMEOUTS: Final = {"ingest": 120.0, "callback": 10.0, "reconcile": 240.0, "status_api": 10.0}
 # One invocation of each function at a time in this process, whichever stack calls it: a handler
 # module's state (the ingest batch processor, the callback resolver's current event) belongs to one
 # execution environment, which Lambda never hands two events at once. The ingest schedule's runs
@@ -296,6 +301,7 @@ class LocalStack:
         self.ingest_app: IngestApp | None = None
         self._callback_service: CallbackService | None = None
         self._reconciler: Reconciler | None = None
+        self._status_reader: StatusReader | None = None
         self._modules: dict[str, ModuleType] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -371,6 +377,14 @@ class LocalStack:
             port=config.gateway_port,
             stage=config.stage,
             function_timeout_seconds=_FUNCTION_TIMEOUTS["callback"],
+            # The status routes check SigV4 against the stack's own (fake) credentials.
+            status=StatusRoutes(
+                self._invoke_status_api,
+                SigV4Verifier(
+                    {FAKE_CREDENTIALS: FAKE_CREDENTIALS}, region=LOCAL_REGION, account_id=LOCAL_ACCOUNT_ID
+                ),
+                function_timeout_seconds=_FUNCTION_TIMEOUTS["status_api"],
+            ),
         )
         self._gateway.start()
         stack.callback(self._gateway.stop)
@@ -433,9 +447,11 @@ class LocalStack:
         # Logger and Metrics.
         ingest = importlib.import_module("functions.ingest.handler")
         callback = importlib.import_module("functions.callback.handler")
-        self._modules = {"ingest": ingest, "callback": callback}
+        status_api = importlib.import_module("functions.status_api.handler")
+        self._modules = {"ingest": ingest, "callback": callback, "status_api": status_api}
         self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
         self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
+        self._status_reader = status_api.build(StatusApiSettings.from_env(os.environ))
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -495,6 +511,10 @@ class LocalStack:
         with _INVOCATION_LOCKS["callback"]:
             return self._modules["callback"].handler(event, context, service=self._callback_service)
 
+    def _invoke_status_api(self, event: dict[str, Any], context: Any) -> Any:
+        with _INVOCATION_LOCKS["status_api"]:
+            return self._modules["status_api"].handler(event, context, reader=self._status_reader)
+
     def ingest_once(self) -> Any:
         """One scheduled ingest run now: submits the line's due videos, as the minute schedule does."""
         context = FakeLambdaContext("ingest", timeout_seconds=_FUNCTION_TIMEOUTS["ingest"])
@@ -552,6 +572,12 @@ class LocalStack:
         return self._gateway.url
 
     @property
+    def status_api_url(self) -> str:
+        """The status read API (the stack's StatusApiUrl): GET it, SigV4-signed, with ``/{video_id}``
+        or ``?bucket=&key=``."""
+        return self.gateway_url + STATUS_PATH
+
+    @property
     def api_base_url(self) -> str:
         if self._api_base_url is None:
             raise RuntimeError("local stack not started")
@@ -579,6 +605,7 @@ class LocalStack:
             "secretsmanager": self._moto.endpoint_url,
             "memories_api": self.api_base_url,
             "callbacks": self.gateway_url,
+            "status_api": self.status_api_url,
         }
 
     def upload(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None) -> Uploaded:

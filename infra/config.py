@@ -43,6 +43,7 @@ from functions.core.settings import (
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
+    StatusApiSettings,
 )
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "PLACEHOLDER_REFS",
     "RECONCILE_TIMEOUT_SECONDS",
     "SERVICE_NAME",
+    "STATUS_API_TIMEOUT_SECONDS",
     "ContextError",
     "PipelineConfig",
     "RuntimeRefs",
@@ -76,6 +78,9 @@ INGEST_SCHEDULE: Final = (
 # writes one item; 20 s leaves room for Secrets Manager and DynamoDB and still answers before 29 s.
 API_GATEWAY_TIMEOUT_SECONDS: Final = 29
 CALLBACK_TIMEOUT_SECONDS: Final = 20
+# The status API reads at most 101 index entries and 100 items (functions.core.views.MAX_VERSIONS);
+# 10 s is far more than that takes and well before API Gateway's 29 s.
+STATUS_API_TIMEOUT_SECONDS: Final = 10
 # Reconcile may query the provider for many videos; it must finish before the next scheduled run
 # so that two runs never resubmit the same video (``_check_schedule`` enforces it for rate()).
 RECONCILE_TIMEOUT_SECONDS: Final = 240
@@ -543,6 +548,10 @@ class PipelineConfig:
             **self._provider_client_environment(),
         }
 
+    def status_api_environment(self, refs: RuntimeRefs) -> dict[str, str]:
+        """Exactly what ``StatusApiSettings.from_env`` reads, plus the Powertools variables."""
+        return {**self._powertools_environment(), env.STATUS_TABLE_NAME: refs.table_name}
+
     def _powertools_environment(self) -> dict[str, str]:
         return {
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -581,6 +590,7 @@ class PipelineConfig:
             (IngestSettings.from_env, self.ingest_environment),
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
+            (StatusApiSettings.from_env, self.status_api_environment),
         )
         for from_env, environment in builders:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousSubmit",
+    "BadStatusRequest",
     "CallbackRefused",
     "ConflictingVideoNo",
     "InvalidCallback",
@@ -19,9 +20,11 @@ __all__ = [
     "RecordNotFound",
     "SettingsError",
     "StaleRecord",
+    "StatusRequestRefused",
     "TokenExpired",
     "TokenInvalid",
     "TokenMissing",
+    "VideoNotFound",
 ]
 
 
@@ -119,3 +122,18 @@ class ObjectUnreadable(Exception):
         self.code = code
         self.detail = detail
         self.kms = kms
+
+
+# Status API refusals (``functions.core.views``), mapped to HTTP answers in one place (its handler).
+class StatusRequestRefused(Exception):
+    http_status = 400
+    code = "bad_request"
+
+
+class BadStatusRequest(StatusRequestRefused):
+    """A malformed video id, or a query that does not name one object (missing, repeated, unknown)."""
+
+
+class VideoNotFound(StatusRequestRefused):
+    http_status = 404
+    code = "not_found"

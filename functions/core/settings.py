@@ -343,3 +343,18 @@ class ReconcileSettings:
             secret_cache_seconds=_secret_cache(environ),
             metrics_namespace=_metrics_namespace(environ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusApiSettings:
+    """The status read API: it only reads the status table."""
+
+    table_name: str
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StatusApiSettings:
+        return cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
+            metrics_namespace=_metrics_namespace(environ),
+        )
