@@ -1,12 +1,14 @@
 """What each function's code really calls on DynamoDB is what its role may call: the local stack
 runs the real handlers through a drop to PARSE, a refused non-video, a skipped empty object and
-reconcile passes, every DynamoDB request is recorded with the function that made it, and the
+reconcile passes and status reads (one of a waiting video), every DynamoDB request is recorded with the function that made it, and the
 synthesized template must grant each one. (DynamoDB Local enforces no IAM, so without this a
 missing grant would show only as AccessDenied once deployed.)"""
 
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -14,12 +16,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+import requests
 from botocore.client import BaseClient
 
+from devstack.lambda_context import LOCAL_REGION
 from devstack.stack import LocalStack
+from functions.adapters.dynamo import DynamoStatusStore
 from functions.core import env
-from functions.core.status import PARSE, REJECTED, SKIPPED
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from functions.core.clock import iso
+from functions.core.status import PARSE, QUEUED, REJECTED, SKIPPED, Transition, VideoRecord
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
+from ops.status_client import signed_get
 from tests.conftest import TEST_STACK
 from tests.infra.synth import Synthesized, synthesize
 from tests.infra.test_infra_security import _table_grants
@@ -27,13 +34,19 @@ from tests.infra.test_infra_security import _table_grants
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 SAMPLE: Final = (Path(__file__).parents[1] / "fixtures" / "sample.mp4").read_bytes()
-HANDLERS: Final = {"ingest": INGEST_HANDLER, "callback": CALLBACK_HANDLER, "reconcile": RECONCILE_HANDLER}
+HANDLERS: Final = {
+    "ingest": INGEST_HANDLER,
+    "callback": CALLBACK_HANDLER,
+    "reconcile": RECONCILE_HANDLER,
+    "status_api": STATUS_API_HANDLER,
+}
 # LocalStack's entry points into each function, as the AWS services call them.
 ENTRY_POINTS: Final = {
     "_invoke_ingest": "ingest",
     "ingest_once": "ingest",
     "_invoke_callback": "callback",
     "reconcile_once": "reconcile",
+    "_invoke_status_api": "status_api",
 }
 
 Observed = dict[str, set[tuple[str, str]]]
@@ -87,7 +100,43 @@ def observed() -> Iterator[Observed]:
                 )
             stack.reconcile_once()
             stack.ingest_once()
+            read_statuses(stack, video.key, video.video_id)
         yield seen
+
+
+def read_statuses(stack: LocalStack, key: str, video_id: str) -> None:
+    """The status API's reads: by id, by bucket and key, and of a video waiting in line (not due
+    for an hour, so the line's schedule leaves it there)."""
+    now = time.time()
+    waiting = VideoRecord(
+        video_id=uuid.uuid4().hex,
+        bucket=stack.bucket,
+        key="grants/waiting.mp4",
+        object_version="etag",
+        size=1,
+        status=QUEUED,
+        created_at=iso(now),
+        updated_at=iso(now),
+        queued_at=iso(now),
+        not_before=now + 3600,
+        history=(Transition(at=iso(now), from_status=None, to_status=QUEUED, by="ingest"),),
+    )
+    assert DynamoStatusStore(stack.session.client("dynamodb"), stack.table_name).create(waiting)
+    credentials = stack.session.get_credentials()
+    assert credentials is not None
+    with requests.Session() as http:
+        http.trust_env = False
+        for path, params in (
+            (f"/{video_id}", None),
+            (f"/{waiting.video_id}", None),
+            ("", {"bucket": stack.bucket, "key": key}),
+        ):
+            response = signed_get(
+                stack.status_api_url + path, credentials, LOCAL_REGION, params, session=http
+            )
+            assert response.status_code == 200, response.text
+        assert response.json()["videos"][0]["video_id"] == video_id
+        assert http.get(f"{stack.status_api_url}/{waiting.video_id}", timeout=10).status_code == 403
 
 
 @pytest.fixture(scope="module")

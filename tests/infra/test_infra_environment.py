@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.settings import CallbackSettings, IngestSettings, ReconcileSettings
+from functions.core.settings import CallbackSettings, IngestSettings, ReconcileSettings, StatusApiSettings
 from infra.config import PLACEHOLDER_REFS, PipelineConfig
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from tests.infra.synth import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -19,6 +19,7 @@ SETTINGS_OF_HANDLER: Mapping[str, Callable[[Mapping[str, str]], object]] = {
     INGEST_HANDLER: IngestSettings.from_env,
     CALLBACK_HANDLER: CallbackSettings.from_env,
     RECONCILE_HANDLER: ReconcileSettings.from_env,
+    STATUS_API_HANDLER: StatusApiSettings.from_env,
 }
 
 
