@@ -19,7 +19,11 @@ VERIFIER = SigV4Verifier({"AKIDREADER": "reader-secret"}, region=REGION, account
 
 
 def signed(
-    url: str = f"{URL}?{QUERY}", *, secret: str = "reader-secret", region: str = REGION, service: str = "execute-api"
+    url: str = f"{URL}?{QUERY}",
+    *,
+    secret: str = "reader-secret",
+    region: str = REGION,
+    service: str = "execute-api",
 ) -> list[tuple[str, str]]:
     request = AWSRequest(method="GET", url=url, headers={"Host": "127.0.0.1:8788"})
     SigV4Auth(Credentials("AKIDREADER", secret), service, region).add_auth(request)
@@ -67,7 +71,10 @@ def test_a_changed_signed_header_is_refused() -> None:
     [
         ([("Host", "127.0.0.1:8788")], "Missing Authentication Token"),
         ([("Authorization", "Bearer abc")], "Authorization header requires 'AWS4-HMAC-SHA256' signing"),
-        ([("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDREADER/x")], "requires 'SignedHeaders' parameter"),
+        (
+            [("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDREADER/x")],
+            "requires 'SignedHeaders' parameter",
+        ),
     ],
 )
 def test_missing_or_malformed_authorization_is_refused(headers: list[tuple[str, str]], message: str) -> None:
