@@ -247,9 +247,10 @@ def usage(stack: LocalStack) -> str:
                 env.MEMORIES_API_KEY_SECRET_ID,
             )
         },
-        # What the operator command reads (ops/cli.py) for redrive.
+        # What the operator command reads (ops/cli.py) for redrive and status.
         "INGEST_QUEUE_URL": stack.queue_url,
         "DEAD_LETTER_QUEUE_URL": stack.dlq_url,
+        "STATUS_API_URL": endpoints["status_api"],
     }
     emulator = f"{endpoints['memories_api']}  (its calls: {endpoints['memories_api']}/_emulator/calls)"
     lines = [
@@ -258,6 +259,7 @@ def usage(stack: LocalStack) -> str:
         f"  DynamoDB Local                   {dynamodb}",
         f"  memories.ai                      {emulator if stack.emulator else endpoints['memories_api']}",
         f"  callback API (API Gateway)       {endpoints['callbacks']}/callbacks/{{video_id}}?token=…",
+        f"  status API (IAM, SigV4)          {endpoints['status_api']}/{{video_id}}  or  ?bucket=…&key=…",
         "Resources",
         f"  bucket  {stack.bucket}",
         f"  queue   {stack.queue_url}",
@@ -278,7 +280,7 @@ def usage(stack: LocalStack) -> str:
         f"[print(i['status']['S'], i['key']['S']) for i in t.scan(TableName='{stack.table_name}')['Items'] "
         "if 'key' in i]\"",
         "In another shell, this export line points the AWS CLI (v2 >= 2.13; v1 for all but SQS) and the operator "
-        "CLI (.venv/bin/memories-ingest list | show | line | resubmit | redrive | reconcile) "
+        "CLI (.venv/bin/memories-ingest list | show | line | resubmit | redrive | reconcile | status) "
         "at the local stack:",
         "  export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()),
         "then, as printed:",
@@ -288,6 +290,7 @@ def usage(stack: LocalStack) -> str:
         f"--endpoint-url {moto}",
         f"  aws dynamodb scan --table-name {stack.table_name}",
         "  .venv/bin/memories-ingest list",
+        "  .venv/bin/memories-ingest status --bucket " + shlex.quote(stack.bucket) + " --key my.mp4",
         "",
         f"Function logs: tail -f {LOG_DIR / 'functions.log'}",
         "Status changes are printed below as they happen. Ctrl-C stops everything.",

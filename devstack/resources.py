@@ -1,7 +1,7 @@
 """The stack's AWS resources, created locally the way the CDK stack (infra/) defines them.
 
 Table: key and indexes from ``functions.core.table`` (full projections, the line keys-only plus
-``not_before``), on-demand, TTL on
+``not_before``, the object index keys-only), on-demand, TTL on
 ``expires_at``. Queue: a dead-letter queue after ``MAX_RECEIVE_COUNT`` failed receives. Bucket:
 every ``s3:ObjectCreated:*`` and ``s3:ObjectRemoved:*`` becomes a message on the queue, as an S3
 notification, or (with ``notification_source="eventbridge"``) as S3's EventBridge event through a
@@ -193,6 +193,8 @@ def create_table(client: DynamoDBClient, name: str) -> None:
             {"AttributeName": table.VIDEO_NO_INDEX_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": table.LINE_INDEX_PARTITION_KEY, "AttributeType": "S"},
             {"AttributeName": table.LINE_INDEX_SORT_KEY, "AttributeType": "S"},
+            {"AttributeName": table.OBJECT_INDEX_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": table.OBJECT_INDEX_SORT_KEY, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": table.PARTITION_KEY, "KeyType": "HASH"}],
         # As infra/constructs/table.py with publishStatusEvents: the events function reads it.
@@ -221,6 +223,14 @@ def create_table(client: DynamoDBClient, name: str) -> None:
                     "ProjectionType": "INCLUDE",
                     "NonKeyAttributes": list(table.LINE_INDEX_PROJECTED),
                 },
+            },
+            {
+                "IndexName": table.OBJECT_INDEX,
+                "KeySchema": [
+                    {"AttributeName": table.OBJECT_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": table.OBJECT_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
             },
         ],
     )

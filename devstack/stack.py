@@ -4,6 +4,7 @@ sets the functions' environment and runs them the way AWS would.
     S3 (moto) --ObjectCreated--> SQS (moto, DLQ after 5) --SqsPoller--> ingest handler
     ingest --upload_url--> memories.ai (the bundled emulator, or MEMORIES_API_BASE_URL)
     provider --POST callback--> CallbackGateway (API Gateway REST) --> callback handler
+    caller --GET /videos, SigV4--> CallbackGateway (AWS_IAM check) --> status_api handler
     ticker every N s --> reconcile handler;  ticker every M s --> ingest handler (the line's schedule)
     all of them --> DynamoDB Local --stream--> StreamPoller --> events handler --> EventBridge (moto)
     EventBridge --rule (source memories-ingest)--> the events sink queue (``events_for``)
@@ -36,11 +37,12 @@ from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 import boto3
 
 from devstack.emulator import MemoriesEmulator
-from devstack.gateway import CallbackGateway
+from devstack.gateway import CallbackGateway, StatusRoutes
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
+from devstack.sigv4 import SigV4Verifier
 from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
@@ -53,15 +55,18 @@ from functions.core.settings import (
     EventsSettings,
     IngestSettings,
     ReconcileSettings,
+    StatusApiSettings,
 )
 from functions.core.signing import video_id_for
 from functions.core.status import VideoRecord
+from functions.core.views import STATUS_PATH
 
 if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
     # environment the stack has not set yet.
     from functions.core.callbacks import CallbackService
     from functions.core.reconcile import Reconciler
+    from functions.core.views import StatusReader
     from functions.events.handler import EventsApp
     from functions.ingest.handler import IngestApp
 
@@ -303,6 +308,7 @@ class LocalStack:
         self._callback_service: CallbackService | None = None
         self._reconciler: Reconciler | None = None
         self.events_app: EventsApp | None = None
+        self._status_reader: StatusReader | None = None
         self._modules: dict[str, ModuleType] = {}
         self._sink: list[dict[str, Any]] = []
         self._sink_lock = threading.Lock()
@@ -380,6 +386,14 @@ class LocalStack:
             port=config.gateway_port,
             stage=config.stage,
             function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["callback"],
+            # The status routes check SigV4 against the stack's own (fake) credentials.
+            status=StatusRoutes(
+                self._invoke_status_api,
+                SigV4Verifier(
+                    {FAKE_CREDENTIALS: FAKE_CREDENTIALS}, region=LOCAL_REGION, account_id=LOCAL_ACCOUNT_ID
+                ),
+                function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["status_api"],
+            ),
         )
         self._gateway.start()
         stack.callback(self._gateway.stop)
@@ -444,10 +458,12 @@ class LocalStack:
         ingest = importlib.import_module("functions.ingest.handler")
         callback = importlib.import_module("functions.callback.handler")
         events = importlib.import_module("functions.events.handler")
-        self._modules = {"ingest": ingest, "callback": callback, "events": events}
+        status_api = importlib.import_module("functions.status_api.handler")
+        self._modules = {"ingest": ingest, "callback": callback, "events": events, "status_api": status_api}
         self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
         self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
         self.events_app = events.build(EventsSettings.from_env(os.environ))
+        self._status_reader = status_api.build(StatusApiSettings.from_env(os.environ))
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -523,6 +539,10 @@ class LocalStack:
         with _INVOCATION_LOCKS["callback"]:
             return self._modules["callback"].handler(event, context, service=self._callback_service)
 
+    def _invoke_status_api(self, event: dict[str, Any], context: Any) -> Any:
+        with _INVOCATION_LOCKS["status_api"]:
+            return self._modules["status_api"].handler(event, context, reader=self._status_reader)
+
     def ingest_once(self) -> Any:
         """One scheduled ingest run now: submits the line's due videos, as the minute schedule does."""
         context = FakeLambdaContext("ingest", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["ingest"])
@@ -580,6 +600,12 @@ class LocalStack:
         return self._gateway.url
 
     @property
+    def status_api_url(self) -> str:
+        """The status read API (the stack's StatusApiUrl): GET it, SigV4-signed, with ``/{video_id}``
+        or ``?bucket=&key=``."""
+        return self.gateway_url + STATUS_PATH
+
+    @property
     def api_base_url(self) -> str:
         if self._api_base_url is None:
             raise RuntimeError("local stack not started")
@@ -607,6 +633,7 @@ class LocalStack:
             "secretsmanager": self._moto.endpoint_url,
             "memories_api": self.api_base_url,
             "callbacks": self.gateway_url,
+            "status_api": self.status_api_url,
         }
 
     def upload(self, key: str, data: bytes, metadata: Mapping[str, str] | None = None) -> Uploaded:

@@ -51,10 +51,12 @@ from functions.core.settings import (
     MAX_RETRY_DELAY_SECONDS,
     RECONCILE_TIMEOUT_SECONDS,
     SERVICE_NAME,
+    STATUS_API_TIMEOUT_SECONDS,
     CallbackSettings,
     EventsSettings,
     IngestSettings,
     ReconcileSettings,
+    StatusApiSettings,
 )
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "PLACEHOLDER_REFS",
     "RECONCILE_TIMEOUT_SECONDS",
     "SERVICE_NAME",
+    "STATUS_API_TIMEOUT_SECONDS",
     "ContextError",
     "PipelineConfig",
     "RuntimeRefs",
@@ -634,6 +637,10 @@ class PipelineConfig:
         """The bus the status events go to."""
         return self.event_bus_name or DEFAULT_EVENT_BUS_NAME
 
+    def status_api_environment(self, refs: RuntimeRefs) -> dict[str, str]:
+        """Exactly what ``StatusApiSettings.from_env`` reads, plus the Powertools variables."""
+        return {**self._powertools_environment(), env.STATUS_TABLE_NAME: refs.table_name}
+
     def _powertools_environment(self) -> dict[str, str]:
         return {
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -685,6 +692,7 @@ class PipelineConfig:
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
             (EventsSettings.from_env, lambda _: self.events_environment()),
+            (StatusApiSettings.from_env, self.status_api_environment),
         )
         for from_env, environment in builders:
             try:

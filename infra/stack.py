@@ -75,6 +75,7 @@ class MemoriesIngestStack(Stack):
             callback_base_url=self.callback_api.url,
         )
         self.callback_api.route_to(self.functions.callback)
+        self.callback_api.route_status_to(self.functions.status_api)
         # Every minute the ingest function submits what is due in the line (new drops also go at
         # once when the rate allows); the schedule is what keeps a line moving at the account's rate.
         self.ingest_schedule = FunctionSchedule(
@@ -122,6 +123,18 @@ class MemoriesIngestStack(Stack):
     def _outputs(self) -> None:
         CfnOutput(self, "SourceBucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "CallbackApiUrl", value=self.callback_api.url)
+        CfnOutput(
+            self,
+            "StatusApiUrl",
+            description="GET <url>/{video_id} or <url>?bucket=B&key=K, signed with SigV4 (service execute-api).",
+            value=self.callback_api.status_url,
+        )
+        CfnOutput(
+            self,
+            "StatusApiInvokeArn",
+            description="Grant execute-api:Invoke on this resource to whoever may read video statuses.",
+            value=self.callback_api.status_invoke_arn,
+        )
         CfnOutput(self, "StatusTableName", value=self.status_table.table.table_name)
         CfnOutput(self, "ApiKeySecretArn", value=self.secrets.api_key.secret_arn)
         CfnOutput(self, "IngestQueueUrl", value=self.storage.queue.queue_url)
@@ -201,7 +214,8 @@ class MemoriesIngestStack(Stack):
             stage,
             "AwsSolutions-APIG3",
             "CallbackApi stage: one POST route authenticated by per-video HMAC tokens, with stage "
-            "throttling and a body schema; a WAF web ACL would add monthly cost without adding protection.",
+            "throttling and a body schema, and GET status routes that only IAM-signed requests reach; a "
+            "WAF web ACL would add monthly cost without adding protection.",
         )
         for method in api.methods:
             for rule in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
@@ -212,6 +226,14 @@ class MemoriesIngestStack(Stack):
                     "Cognito or API-key authorization is possible; the per-video HMAC token in the query "
                     "string, verified by the callback function, is the authentication.",
                 )
+
+        for method in api.status_methods:
+            acknowledge(
+                method,
+                "AwsSolutions-COG4",
+                "CallbackApi GET /videos routes: IAM (SigV4) authorization; the callers are systems with "
+                "AWS credentials (the ones that drop files), not end users of a Cognito user pool.",
+            )
 
         for child in self.node.children:
             # CDK's singleton that applies the S3 notification configuration at deploy time.

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
+import requests
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -51,9 +52,11 @@ from functions.core.status import (
     known_status,
 )
 from functions.reconcile.handler import build as reconcile_app
-from ops import backfill
+from ops import backfill, status_client
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
+# The status read API (the stack's StatusApiUrl output): what ``status`` asks.
+STATUS_API_VARIABLE = "STATUS_API_URL"
 # Where redrive sends messages back (the functions themselves never send any).
 QUEUE_VARIABLE = "INGEST_QUEUE_URL"
 # Output-name fragments of the CDK stack (infra/) mapped to the variable they stand for.
@@ -62,6 +65,7 @@ OUTPUT_HINTS = {
     "IngestQueueUrl": QUEUE_VARIABLE,
     "DeadLetterQueueUrl": DLQ_VARIABLE,
     "SourceBucketName": env.SOURCE_BUCKET_NAME,
+    "StatusApiUrl": STATUS_API_VARIABLE,
 }
 
 
@@ -385,6 +389,41 @@ def cmd_backfill(
     )
 
 
+def cmd_status(session: boto3.Session, args: argparse.Namespace, sources: Mapping[str, str]) -> int:
+    """One video's status from the status API, signed with the caller's credentials (no table access)."""
+    url = _setting(args, sources, STATUS_API_VARIABLE, "api_url").rstrip("/")
+    if args.video_id and (args.bucket or args.key or args.version_id):
+        raise CliError("name the video one way: --video-id, or --bucket and --key")
+    if args.video_id:
+        target, params = f"{url}/{args.video_id}", None
+    elif args.bucket and args.key:
+        params = {"bucket": args.bucket, "key": args.key}
+        if args.version_id:
+            params["version_id"] = args.version_id
+        target = url
+    else:
+        raise CliError("name the video: --video-id, or --bucket and --key (and optionally --version-id)")
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise NoCredentialsError()
+    region = status_client.region_of(url, session.region_name)
+    if region is None:
+        raise NoRegionError()
+    try:
+        response = status_client.signed_get(target, credentials, region, params)
+    except requests.RequestException as exc:
+        raise CliError(f"cannot reach the status API at {url}: {exc}") from exc
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"message": response.text[:200]}
+    if response.status_code != 200:
+        message = answer.get("message") if isinstance(answer, dict) else None
+        raise CliError(f"the status API answered {response.status_code}: {message or response.reason}")
+    print(json.dumps(answer, indent=2, ensure_ascii=False))
+    return 0
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -456,6 +495,16 @@ def parser() -> argparse.ArgumentParser:
         help="run one reconciliation pass now (reads the function's settings from the environment)",
     )
     reconcile.add_argument("--json", action="store_true", help="the summary as JSON, for scripts")
+    status = sub.add_parser(
+        "status",
+        help="a video's status from the status API (SigV4-signed with your AWS credentials; needs "
+        "execute-api:Invoke on it, not the table)",
+    )
+    status.add_argument("--api-url", help=f"the status API (default: ${STATUS_API_VARIABLE}, or --stack)")
+    status.add_argument("--video-id", help="the record id (32 hex characters)")
+    status.add_argument("--bucket")
+    status.add_argument("--key")
+    status.add_argument("--version-id", help="only this S3 version of --key")
     return top
 
 
@@ -466,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reconcile":
             return cmd_reconcile(args.json)
         sources = _stack_outputs(session, args.stack) if args.stack else {}
+        if args.command == "status":
+            return cmd_status(session, args, sources)
         if args.command == "redrive":
             return cmd_redrive(
                 session,

@@ -62,6 +62,8 @@ def _from_dynamo(value: Any) -> Any:
 def record_to_item(record: VideoRecord) -> dict[str, Any]:
     plain = _to_dynamo(asdict(record))
     item = {k: _serializer.serialize(v) for k, v in plain.items()}
+    # The by-object index's key, on every PutItem: a record written before the index gains it then.
+    item[table.OBJECT_INDEX_PARTITION_KEY] = {"S": table.object_ref(record.bucket, record.key)}
     position = record.line_position
     if position is not None:
         # Only a QUEUED record carries the line index's keys: every other write drops them.
@@ -258,6 +260,28 @@ class DynamoStatusStore:
         )
         items = response.get("Items", [])
         return item_to_record(items[0]) if items else None
+
+    def by_object(self, bucket: str, key: str, limit: int) -> Sequence[str]:
+        ids: list[str] = []
+        start: dict[str, Any] | None = None
+        while len(ids) < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": table.OBJECT_INDEX,
+                "KeyConditionExpression": "#o = :o",
+                "ExpressionAttributeNames": {"#o": table.OBJECT_INDEX_PARTITION_KEY},
+                "ExpressionAttributeValues": {":o": {"S": table.object_ref(bucket, key)}},
+                "ScanIndexForward": False,
+                "Limit": limit - len(ids),
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._client.query(**kwargs)
+            ids.extend(item[table.PARTITION_KEY]["S"] for item in response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return ids
 
     def line(self, limit: int) -> Sequence[LineEntry]:
         response = self._client.query(

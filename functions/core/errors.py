@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousSubmit",
+    "BadStatusRequest",
     "CallbackRefused",
     "ConflictingVideoNo",
     "InvalidCallback",
@@ -20,9 +21,11 @@ __all__ = [
     "SettingsError",
     "StaleRecord",
     "StatusEventsNotPublished",
+    "StatusRequestRefused",
     "TokenExpired",
     "TokenInvalid",
     "TokenMissing",
+    "VideoNotFound",
 ]
 
 
@@ -125,3 +128,18 @@ class ObjectUnreadable(Exception):
 class StatusEventsNotPublished(Exception):
     """A status change whose events the bus did not all accept: its stream record goes back to be
     handed over again (the status itself is already written)."""
+
+
+# Status API refusals (``functions.core.views``), mapped to HTTP answers in one place (its handler).
+class StatusRequestRefused(Exception):
+    http_status = 400
+    code = "bad_request"
+
+
+class BadStatusRequest(StatusRequestRefused):
+    """A malformed video id, or a query that does not name one object (missing, repeated, unknown)."""
+
+
+class VideoNotFound(StatusRequestRefused):
+    http_status = 404
+    code = "not_found"

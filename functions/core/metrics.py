@@ -26,6 +26,8 @@ class Metric(StrEnum):
     RECONCILE_PROVIDER_ERRORS = "ReconcileProviderErrors"
     STATUS_EVENTS_NOT_PUBLISHED = "StatusEventsNotPublished"
     STATUS_EVENTS_PUBLISHED = "StatusEventsPublished"
+    STATUS_READS = "StatusReads"
+    STATUS_READS_REFUSED = "StatusReadsRefused"
     SUBMIT_DEFERRED = "SubmitDeferred"
     SUBMIT_UNCERTAIN = "SubmitUncertain"
     VIDEOS_DELETED = "VideosDeleted"

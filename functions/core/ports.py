@@ -65,6 +65,18 @@ class StatusStore(Protocol):
         """The record ``remember_latest`` last noted for the key, or None."""
 
 
+class StatusReads(Protocol):
+    """What the status API reads (``functions.core.views``): records, an object's versions, the line."""
+
+    def get(self, video_id: str) -> VideoRecord | None: ...
+
+    def by_object(self, bucket: str, key: str, limit: int) -> Sequence[str]:
+        """The ids of the recorded versions of ``key`` in ``bucket``, newest first, at most ``limit``
+        (the ``by-object`` index: eventually consistent)."""
+
+    def line_length(self, before: str | None = None) -> int: ...
+
+
 class ObjectStore(Protocol):
     def head(self, bucket: str, key: str, version_id: str | None) -> ObjectInfo | None:
         """None when the object (version) no longer exists."""

@@ -75,11 +75,15 @@ CALLBACK_TIMEOUT_SECONDS = 20
 RECONCILE_TIMEOUT_SECONDS = 240
 # The events function puts at most ten PutEvents requests per batch, each retried by botocore.
 EVENTS_TIMEOUT_SECONDS = 60
+# The status API reads at most 101 index entries and 100 items (functions.core.views.MAX_VERSIONS);
+# 10 s is far more than that takes and well before API Gateway's 29 s.
+STATUS_API_TIMEOUT_SECONDS = 10
 FUNCTION_TIMEOUT_SECONDS = {
     "ingest": INGEST_TIMEOUT_SECONDS,
     "callback": CALLBACK_TIMEOUT_SECONDS,
     "reconcile": RECONCILE_TIMEOUT_SECONDS,
     "events": EVENTS_TIMEOUT_SECONDS,
+    "status_api": STATUS_API_TIMEOUT_SECONDS,
 }
 
 T = TypeVar("T")
@@ -395,5 +399,20 @@ class EventsSettings:
     def from_env(cls, environ: Mapping[str, str]) -> EventsSettings:
         return cls(
             event_bus_name=_parse(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME, _event_bus_name),
+            metrics_namespace=_metrics_namespace(environ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusApiSettings:
+    """The status read API: it only reads the status table."""
+
+    table_name: str
+    metrics_namespace: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StatusApiSettings:
+        return cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
             metrics_namespace=_metrics_namespace(environ),
         )

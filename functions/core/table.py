@@ -38,3 +38,15 @@ LINE_INDEX_SORT_KEY: Final = "line_position"
 LINE_PARTITION_VALUE: Final = "waiting"
 # What a line entry carries besides the keys: enough to skip a video that is not due yet.
 LINE_INDEX_PROJECTED: Final = ("not_before",)
+
+# Every recorded version of one S3 object, newest first: the status API's `?bucket=&key=` lookup.
+# The store adapter writes ``object_ref`` on every PutItem, so a record from before this index gains
+# it on its next such write. Keys only: the answer is read from the table, one GetItem per version.
+OBJECT_INDEX: Final = "by-object"
+OBJECT_INDEX_PARTITION_KEY: Final = "object_ref"
+OBJECT_INDEX_SORT_KEY: Final = "created_at"
+
+
+def object_ref(bucket: str, key: str) -> str:
+    """The ``object_ref`` of ``key`` in ``bucket``: bucket names hold no "/", so it is unambiguous."""
+    return f"{bucket}/{key}"

@@ -1,4 +1,6 @@
-"""The REST API memories.ai calls back: ``POST /callbacks/{video_id}?token=...``, nothing else."""
+"""The REST API memories.ai calls back, ``POST /callbacks/{video_id}?token=...``, and the status
+read API on the same stage, ``GET /videos/{video_id}`` and ``GET /videos?bucket=&key=``, which only
+IAM-signed (SigV4) requests of principals allowed ``execute-api:Invoke`` on them reach."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from constructs import Construct
 from functions.core.callbacks import CLIENT_ID_MAX_LENGTH, VIDEO_NO_MAX_LENGTH
 from functions.core.signing import CALLBACK_PATH_PREFIX
 from functions.core.status import PROVIDER_STATUS_MAX_LENGTH
+from functions.core.views import STATUS_PATH
 
 __all__ = ["ACCESS_LOG_FIELDS", "VIDEO_ID_PARAMETER", "CallbackApi"]
 
@@ -68,7 +71,9 @@ class CallbackApi(Construct):
 
     Built before the functions (ingest needs ``url``); ``route_to`` attaches the handler. There is
     no authorizer or API key: the provider sends no credentials. The per-video HMAC token in the
-    query string, checked by the handler, is the authentication.
+    query string, checked by the handler, is the authentication. ``route_status_to`` adds the status
+    read routes, IAM-authorized: a callback token is no credential there (API Gateway answers 403
+    before any function runs).
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class CallbackApi(Construct):
             "CallbackValidator", validate_request_body=True, validate_request_parameters=True
         )
         self.methods: list[apigw.Method] = []
+        self.status_methods: list[apigw.Method] = []
         self.resource = self.api.root.add_resource(CALLBACK_PATH_PREFIX.strip("/")).add_resource(
             f"{{{VIDEO_ID_PARAMETER}}}"
         )
@@ -129,3 +135,34 @@ class CallbackApi(Construct):
         )
         self.methods.append(method)
         return method
+
+    def route_status_to(self, handler: lambda_.IFunction) -> list[apigw.Method]:
+        """``GET /videos`` and ``GET /videos/{video_id}`` to ``handler``, AWS_IAM authorization."""
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        videos = self.api.root.add_resource(STATUS_PATH.strip("/"))
+        one = videos.add_resource(f"{{{VIDEO_ID_PARAMETER}}}")
+        for resource, parameters in (
+            (videos, {}),
+            (one, {f"method.request.path.{VIDEO_ID_PARAMETER}": True}),
+        ):
+            # Query parameters are checked by the handler, which answers a clear JSON 400.
+            self.status_methods.append(
+                resource.add_method(
+                    "GET",
+                    integration,
+                    authorization_type=apigw.AuthorizationType.IAM,
+                    request_validator=self._validator,
+                    request_parameters=parameters,
+                )
+            )
+        return self.status_methods
+
+    @property
+    def status_url(self) -> str:
+        """Where the status routes start: ``<stage URL>videos``."""
+        return self.api.url_for_path(STATUS_PATH)
+
+    @property
+    def status_invoke_arn(self) -> str:
+        """The ``execute-api:Invoke`` resource of both status routes, for a caller's IAM policy."""
+        return self.api.arn_for_execute_api("GET", f"{STATUS_PATH}*", STAGE_NAME)

@@ -1,4 +1,4 @@
-"""The three Lambda functions, each with its own role holding only what its code calls."""
+"""The Lambda functions, each with its own role holding only what its code calls."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from infra.config import (
     CALLBACK_TIMEOUT_SECONDS,
     INGEST_TIMEOUT_SECONDS,
     RECONCILE_TIMEOUT_SECONDS,
+    STATUS_API_TIMEOUT_SECONDS,
     PipelineConfig,
     RuntimeRefs,
 )
@@ -27,6 +28,7 @@ from infra.constructs.table import StatusTable
 __all__ = [
     "INGEST_HANDLER",
     "RECORD_ACTIONS",
+    "STATUS_API_HANDLER",
     "PipelineFunctions",
     "application_log_level",
     "pipeline_function",
@@ -35,6 +37,7 @@ __all__ = [
 INGEST_HANDLER: Final = "functions.ingest.handler.handler"
 CALLBACK_HANDLER: Final = "functions.callback.handler.handler"
 RECONCILE_HANDLER: Final = "functions.reconcile.handler.handler"
+STATUS_API_HANDLER: Final = "functions.status_api.handler.handler"
 # The bundle's wheels are cp313 / aarch64 (infra.bundling.LAMBDA_TARGET): these must match it.
 RUNTIME: Final = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
@@ -55,7 +58,8 @@ _APPLICATION_LOG_LEVEL: Final = {
 
 
 class PipelineFunctions(Construct):
-    """``ingest`` (fed by the queue), ``callback`` (behind the API) and ``reconcile`` (scheduled).
+    """``ingest`` (fed by the queue), ``callback`` and ``status_api`` (behind the API) and
+    ``reconcile`` (scheduled).
 
     Each function's environment is exactly what its settings class reads (``PipelineConfig``
     builds it); the API key is never in it, only the secret's id.
@@ -186,9 +190,33 @@ class PipelineFunctions(Construct):
         )
         secrets.grant_read_api_key(self.reconcile)
 
+        self.status_api = pipeline_function(
+            self,
+            "StatusApi",
+            code=code,
+            log_level=log_level,
+            handler=STATUS_API_HANDLER,
+            description="Answers IAM-signed status reads of videos (GET /videos).",
+            timeout_seconds=STATUS_API_TIMEOUT_SECONDS,
+            environment=config.status_api_environment(refs),
+        )
+        # Read-only: a record (GetItem), an object's versions (the by-object index) and, for a
+        # waiting video, its place in the line (a count on the line index). No secret, no write.
+        _grant_table(
+            table,
+            self.status_api,
+            record_actions=("dynamodb:GetItem",),
+            query_indexes=(schema.OBJECT_INDEX, schema.LINE_INDEX),
+        )
+
     @property
     def all(self) -> dict[str, lambda_.Function]:
-        return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile}
+        return {
+            "Ingest": self.ingest,
+            "Callback": self.callback,
+            "Reconcile": self.reconcile,
+            "StatusApi": self.status_api,
+        }
 
 
 def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:

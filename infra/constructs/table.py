@@ -12,7 +12,7 @@ __all__ = ["StatusTable"]
 
 
 class StatusTable(Construct):
-    """On-demand table with point-in-time recovery, TTL and the three indexes the functions query.
+    """On-demand table with point-in-time recovery, TTL and the four indexes the functions query.
 
     Retained when the stack is deleted unless ``destroy_on_delete``: it is the only record of what
     was submitted (and billed) and of each video's provider number. With ``stream``, every write
@@ -69,4 +69,16 @@ class StatusTable(Construct):
             sort_key=dynamodb.Attribute(name=schema.LINE_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.INCLUDE,
             non_key_attributes=list(schema.LINE_INDEX_PROJECTED),
+        )
+        # Every recorded version of one object, newest first (the status API). Keys only: the API
+        # reads each version's record from the table, so the index holds no copy of any history.
+        self.table.add_global_secondary_index(
+            index_name=schema.OBJECT_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=schema.OBJECT_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=schema.OBJECT_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )

@@ -1,13 +1,14 @@
 """What each function's code really calls on DynamoDB is what its role may call: the local stack
 runs the real handlers through a drop to PARSE, a refused non-video, a skipped empty object and
-reconcile passes, every DynamoDB request is recorded with the function that made it, and the
-synthesized template must grant each one. The events function's stream reads are made by its event
-source mapping with the function's role (the local stream poller here), so they count as its own. (DynamoDB Local enforces no IAM, so without this a
+reconcile passes and status reads (one of a waiting video), every DynamoDB request is recorded with the function that made it, and the
+synthesized template must grant each one. (DynamoDB Local enforces no IAM, so without this a
 missing grant would show only as AccessDenied once deployed.)"""
 
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -15,14 +16,19 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+import requests
 from botocore.client import BaseClient
 
+from devstack.lambda_context import LOCAL_REGION
 from devstack.stack import LocalStack
 from devstack.streams import StreamPoller
+from functions.adapters.dynamo import DynamoStatusStore
 from functions.core import env
-from functions.core.status import PARSE, REJECTED, SKIPPED
+from functions.core.clock import iso
+from functions.core.status import PARSE, QUEUED, REJECTED, SKIPPED, Transition, VideoRecord
 from infra.constructs.events import EVENTS_HANDLER
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
+from ops.status_client import signed_get
 from tests.conftest import TEST_STACK
 from tests.infra.synth import Synthesized, synthesize
 from tests.infra.test_infra_security import _table_grants
@@ -31,7 +37,12 @@ from tests.infra.test_infra_template import _as_list, _policy_statements_of_role
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
 SAMPLE: Final = (Path(__file__).parents[1] / "fixtures" / "sample.mp4").read_bytes()
-HANDLERS: Final = {"ingest": INGEST_HANDLER, "callback": CALLBACK_HANDLER, "reconcile": RECONCILE_HANDLER}
+HANDLERS: Final = {
+    "ingest": INGEST_HANDLER,
+    "callback": CALLBACK_HANDLER,
+    "reconcile": RECONCILE_HANDLER,
+    "status_api": STATUS_API_HANDLER,
+}
 # LocalStack's entry points into each function, as the AWS services call them.
 ENTRY_POINTS: Final = {
     "_invoke_ingest": "ingest",
@@ -39,6 +50,7 @@ ENTRY_POINTS: Final = {
     "_invoke_callback": "callback",
     "reconcile_once": "reconcile",
     "_invoke_events": "events",
+    "_invoke_status_api": "status_api",
 }
 
 Observed = dict[str, set[tuple[str, str]]]
@@ -102,7 +114,43 @@ def observed() -> Iterator[Observed]:
                 timeout=30,
                 what="the PARSE event",
             )
+            read_statuses(stack, video.key, video.video_id)
         yield seen
+
+
+def read_statuses(stack: LocalStack, key: str, video_id: str) -> None:
+    """The status API's reads: by id, by bucket and key, and of a video waiting in line (not due
+    for an hour, so the line's schedule leaves it there)."""
+    now = time.time()
+    waiting = VideoRecord(
+        video_id=uuid.uuid4().hex,
+        bucket=stack.bucket,
+        key="grants/waiting.mp4",
+        object_version="etag",
+        size=1,
+        status=QUEUED,
+        created_at=iso(now),
+        updated_at=iso(now),
+        queued_at=iso(now),
+        not_before=now + 3600,
+        history=(Transition(at=iso(now), from_status=None, to_status=QUEUED, by="ingest"),),
+    )
+    assert DynamoStatusStore(stack.session.client("dynamodb"), stack.table_name).create(waiting)
+    credentials = stack.session.get_credentials()
+    assert credentials is not None
+    with requests.Session() as http:
+        http.trust_env = False
+        for path, params in (
+            (f"/{video_id}", None),
+            (f"/{waiting.video_id}", None),
+            ("", {"bucket": stack.bucket, "key": key}),
+        ):
+            response = signed_get(
+                stack.status_api_url + path, credentials, LOCAL_REGION, params, session=http
+            )
+            assert response.status_code == 200, response.text
+        assert response.json()["videos"][0]["video_id"] == video_id
+        assert http.get(f"{stack.status_api_url}/{waiting.video_id}", timeout=10).status_code == 403
 
 
 @pytest.fixture(scope="module")

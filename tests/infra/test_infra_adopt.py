@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra.config import ContextError, PipelineConfig
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from tests.infra.synth import Synthesized, cdk_json_context, synthesize
 from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
 
@@ -49,13 +49,13 @@ def test_the_ingest_role_may_decrypt_with_exactly_the_named_keys_through_s3(with
     assert via == {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
 
 
-@pytest.mark.parametrize("handler", [CALLBACK_HANDLER, RECONCILE_HANDLER])
+@pytest.mark.parametrize("handler", [CALLBACK_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER])
 def test_no_other_role_may_use_the_keys(with_keys: Synthesized, handler: str) -> None:
     assert _kms_statements(with_keys, handler) == []
 
 
 def test_without_keys_no_role_may_use_kms(synthesized: Synthesized) -> None:
-    for handler in (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER):
+    for handler in (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER):
         assert _kms_statements(synthesized, handler) == []
 
 

@@ -8,10 +8,16 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.settings import CallbackSettings, EventsSettings, IngestSettings, ReconcileSettings
+from functions.core.settings import (
+    CallbackSettings,
+    EventsSettings,
+    IngestSettings,
+    ReconcileSettings,
+    StatusApiSettings,
+)
 from infra.config import PLACEHOLDER_REFS, PipelineConfig
 from infra.constructs.events import EVENTS_HANDLER
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from tests.infra.synth import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -21,6 +27,7 @@ SETTINGS_OF_HANDLER: Mapping[str, Callable[[Mapping[str, str]], object]] = {
     CALLBACK_HANDLER: CallbackSettings.from_env,
     RECONCILE_HANDLER: ReconcileSettings.from_env,
     EVENTS_HANDLER: EventsSettings.from_env,
+    STATUS_API_HANDLER: StatusApiSettings.from_env,
 }
 
 

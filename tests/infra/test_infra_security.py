@@ -9,7 +9,7 @@ import pytest
 
 from functions.core import table as schema
 from infra.config import API_GATEWAY_TIMEOUT_SECONDS, CALLBACK_TIMEOUT_SECONDS
-from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER
+from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from infra.constructs.monitoring import UNCONFIRMED_ALARM_THRESHOLD
 from tests.infra.synth import Synthesized
 from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
@@ -68,6 +68,15 @@ def _table_grants(synthesized: Synthesized, handler: str) -> dict[str, set[str]]
                 f"index/{schema.VIDEO_NO_INDEX}": {"dynamodb:Query"},
             },
         ),
+        # read-only: a record, an object's versions, a waiting video's place in line.
+        (
+            STATUS_API_HANDLER,
+            {
+                "table": {"dynamodb:GetItem"},
+                f"index/{schema.OBJECT_INDEX}": {"dynamodb:Query"},
+                f"index/{schema.LINE_INDEX}": {"dynamodb:Query"},
+            },
+        ),
     ],
 )
 def test_each_role_may_call_exactly_the_dynamodb_actions_its_code_calls(
@@ -80,7 +89,12 @@ def test_api_gateway_does_not_trace_the_token_but_the_functions_still_trace(synt
     (stage,) = synthesized.of_type("AWS::ApiGateway::Stage").values()
     assert stage["Properties"].get("TracingEnabled", False) is False
     for function in synthesized.of_type("AWS::Lambda::Function").values():
-        if function["Properties"].get("Handler") in (INGEST_HANDLER, CALLBACK_HANDLER, RECONCILE_HANDLER):
+        if function["Properties"].get("Handler") in (
+            INGEST_HANDLER,
+            CALLBACK_HANDLER,
+            RECONCILE_HANDLER,
+            STATUS_API_HANDLER,
+        ):
             assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
 
 

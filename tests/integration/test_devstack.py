@@ -132,6 +132,11 @@ def test_resources_are_created_as_the_cdk_stack_defines_them(aws: boto3.Session)
         "ProjectionType": "INCLUDE",
         "NonKeyAttributes": list(table.LINE_INDEX_PROJECTED),
     }
+    assert indexes[table.OBJECT_INDEX]["KeySchema"] == [
+        {"AttributeName": table.OBJECT_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+        {"AttributeName": table.OBJECT_INDEX_SORT_KEY, "KeyType": "RANGE"},
+    ]
+    assert indexes[table.OBJECT_INDEX]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     ttl = aws.client("dynamodb").describe_time_to_live(TableName=names.table)["TimeToLiveDescription"]
     assert ttl.get("AttributeName") == table.TTL_ATTRIBUTE
     assert ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")

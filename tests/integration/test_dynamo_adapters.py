@@ -298,3 +298,44 @@ def test_a_hold_pushes_the_next_slot_back_for_everyone_and_says_why(ddb: object,
     assert gate.state().held(now + 1) == "out of credit (0402)"
     assert gate.state().held(now + 901) is None
     assert gate.reserve(now + 900, now + 960) == now + 900
+
+
+# -- the status API's object index ------------------------------------------------------------------
+
+
+def test_every_version_of_an_object_is_found_newest_first(ddb: Any, table_name: str) -> None:
+    store = DynamoStatusStore(ddb, table_name)
+    versions = [
+        replace(record(f"{i:032x}", at=1_800_000_000.0 + i), object_version=f"v{i}") for i in range(3)
+    ]
+    elsewhere = replace(record("e" * 32), key="in/other.mp4")
+    for written in (*versions, elsewhere):
+        assert store.create(written)
+
+    found = store.by_object("bucket", versions[0].key, limit=10)
+
+    assert list(found) == [v.video_id for v in reversed(versions)]
+    assert list(store.by_object("bucket", versions[0].key, limit=2)) == [
+        versions[2].video_id,
+        versions[1].video_id,
+    ]
+    assert store.by_object("bucket", "in/nothing.mp4", limit=10) == []
+
+
+def test_a_record_written_before_the_index_gains_its_object_ref_on_its_next_write(
+    ddb: Any, table_name: str
+) -> None:
+    store = DynamoStatusStore(ddb, table_name)
+    old = record("b" * 32)
+    assert store.create(old)
+    # As an older release wrote it: without object_ref.
+    ddb.update_item(
+        TableName=table_name, Key={"video_id": {"S": old.video_id}}, UpdateExpression="REMOVE object_ref"
+    )
+    assert store.by_object(old.bucket, old.key, limit=10) == []
+
+    stored = store.get(old.video_id)
+    assert stored is not None
+    store.save(stored.moved(UNPARSE, by="ingest", at=iso(1_800_000_060.0)))
+
+    assert list(store.by_object(old.bucket, old.key, limit=10)) == [old.video_id]

@@ -153,6 +153,11 @@ class InMemoryStore:
         self.reads += 1
         return next((r for r in self._records.values() if r.video_no == video_no), None)
 
+    def by_object(self, bucket: str, key: str, limit: int) -> Sequence[str]:
+        self.reads += 1
+        versions = [r for r in self._records.values() if (r.bucket, r.key) == (bucket, key)]
+        return [r.video_id for r in sorted(versions, key=lambda r: r.created_at, reverse=True)][:limit]
+
     def line(self, limit: int) -> Sequence[LineEntry]:
         self.reads += 1
         entries = []
