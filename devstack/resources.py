@@ -37,6 +37,7 @@ __all__ = [
 MAX_RECEIVE_COUNT: Final = 5
 # The longest SQS keeps a message, as on AWS.
 RETENTION_SECONDS: Final = 14 * 24 * 3600
+HLS_STAGING_BUCKET: Final = "memories-ingest-hls-staging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,8 @@ class ResourceNames:
     api_key_secret: str = "memories-ingest/memories-api-key"  # noqa: S105 - a name, not a secret
     signing_secret: str = "memories-ingest/callback-signing-key"  # noqa: S105 - a name, not a secret
     rule: str = "memories-ingest-object-events"
+    # Derived HLS playlists (functions.core.hls); no notifications, so nothing there is ingested.
+    hls_staging_bucket: str = HLS_STAGING_BUCKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Resources:
     table_name: str
     api_key_secret_id: str
     signing_secret_id: str
+    hls_staging_bucket: str = HLS_STAGING_BUCKET
 
 
 def create_resources(
@@ -91,6 +95,7 @@ def create_resources(
     queue_arn = _queue_arn(session, queue_url)
     s3 = session.client("s3")
     s3.create_bucket(Bucket=names.bucket)
+    s3.create_bucket(Bucket=names.hls_staging_bucket)
     if notification_source == "eventbridge":
         _create_rule(session, names, queue_arn)
     notify_queue(session, names.bucket, queue_arn, notification_source)
@@ -108,6 +113,7 @@ def create_resources(
         table_name=names.table,
         api_key_secret_id=api_key_arn,
         signing_secret_id=signing_arn,
+        hls_staging_bucket=names.hls_staging_bucket,
     )
 
 

@@ -44,8 +44,9 @@ from functions.core.errors import (
     ProviderUnavailable,
     StaleRecord,
 )
+from functions.core.hls import Playlists, Refusal, is_playlist, is_segment_key, segment_skip_reason
 from functions.core.objects import ObjectRef, is_video_key
-from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
+from functions.core.ports import Clock, Metrics, ObjectInfo, ObjectStore, Provider, StatusStore, UploadGate
 from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
@@ -158,8 +159,11 @@ class Ingestor:
         signing_key: Callable[[], bytes],
         clock: Clock,
         metrics: Metrics,
+        playlists: Playlists | None = None,
     ) -> None:
         self._config = config
+        # HLS playlists with relative URIs are submitted as derived ones (functions.core.hls).
+        self._playlists = playlists
         self._store = store
         self._objects = objects
         self._provider = provider
@@ -181,6 +185,8 @@ class Ingestor:
             # Only a sender to the private queue could name another bucket: an expiring entry only.
             why = f"another bucket ({ref.bucket!r}), not {self._config.source_bucket!r}"
             return self._skip(ref, video_id, why)
+        if is_segment_key(ref.key):
+            return self._skip(ref, video_id, segment_skip_reason(ref.key))
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
@@ -311,9 +317,9 @@ class Ingestor:
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
             return self._finish_rejected(record, reason)
-        url = self._objects.presign_get(
-            record.bucket, record.key, record.version_id, self._config.presigned_url_ttl_seconds
-        )
+        url = self._source_url(record, info)
+        if isinstance(url, Refusal):
+            return self._finish_rejected(record, url.reason)
         return UploadRequest(
             url=url,
             callback=callback_url(
@@ -325,6 +331,17 @@ class Ingestor:
             unique_id=self._config.unique_id,
             options=options,
             extra_tags=(trace_tag(record.video_id),),
+        )
+
+    def _source_url(self, record: VideoRecord, info: ObjectInfo) -> str | Refusal:
+        """The URL memories.ai fetches: the object's, or for an HLS playlist with relative URIs
+        the derived playlist's."""
+        if self._playlists is not None and is_playlist(info.head):
+            return self._playlists.url_for(
+                record.bucket, record.key, record.version_id, info, record.video_id
+            )
+        return self._objects.presign_get(
+            record.bucket, record.key, record.version_id, self._config.presigned_url_ttl_seconds
         )
 
     def _sidecar_fields(self, record: VideoRecord) -> OptionalFields:

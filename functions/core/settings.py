@@ -187,6 +187,8 @@ class IngestSettings:
     delete_at_provider: bool = False
     # Each video's <key>.json sidecar is read at its turn (one more S3 request per video).
     read_sidecars: bool = False
+    # Where derived HLS playlists are written; None: playlists with relative URIs are refused.
+    hls_staging_bucket: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -243,6 +245,7 @@ class IngestSettings:
             metrics_namespace=_metrics_namespace(environ),
             delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
             read_sidecars=_parse(environ, env.READ_SIDECARS, "false", _boolean),
+            hls_staging_bucket=environ.get(env.HLS_STAGING_BUCKET_NAME, "").strip() or None,
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(
