@@ -184,6 +184,8 @@ class RuntimeRefs:
     callback_base_url: str
     api_key_secret_id: str
     signing_secret_id: str
+    # The bucket for derived HLS playlists (infra.constructs.hls_staging).
+    hls_staging_bucket_name: str = "placeholder-hls-staging"
 
 
 # Stand-ins for the tokens when the functions' settings validate the environment at synth. Token
@@ -498,6 +500,7 @@ class PipelineConfig:
             env.MAX_OBJECT_BYTES: str(self.max_object_bytes),
             env.DELETE_AT_PROVIDER: str(self.delete_at_provider).lower(),
             env.READ_SIDECARS: str(self.read_sidecars).lower(),
+            env.HLS_STAGING_BUCKET_NAME: refs.hls_staging_bucket_name,
             env.UPLOADS_PER_MINUTE: _number_text(self.uploads_per_minute),
             env.RETRY_BASE_DELAY_SECONDS: str(self.retry_base_delay_seconds),
             env.RETRY_MAX_DELAY_SECONDS: str(self.retry_max_delay_seconds),
