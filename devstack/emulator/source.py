@@ -144,7 +144,7 @@ def _fetch_playlist(fetcher: _Fetcher, body: bytes, complete: bool, depth: int) 
             raise InvalidParameterError("url is an m3u8 playlist whose variant is not a playlist")
         total += _fetch_playlist(fetcher, child, child_complete, depth + 1)
     for resource in dict.fromkeys(resources):
-        _, _, size = fetcher.get(resource, 1)
+        _, _, size = fetcher.get(resource, 0)  # its headers are enough
         total += size or 0
     if total > PLAYLIST_MAX_LINKED_BYTES:
         raise InvalidParameterError(
@@ -161,7 +161,9 @@ def _short(url: str) -> str:
 def _read_head(response: requests.Response, limit: int) -> tuple[bytes, bool]:
     """The first ``limit`` bytes of the body, and whether that was the whole body."""
     head = bytearray()
-    for chunk in response.iter_content(chunk_size=8192):
+    if limit == 0:
+        return b"", False
+    for chunk in response.iter_content(chunk_size=min(8192, limit + 1)):
         head += chunk
         if len(head) > limit:
             return bytes(head[:limit]), False

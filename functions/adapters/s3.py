@@ -117,13 +117,18 @@ class S3Objects:
             "get_object", Params=_params(bucket, key, version_id), ExpiresIn=ttl_seconds
         )
 
-    def latest_versions(self, bucket: str, prefix: str, last_key: str) -> dict[str, ListedObject]:
-        """One ListObjectVersions (paged) of the keys under ``prefix`` in its folder, up to ``last_key``:
-        the newest version of each (absent when that is a delete marker), with its size."""
+    def latest_versions(
+        self, bucket: str, prefix: str, last_key: str, limit: int | None = None
+    ) -> dict[str, ListedObject]:
+        """One ListObjectVersions (paged) of the keys under ``prefix`` in its folder, up to ``last_key``
+        (or about ``limit`` keys): the newest version of each (absent when that is a delete marker),
+        with its size."""
         found: dict[str, ListedObject] = {}
+        seen = 0
         paginator = self._client.get_paginator("list_object_versions")
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                seen += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
                 for version in page.get("Versions", []):
                     if version.get("IsLatest") and version["Key"] <= last_key:
                         version_id = version.get("VersionId")
@@ -133,6 +138,8 @@ class S3Objects:
                         )
                 # Keys come in order: once the next page starts past the last one wanted, stop.
                 if str(page.get("NextKeyMarker") or "") >= last_key or not page.get("IsTruncated"):
+                    break
+                if limit is not None and seen >= limit:
                     break
         except ClientError as exc:
             unreadable = _unreadable(exc)

@@ -58,6 +58,11 @@ PLAYLIST_CONTENT_TYPE: Final = "application/vnd.apple.mpegurl"
 # HLS parts that are never a video of their own: transport-stream and fMP4 segments, packed audio,
 # WebVTT subtitles. (fMP4 init segments are often ``init.mp4``: an .mp4 is checked as a video.)
 SEGMENT_SUFFIXES: Final = (".ts", ".m4s", ".aac", ".vtt")
+PLAYLIST_SUFFIX: Final = ".m3u8"
+# How many playlists beside a media playlist are read to find a master naming it, and how many keys
+# of each folder are looked through for them.
+MAX_MASTER_CANDIDATES: Final = 20
+MAX_FOLDER_KEYS_SEARCHED: Final = 5000
 # Where derived playlists go in the staging bucket: ``hls/<video_id>/...``.
 STAGING_PREFIX: Final = "hls/"
 
@@ -147,6 +152,10 @@ class Playlist:
 def is_playlist(head: bytes) -> bool:
     """The object's first bytes start an HLS playlist (as ``functions.core.content`` tells it)."""
     return head.removeprefix(_UTF8_BOM.encode()).lstrip().startswith(_HEADER.encode())
+
+
+def is_playlist_key(key: str) -> bool:
+    return key.lower().endswith(PLAYLIST_SUFFIX)
 
 
 def is_segment_key(key: str) -> bool:
@@ -319,9 +328,12 @@ class PlaylistObjects(Protocol):
 
     def presign_get(self, bucket: str, key: str, version_id: str | None, ttl_seconds: int) -> str: ...
 
-    def latest_versions(self, bucket: str, prefix: str, last_key: str) -> Mapping[str, ListedObject]:
+    def latest_versions(
+        self, bucket: str, prefix: str, last_key: str, limit: int | None = None
+    ) -> Mapping[str, ListedObject]:
         """The newest version of every key that starts with ``prefix``, has no further ``/`` and
-        sorts at or before ``last_key`` (keys whose newest version is a delete marker are absent)."""
+        sorts at or before ``last_key`` (keys whose newest version is a delete marker are absent);
+        with ``limit``, the listing stops once it has seen about that many keys."""
 
     def put_playlist(self, bucket: str, key: str, body: bytes) -> None: ...
 
@@ -338,13 +350,18 @@ class HlsConfig:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """Not submitted: REJECTED with ``reason``, or, with ``skip``, SKIPPED (a variant of a master
+    playlist beside it, which is submitted with it)."""
+
     reason: str
+    skip: bool = False
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, skip: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.skip = skip
 
 
 @dataclass(slots=True)
@@ -400,10 +417,18 @@ class Playlists:
         try:
             return self._url_for(bucket, key, version_id, info, video_id)
         except _Refused as exc:
-            return Refusal(exc.reason)
+            return Refusal(exc.reason, skip=exc.skip)
 
     def _url_for(self, bucket: str, key: str, version_id: str | None, info: ObjectInfo, video_id: str) -> str:
         top = _Source(key, version_id, self._read(bucket, key, version_id, info, info.etag), {})
+        if not top.playlist.is_master:
+            master = self._master_naming(bucket, key)
+            if master is not None:
+                raise _Refused(
+                    f"a variant of master playlist {master!r} beside it, which is submitted with it;"
+                    " not submitted on its own",
+                    skip=True,
+                )
         if not top.playlist.relative:
             return self._presign(bucket, key, version_id)
         staging = self._config.staging_bucket
@@ -430,6 +455,40 @@ class Playlists:
         )
 
     # -- steps -------------------------------------------------------------------------------------
+
+    def _master_naming(self, bucket: str, key: str) -> str | None:
+        """A master playlist in the media playlist's folder or the one above that names it as a
+        variant or rendition (one listing of each folder, and a read of each playlist there)."""
+        folder = posixpath.dirname(key)
+        folders = [folder, posixpath.dirname(folder)] if folder else [folder]
+        candidates: list[tuple[str, ListedObject]] = []
+        for directory in dict.fromkeys(folders):
+            prefix = f"{directory}/" if directory else ""
+            try:
+                listed = self._objects.latest_versions(
+                    bucket, prefix, prefix + "\U0010ffff", limit=MAX_FOLDER_KEYS_SEARCHED
+                )
+            except ObjectUnreadable:
+                continue  # outside what the role may list: no master there that it could submit
+            candidates += [(k, v) for k, v in listed.items() if is_playlist_key(k) and k != key]
+        for candidate, listed_version in candidates[:MAX_MASTER_CANDIDATES]:
+            if listed_version.size > self._config.max_playlist_bytes:
+                continue
+            info = self._objects.peek(bucket, candidate, listed_version.version_id, listed_version.size)
+            try:
+                playlist = parse_bytes(info.head) if info is not None else None
+            except PlaylistError:
+                continue
+            if playlist is None or not playlist.is_master:
+                continue
+            for ref in playlist.relative:
+                try:
+                    named = resolve(candidate, ref.uri)
+                except UnsafeReference:
+                    continue
+                if ref.names_playlist and named == key:
+                    return candidate
+        return None
 
     def _read(
         self, bucket: str, key: str, version_id: str | None, info: ObjectInfo, etag: str | None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from functions.core.clock import iso
+from functions.core.clock import epoch, iso
 from functions.core.content import SNIFF_BYTES
 from functions.core.content import refusal as content_refusal
 from functions.core.contract import (
@@ -44,7 +44,14 @@ from functions.core.errors import (
     ProviderUnavailable,
     StaleRecord,
 )
-from functions.core.hls import Playlists, Refusal, is_playlist, is_segment_key, segment_skip_reason
+from functions.core.hls import (
+    Playlists,
+    Refusal,
+    is_playlist,
+    is_playlist_key,
+    is_segment_key,
+    segment_skip_reason,
+)
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectInfo, ObjectStore, Provider, StatusStore, UploadGate
 from functions.core.sidecar import SIDECAR_MAX_BYTES, fields_from_sidecar, sidecar_key
@@ -112,6 +119,9 @@ class IngestConfig:
     delete_at_provider: bool = False
     # READ_SIDECARS: look for <key>.json beside each video at its turn (one more S3 request each).
     read_sidecars: bool = False
+    # HLS_SETTLE_SECONDS: an .m3u8 waits this long after its upload before its turn, so that the
+    # rest of its set (segments, variants, the master) is in the bucket when it is read.
+    playlist_settle_seconds: float = 0.0
 
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
@@ -195,7 +205,9 @@ class Ingestor:
             return Outcome(Kind.REJECTED, refusal, video_id)
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
-        if not self._store.create(replace(fresh, queued_at=ref.event_time or fresh.created_at)):
+        queued_at = ref.event_time or fresh.created_at
+        settled = self._settled_at(ref.key, queued_at)
+        if not self._store.create(replace(fresh, queued_at=queued_at, not_before=settled)):
             return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 
@@ -235,6 +247,11 @@ class Ingestor:
         if size > self._config.max_object_bytes:
             return f"too large: {size} bytes, the limit is {self._config.max_object_bytes}"
         return None
+
+    def _settled_at(self, key: str, queued_at: str) -> float | None:
+        if self._config.playlist_settle_seconds <= 0 or not is_playlist_key(key):
+            return None
+        return epoch(queued_at) + self._config.playlist_settle_seconds
 
     def _due(self, now: float) -> list[str]:
         return [
@@ -319,6 +336,8 @@ class Ingestor:
             return self._finish_rejected(record, reason)
         url = self._source_url(record, info)
         if isinstance(url, Refusal):
+            if url.skip:
+                return self._finish_skipped(record, url.reason)
             return self._finish_rejected(record, url.reason)
         return UploadRequest(
             url=url,
@@ -443,6 +462,20 @@ class Ingestor:
         )
         self._metrics.count("VideosRejected")
         return Outcome(Kind.REJECTED, reason, record.video_id)
+
+    def _finish_skipped(self, record: VideoRecord, why: str) -> Outcome:
+        """Not a video of its own after all (an HLS variant submitted with its master)."""
+        expires = int(self._clock.now()) + SKIPPED_TTL_SECONDS
+        self._write(
+            record,
+            lambda r: (
+                self._moved(r, SKIPPED, f"skipped: {why}", expires_at=expires)
+                if rank(r.status) < rank(UNPARSE)
+                else None
+            ),
+        )
+        self._metrics.count("ObjectsSkipped")
+        return Outcome(Kind.SKIPPED, why, record.video_id)
 
     def _hold(self, record: VideoRecord, seconds: float, reason: str) -> Outcome:
         """The account cannot take uploads now: the whole line waits, this video keeps its place."""

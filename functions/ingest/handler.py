@@ -103,6 +103,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             retry_max_seconds=settings.retry_max_delay_seconds,
             delete_at_provider=settings.delete_at_provider,
             read_sidecars=settings.read_sidecars,
+            playlist_settle_seconds=settings.hls_settle_seconds,
         ),
         store=store,
         objects=objects,

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
+from functions.core.clock import epoch
 from functions.core.errors import ObjectUnreadable
 from functions.core.hls import (
     MAX_PLAYLIST_BYTES,
@@ -28,7 +29,7 @@ from functions.core.hls import (
 )
 from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.ports import ObjectInfo
-from functions.core.status import QUEUED, REJECTED, SKIPPED
+from functions.core.status import QUEUED, REJECTED, SKIPPED, UNPARSE
 from tests.unit.fakes import (
     BUCKET,
     SIGNING_KEY,
@@ -98,7 +99,9 @@ class FakeBucket:
     def latest_version(self, bucket: str, key: str) -> str | None:
         return None
 
-    def latest_versions(self, bucket: str, prefix: str, last_key: str) -> Mapping[str, ListedObject]:
+    def latest_versions(
+        self, bucket: str, prefix: str, last_key: str, limit: int | None = None
+    ) -> Mapping[str, ListedObject]:
         self.listings.append((bucket, prefix, last_key))
         if self.list_error is not None:
             raise self.list_error
@@ -264,7 +267,8 @@ def test_a_playlist_of_absolute_urls_is_submitted_as_it_is() -> None:
     bucket.put("live/list.m3u8", b"#EXTM3U\n#EXTINF:1,\nhttps://cdn.example/s0.ts\n")
     url = url_for(bucket, "live/list.m3u8")
     assert url == bucket.presign_get(BUCKET, "live/list.m3u8", "v1", TTL)
-    assert bucket.written == {} and bucket.listings == []
+    # only the search for a master beside it (its folder and the one above)
+    assert bucket.written == {} and [prefix for _, prefix, _ in bucket.listings] == ["live/", ""]
 
 
 def test_a_relative_media_playlist_becomes_one_derived_playlist_of_presigned_segments() -> None:
@@ -283,8 +287,13 @@ def test_a_relative_media_playlist_becomes_one_derived_playlist_of_presigned_seg
             f"\n{seg}\n", f"\n{bucket.presign_get(BUCKET, f'talks/v0/{seg}', version, TTL)}\n"
         )
     assert bucket.written == {name: expected.encode()}
-    # found by one listing of the folder (the segments' common prefix, up to the last one)
-    assert bucket.listings == [(BUCKET, "talks/v0/seg", "talks/v0/seg2.ts")]
+    # found by one listing of the folder (the segments' common prefix, up to the last one), after the
+    # search for a master naming it in its folder and the one above
+    assert [(prefix, last) for _, prefix, last in bucket.listings] == [
+        ("talks/v0/", "talks/v0/\U0010ffff"),
+        ("talks/", "talks/\U0010ffff"),
+        ("talks/v0/seg", "talks/v0/seg2.ts"),
+    ]
 
 
 def test_a_relative_master_gets_a_derived_playlist_per_variant_and_a_derived_master() -> None:
@@ -403,7 +412,7 @@ def test_a_playlist_longer_than_the_first_read_is_read_whole() -> None:
     assert len(bucket.info("long/list.m3u8").head) < bucket.info("long/list.m3u8").size
     assert not isinstance(url_for(bucket, "long/list.m3u8"), Refusal)
     assert len(parse(bucket.written[staging_key(VIDEO_ID, "playlist.m3u8")].decode()).references) == 400
-    assert len(bucket.listings) == 1
+    assert [prefix for _, prefix, _ in bucket.listings] == ["long/", "", "long/seg0"]
 
 
 def test_without_a_staging_bucket_a_relative_playlist_is_refused() -> None:
@@ -492,3 +501,61 @@ def test_a_playlist_with_a_missing_segment_is_rejected_without_a_call(
     (outcome,) = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
     assert outcome.kind is Kind.REJECTED and "'seg2.ts'" in outcome.detail
     assert store.only().status == REJECTED and provider.requests == []
+
+
+# -- a master's variants are submitted with it, never on their own ---------------------------------
+
+
+def test_a_media_playlist_named_by_a_master_beside_it_is_skipped() -> None:
+    bucket = FakeBucket()
+    bucket.put_set(HLS, "sets/a/", skip=lambda name: name.startswith("fmp4/"))
+    refusal = url_for(bucket, "sets/a/v1/index.m3u8")
+    assert refusal == Refusal(
+        "a variant of master playlist 'sets/a/master.m3u8' beside it, which is submitted with it;"
+        " not submitted on its own",
+        skip=True,
+    )
+    assert bucket.written == {}
+
+
+def test_a_media_playlist_a_master_does_not_name_is_submitted() -> None:
+    bucket = FakeBucket()
+    bucket.put_set(HLS, "sets/a/", skip=lambda name: name.startswith("fmp4/"))
+    bucket.put("sets/a/v1/other.m3u8", (HLS / "v1" / "index.m3u8").read_bytes())
+    assert isinstance(url_for(bucket, "sets/a/v1/other.m3u8"), str)
+
+
+def test_a_variant_goes_to_skipped_at_its_turn_and_its_master_is_the_one_submission(
+    hls_ingestor: Callable[[FakeBucket], Ingestor],
+    store: InMemoryStore,
+    provider: FakeProvider,
+    clock: FakeClock,
+) -> None:
+    bucket = FakeBucket()
+    bucket.put_set(HLS, "s/", skip=lambda name: name.startswith("fmp4/"))
+    ingestor = hls_ingestor(bucket)
+    keys = sorted(k for _, k in bucket.objects)
+    outcomes = [ingestor.enqueue(created(k, version_id=bucket.info(k).version_id)) for k in keys]
+    assert [o.kind for o in outcomes].count(Kind.QUEUED) == 3  # the master and its two variants
+    drained = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=60)
+    assert sorted(o.kind for o in drained) == [Kind.SKIPPED, Kind.SKIPPED, Kind.SUBMITTED]
+    [request] = provider.requests
+    assert (
+        staging_key(
+            id_of(created("s/master.m3u8", version_id=bucket.info("s/master.m3u8").version_id)),
+            "playlist.m3u8",
+        )
+        in request.url
+    )
+    statuses = sorted(r.status for r in store.all())
+    assert statuses.count(SKIPPED) == 8 and statuses.count(UNPARSE) == 1
+    assert all(r.expires_at for r in store.all() if r.status == SKIPPED)
+
+
+def test_a_playlist_waits_for_the_rest_of_its_set_before_its_turn(
+    make_ingestor: MakeIngestor, store: InMemoryStore, clock: FakeClock
+) -> None:
+    ingestor = make_ingestor(video_suffixes=(".m3u8",), playlist_settle_seconds=30.0)
+    ref = replace(created("s/master.m3u8"), event_time="2026-01-01T00:00:00Z")
+    assert ingestor.enqueue(ref).kind is Kind.QUEUED
+    assert store.only().not_before == epoch("2026-01-01T00:00:00Z") + 30
