@@ -232,7 +232,8 @@ def parse(text: str) -> Playlist:
             elif tag == "EXT-X-STREAM-INF":
                 _attributes(tag, value, number)
                 announced = "variant"
-            attributes = _attributes(tag, value, number) if "URI=" in value else {}
+            # (an #EXTINF title is free text, never an attribute list)
+            attributes = _attributes(tag, value, number) if "URI=" in value and tag != "EXTINF" else {}
             if "URI" in attributes:
                 uri, start, end, quoted = attributes["URI"]
                 if tag in _PLAYLIST_URI_TAGS:

@@ -205,6 +205,11 @@ def test_a_malformed_playlist_is_refused_with_where(source: str, why: str) -> No
         parse(source)
 
 
+def test_an_extinf_title_is_free_text_even_when_it_says_uri() -> None:
+    playlist = parse("#EXTM3U\n#EXTINF:1,see URI=elsewhere, really\nseg.ts\n")
+    assert [(r.kind, r.uri) for r in playlist.references] == [("segment", "seg.ts")]
+
+
 def test_a_playlist_that_is_not_utf8_is_malformed() -> None:
     with pytest.raises(PlaylistError, match="not UTF-8"):
         parse_bytes(b"#EXTM3U\n#EXTINF:1,\nseg\xff.ts\n")
