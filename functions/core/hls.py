@@ -49,6 +49,7 @@ __all__ = [
     "parse_bytes",
     "resolve",
     "segment_skip_reason",
+    "settled_at",
     "staging_key",
 ]
 
@@ -156,6 +157,14 @@ def is_playlist(head: bytes) -> bool:
 
 def is_playlist_key(key: str) -> bool:
     return key.lower().endswith(PLAYLIST_SUFFIX)
+
+
+def settled_at(key: str, dropped_at: float, settle_seconds: float) -> float | None:
+    """When a playlist dropped at ``dropped_at`` may take its turn: once the rest of its set has had
+    ``settle_seconds`` to arrive (None for any other key, or no wait)."""
+    if settle_seconds <= 0 or not is_playlist_key(key):
+        return None
+    return dropped_at + settle_seconds
 
 
 def is_segment_key(key: str) -> bool:

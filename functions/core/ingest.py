@@ -48,9 +48,9 @@ from functions.core.hls import (
     Playlists,
     Refusal,
     is_playlist,
-    is_playlist_key,
     is_segment_key,
     segment_skip_reason,
+    settled_at,
 )
 from functions.core.objects import ObjectRef, is_video_key
 from functions.core.ports import Clock, Metrics, ObjectInfo, ObjectStore, Provider, StatusStore, UploadGate
@@ -206,7 +206,7 @@ class Ingestor:
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
         queued_at = ref.event_time or fresh.created_at
-        settled = self._settled_at(ref.key, queued_at)
+        settled = settled_at(ref.key, epoch(queued_at), self._config.playlist_settle_seconds)
         if not self._store.create(replace(fresh, queued_at=queued_at, not_before=settled)):
             return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
@@ -247,11 +247,6 @@ class Ingestor:
         if size > self._config.max_object_bytes:
             return f"too large: {size} bytes, the limit is {self._config.max_object_bytes}"
         return None
-
-    def _settled_at(self, key: str, queued_at: str) -> float | None:
-        if self._config.playlist_settle_seconds <= 0 or not is_playlist_key(key):
-            return None
-        return epoch(queued_at) + self._config.playlist_settle_seconds
 
     def _due(self, now: float) -> list[str]:
         return [
