@@ -41,6 +41,7 @@ __all__ = [
 MAX_RECEIVE_COUNT: Final = 5
 # The longest SQS keeps a message, as on AWS.
 RETENTION_SECONDS: Final = 14 * 24 * 3600
+HLS_STAGING_BUCKET: Final = "memories-ingest-hls-staging"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,8 @@ class ResourceNames:
     events_sink: str = "memories-ingest-events-sink"
     events_rule: str = "memories-ingest-status-events"
     events_failures: str = "memories-ingest-events-failures"
+    # Derived HLS playlists (functions.core.hls); no notifications, so nothing there is ingested.
+    hls_staging_bucket: str = HLS_STAGING_BUCKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class Resources:
     stream_arn: str
     events_sink_url: str
     events_failures_url: str
+    hls_staging_bucket: str = HLS_STAGING_BUCKET
 
 
 def create_resources(
@@ -101,6 +105,7 @@ def create_resources(
     queue_arn = _queue_arn(session, queue_url)
     s3 = session.client("s3")
     s3.create_bucket(Bucket=names.bucket)
+    s3.create_bucket(Bucket=names.hls_staging_bucket)
     if notification_source == "eventbridge":
         _create_rule(session, names, queue_arn)
     notify_queue(session, names.bucket, queue_arn, notification_source)
@@ -124,6 +129,7 @@ def create_resources(
         table_name=names.table,
         api_key_secret_id=api_key_arn,
         signing_secret_id=signing_arn,
+        hls_staging_bucket=names.hls_staging_bucket,
     )
 
 

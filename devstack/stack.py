@@ -376,6 +376,8 @@ class LocalStack:
                 port=config.emulator_port,
                 callback_delays=config.callback_delays,
                 uploads_per_minute=config.provider_uploads_per_minute,
+                # Moto checks no signature: the emulator checks each URL it fetches is presigned.
+                require_signed_urls=True,
             )
             self.emulator.start()
             stack.callback(self._stop_emulator)
@@ -443,6 +445,7 @@ class LocalStack:
             env.MEMORIES_API_KEY_SECRET_ID: resources.api_key_secret_id,
             env.CALLBACK_SIGNING_SECRET_ID: resources.signing_secret_id,
             env.CALLBACK_BASE_URL: self.gateway_url,
+            env.HLS_STAGING_BUCKET_NAME: resources.hls_staging_bucket,
         }
         user = user_environ()
         values = {name: user.get(name) or default for name, default in LOCAL_FUNCTION_DEFAULTS.items()}

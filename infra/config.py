@@ -34,6 +34,7 @@ from functions.core.settings import (
     DEFAULT_CALLBACK_TOKEN_TTL_SECONDS,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_EVENT_BUS_NAME,
+    DEFAULT_HLS_SETTLE_SECONDS,
     DEFAULT_MAX_OBJECT_BYTES,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_PRESIGNED_URL_TTL_SECONDS,
@@ -165,6 +166,8 @@ class RuntimeRefs:
     callback_base_url: str
     api_key_secret_id: str
     signing_secret_id: str
+    # The bucket for derived HLS playlists (infra.constructs.hls_staging).
+    hls_staging_bucket_name: str = "placeholder-hls-staging"
 
 
 # Stand-ins for the tokens when the functions' settings validate the environment at synth. Token
@@ -600,6 +603,9 @@ class PipelineConfig:
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             env.CALLBACK_BASE_URL: refs.callback_base_url,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
+            env.HLS_STAGING_BUCKET_NAME: refs.hls_staging_bucket_name,
+            # Not a context setting: the functions' default, written out.
+            env.HLS_SETTLE_SECONDS: str(DEFAULT_HLS_SETTLE_SECONDS),
             **self._context_variables(INGEST),
             **self._provider_client_environment(),
         }

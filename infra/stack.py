@@ -11,6 +11,7 @@ from infra.config import INGEST_SCHEDULE, INGEST_TIMEOUT_SECONDS, SERVICE_NAME, 
 from infra.constructs.callback_api import CallbackApi
 from infra.constructs.events import StatusEvents
 from infra.constructs.functions import PipelineFunctions
+from infra.constructs.hls_staging import HlsStaging
 from infra.constructs.monitoring import PipelineMonitoring
 from infra.constructs.schedule import FunctionSchedule
 from infra.constructs.secrets import ProviderSecrets
@@ -46,6 +47,7 @@ class MemoriesIngestStack(Stack):
             existing_bucket_name=config.existing_bucket_name,
             notification_source=config.notification_source,
         )
+        self.hls_staging = HlsStaging(self, "HlsStaging", access_log_bucket=self.storage.access_log_bucket)
         self.status_table = StatusTable(
             self,
             "StatusTable",
@@ -73,6 +75,7 @@ class MemoriesIngestStack(Stack):
             table=self.status_table,
             secrets=self.secrets,
             callback_base_url=self.callback_api.url,
+            hls_staging=self.hls_staging,
         )
         self.callback_api.route_to(self.functions.callback)
         self.callback_api.route_status_to(self.functions.status_api)
@@ -122,6 +125,7 @@ class MemoriesIngestStack(Stack):
 
     def _outputs(self) -> None:
         CfnOutput(self, "SourceBucketName", value=self.storage.bucket.bucket_name)
+        CfnOutput(self, "HlsStagingBucketName", value=self.hls_staging.bucket.bucket_name)
         CfnOutput(self, "CallbackApiUrl", value=self.callback_api.url)
         CfnOutput(
             self,
@@ -186,6 +190,8 @@ class MemoriesIngestStack(Stack):
                 "keys are only known when uploads arrive, so the object part must be a wildcard.",
             )
 
+        self._acknowledge_hls_staging(ingest_role)
+
         secrets = self.secrets
         if secrets.created_api_key is not None:
             acknowledge(
@@ -246,6 +252,21 @@ class MemoriesIngestStack(Stack):
                     "bucket's notification configuration; its role's managed policy (log writing only) "
                     "is fixed by aws-cdk-lib.",
                 )
+
+    def _acknowledge_hls_staging(self, ingest_role: IConstruct) -> None:
+        acknowledge(
+            ingest_role,
+            f"AwsSolutions-IAM5[Resource::{self._nag_text(self.hls_staging.objects_arn)}]",
+            "IngestRole: s3:PutObject and s3:GetObject on the HLS staging bucket's hls/ prefix; each video's "
+            "derived playlists get keys named after its id, known only at its turn.",
+        )
+        if self.storage.access_log_bucket is None:
+            acknowledge(
+                self.hls_staging.bucket,
+                "AwsSolutions-S1",
+                "HlsStaging bucket: with an existing source bucket the stack has no access-log bucket; the "
+                "staging bucket holds only derived playlists that expire, written by the ingest role alone.",
+            )
 
     def _nag_text(self, value: str) -> str:
         """A token as cdk-nag prints it in finding ids, e.g. ``<TableC43DA315.Arn>/index/*``."""

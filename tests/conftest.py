@@ -35,6 +35,8 @@ TEST_STACK: Final = StackConfig(
         env.UPLOADS_PER_MINUTE: "600",
         env.RETRY_BASE_DELAY_SECONDS: "1",
         env.RETRY_MAX_DELAY_SECONDS: "2",
+        # An .m3u8 waits 2 s (30 s deployed) for the rest of its HLS set.
+        env.HLS_SETTLE_SECONDS: "2",
     },
 )
 

@@ -88,6 +88,8 @@ _HTTP_REASONS = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service
 class ProviderSettings:
     api_key: str
     fetch_timeout: float
+    # Every URL fetched must be presigned (X-Amz-Signature): the local stack's S3 checks no signature.
+    require_signed_urls: bool = False
 
 
 class Provider:
@@ -188,7 +190,12 @@ class Provider:
         if not self._state.reserve_upload(arrived):
             raise RateLimitedError()
         try:
-            source = fetch_video(form.url, self._settings.fetch_timeout)
+            source = fetch_video(
+                form.url,
+                self._settings.fetch_timeout,
+                require_signed=self._settings.require_signed_urls,
+                fetched=self._state.record_fetch,
+            )
         except InvalidParameterError as exc:
             # Documented: the cost is deducted at request time; the fetch comes after. So the slot is used too.
             raise SourceRefusedError(exc.msg) from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
@@ -32,6 +32,8 @@ class MemoriesEmulator:
     (the second is the parse time: until then metadata filters do not see the video). Tests change
     it for later uploads with ``set_callback_delays`` or ``POST /_emulator/timing``.
     fetch_timeout: seconds allowed for fetching the submitted url.
+    require_signed_urls: refuse a source (or a URL a playlist links to) that is not a presigned S3
+    URL; the local stack turns it on, since its S3 checks no signature.
     """
 
     def __init__(
@@ -43,12 +45,15 @@ class MemoriesEmulator:
         uploads_per_minute: float | None = None,
         callback_delays: tuple[float, float] = (0.2, 0.6),
         fetch_timeout: float = 10.0,
+        require_signed_urls: bool = False,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must be non-empty")
         self._state = EmulatorState(uploads_per_minute, callback_delays)
         self._stopping = threading.Event()
-        self._provider = Provider(self._state, ProviderSettings(api_key, fetch_timeout), self._stopping)
+        self._provider = Provider(
+            self._state, ProviderSettings(api_key, fetch_timeout, require_signed_urls), self._stopping
+        )
         self._http = LocalHttpServer(
             self._serve, name="memories-emulator", host=host, port=port, logger=logger
         )
@@ -98,6 +103,10 @@ class MemoriesEmulator:
     def callbacks(self) -> list[JsonObject]:
         """Every callback POST attempted, in order."""
         return self._state.callbacks()
+
+    def fetches(self) -> list[str]:
+        """Every URL fetched from submitted sources (playlists: each URL they link to), in order."""
+        return self._state.fetches()
 
     def videos(self) -> list[JsonObject]:
         return self._state.videos()
@@ -167,7 +176,12 @@ class MemoriesEmulator:
             return Reply.json(404, {"error": f"unknown video {exc}"})
 
     def _control_action(self, method: str, action: str, body: bytes) -> Reply:
-        listings = {"calls": self.calls, "callbacks": self.callbacks, "videos": self.videos}
+        listings: dict[str, Callable[[], object]] = {
+            "calls": self.calls,
+            "callbacks": self.callbacks,
+            "videos": self.videos,
+            "fetches": self.fetches,
+        }
         if method == "GET" and action in listings:
             return Reply.json(200, listings[action]())
         if (method, action) == ("POST", "faults"):

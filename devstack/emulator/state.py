@@ -149,6 +149,8 @@ class EmulatorState:
         self._videos: dict[str, Video] = {}
         self._calls: list[CallRecord] = []
         self._callbacks: list[CallbackAttempt] = []
+        # Every URL fetched from a submitted source (the url itself, and what a playlist links to).
+        self._fetches: list[str] = []
         self._faults = FaultQueue()
         self._rate = RateWindow(uploads_per_minute) if uploads_per_minute is not None else None
         # Never cleared, so a videoNo stays unique across resets.
@@ -225,6 +227,14 @@ class EmulatorState:
         with self._lock:
             self._calls.append(record)
 
+    def record_fetch(self, url: str) -> None:
+        with self._lock:
+            self._fetches.append(url)
+
+    def fetches(self) -> list[str]:
+        with self._lock:
+            return list(self._fetches)
+
     def record_callback(self, attempt: CallbackAttempt) -> None:
         with self._lock:
             self._callbacks.append(attempt)
@@ -289,6 +299,7 @@ class EmulatorState:
             self._videos.clear()
             self._calls.clear()
             self._callbacks.clear()
+            self._fetches.clear()
             self._faults.clear()
             self._callback_delays = self._initial_delays
             if self._rate is not None:

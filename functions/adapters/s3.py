@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import ClientError
 
 from functions.core.errors import ObjectUnreadable
+from functions.core.hls import PLAYLIST_CONTENT_TYPE, ListedObject
 from functions.core.ports import ObjectInfo
 
 if TYPE_CHECKING:
@@ -115,3 +116,38 @@ class S3Objects:
         return self._client.generate_presigned_url(
             "get_object", Params=_params(bucket, key, version_id), ExpiresIn=ttl_seconds
         )
+
+    def latest_versions(
+        self, bucket: str, prefix: str, last_key: str, limit: int | None = None
+    ) -> dict[str, ListedObject]:
+        """One ListObjectVersions (paged) of the keys under ``prefix`` in its folder, up to ``last_key``
+        (or about ``limit`` keys): the newest version of each (absent when that is a delete marker),
+        with its size."""
+        found: dict[str, ListedObject] = {}
+        seen = 0
+        paginator = self._client.get_paginator("list_object_versions")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                seen += len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+                for version in page.get("Versions", []):
+                    if version.get("IsLatest") and version["Key"] <= last_key:
+                        version_id = version.get("VersionId")
+                        found[version["Key"]] = ListedObject(
+                            size=int(version.get("Size", 0)),
+                            version_id=version_id if version_id and version_id != "null" else None,
+                        )
+                # Keys come in order: once the next page starts past the last one wanted, stop.
+                if str(page.get("NextKeyMarker") or "") >= last_key or not page.get("IsTruncated"):
+                    break
+                if limit is not None and seen >= limit:
+                    break
+        except ClientError as exc:
+            unreadable = _unreadable(exc)
+            if unreadable is not None:
+                raise unreadable from exc
+            raise
+        return found
+
+    def put_playlist(self, bucket: str, key: str, body: bytes) -> None:
+        """Write a derived HLS playlist (the staging bucket's default encryption applies)."""
+        self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=PLAYLIST_CONTENT_TYPE)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
 
-from functions.core.clock import iso
+from functions.core.clock import epoch, iso
 from functions.core.content import SNIFF_BYTES
 from functions.core.content import refusal as content_refusal
 from functions.core.contract import (
@@ -46,9 +46,17 @@ from functions.core.errors import (
     StaleRecord,
 )
 from functions.core.folders import Folders, pinned
+from functions.core.hls import (
+    Playlists,
+    Refusal,
+    is_playlist,
+    is_segment_key,
+    segment_skip_reason,
+    settled_at,
+)
 from functions.core.metrics import Metric
 from functions.core.objects import ObjectRef, is_video_key
-from functions.core.ports import Clock, Metrics, ObjectStore, Provider, StatusStore, UploadGate
+from functions.core.ports import Clock, Metrics, ObjectInfo, ObjectStore, Provider, StatusStore, UploadGate
 from functions.core.sidecar import SIDECAR_MAX_BYTES, Sidecar, read_sidecar, sidecar_key, sidecar_of
 from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
@@ -121,6 +129,10 @@ class IngestConfig:
     def folders(self) -> Folders:
         return Folders(self.unique_id, self.provider_folders)
 
+    # HLS_SETTLE_SECONDS: an .m3u8 waits this long after its upload before its turn, so that the
+    # rest of its set (segments, variants, the master) is in the bucket when it is read.
+    playlist_settle_seconds: float = 0.0
+
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
     """What to fix when S3 refuses the object: the operator resubmits it afterwards."""
@@ -167,8 +179,11 @@ class Ingestor:
         signing_key: Callable[[], bytes],
         clock: Clock,
         metrics: Metrics,
+        playlists: Playlists | None = None,
     ) -> None:
         self._config = config
+        # HLS playlists with relative URIs are submitted as derived ones (functions.core.hls).
+        self._playlists = playlists
         self._store = store
         self._objects = objects
         self._provider = provider
@@ -193,6 +208,8 @@ class Ingestor:
         video_key = sidecar_of(ref.key, self._config.video_suffixes) if self._config.read_sidecars else None
         if video_key is not None:
             return self._skip(ref, video_id, f"sidecar metadata of {video_key}")
+        if is_segment_key(ref.key):
+            return self._skip(ref, video_id, segment_skip_reason(ref.key))
         refusal = self._refusal(ref.key, ref.size)
         if refusal is not None:
             if not self._store.create(self._new_record(ref, video_id, REJECTED, refusal)):
@@ -202,7 +219,9 @@ class Ingestor:
         fresh = self._new_record(ref, video_id, QUEUED, "waiting in line for an upload slot")
         # First created, first submitted: S3's own time orders the line, whichever message came first.
         queued_at, folder = ref.event_time or fresh.created_at, self._config.folders.for_key(ref.key)
-        if not self._store.create(replace(fresh, queued_at=queued_at, unique_id=folder)):
+        settled = settled_at(ref.key, epoch(queued_at), self._config.playlist_settle_seconds)
+        fresh = replace(fresh, queued_at=queued_at, unique_id=folder, not_before=settled)
+        if not self._store.create(fresh):
             return self._duplicate(ref, video_id)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 
@@ -328,9 +347,11 @@ class Ingestor:
         if problems:
             reason = "invalid metadata: " + "; ".join(f"{name} {why}" for name, why in problems)
             return self._finish_rejected(record, reason)
-        url = self._objects.presign_get(
-            record.bucket, record.key, record.version_id, self._config.presigned_url_ttl_seconds
-        )
+        url = self._source_url(record, info)
+        if isinstance(url, Refusal):
+            if url.skip:
+                return self._finish_skipped(record, url.reason)
+            return self._finish_rejected(record, url.reason)
         return UploadRequest(
             url=url,
             callback=callback_url(
@@ -343,6 +364,17 @@ class Ingestor:
             unique_id=folder.unique_id,
             options=options,
             extra_tags=(trace_tag(record.video_id),),
+        )
+
+    def _source_url(self, record: VideoRecord, info: ObjectInfo) -> str | Refusal:
+        """The URL memories.ai fetches: the object's, or for an HLS playlist with relative URIs
+        the derived playlist's."""
+        if self._playlists is not None and is_playlist(info.head):
+            return self._playlists.url_for(
+                record.bucket, record.key, record.version_id, info, record.video_id
+            )
+        return self._objects.presign_get(
+            record.bucket, record.key, record.version_id, self._config.presigned_url_ttl_seconds
         )
 
     def _sidecar(self, record: VideoRecord) -> Sidecar:
@@ -455,6 +487,20 @@ class Ingestor:
         )
         self._metrics.count(Metric.VIDEOS_REJECTED)
         return Outcome(Kind.REJECTED, reason, record.video_id)
+
+    def _finish_skipped(self, record: VideoRecord, why: str) -> Outcome:
+        """Not a video of its own after all (an HLS variant submitted with its master)."""
+        expires = int(self._clock.now()) + SKIPPED_TTL_SECONDS
+        self._write(
+            record,
+            lambda r: (
+                self._moved(r, SKIPPED, f"skipped: {why}", expires_at=expires)
+                if rank(r.status) < rank(UNPARSE)
+                else None
+            ),
+        )
+        self._metrics.count(Metric.OBJECTS_SKIPPED)
+        return Outcome(Kind.SKIPPED, why, record.video_id)
 
     def _hold(self, record: VideoRecord, seconds: float, reason: str) -> Outcome:
         """The account cannot take uploads now: the whole line waits, this video keeps its place."""

@@ -58,6 +58,8 @@ MAX_RETRY_DELAY_SECONDS = 900
 # The ingest function's schedule: every minute it submits what is due. A tick waits up to this long
 # for the next slot, so a slot between two ticks is never left unused.
 INGEST_SCHEDULE_SECONDS = 60
+# How long an .m3u8 waits after its upload before its turn, so the rest of its HLS set has arrived.
+DEFAULT_HLS_SETTLE_SECONDS = 30
 # Beyond the provider's timeouts, what one submission may take (object check, presign, writes).
 SUBMISSION_OVERHEAD_SECONDS = 15
 
@@ -222,6 +224,9 @@ class IngestSettings:
     read_sidecars: bool = False
     # Key prefix -> provider folder (unique_id), longest prefix first (functions.core.folders).
     provider_folders: tuple[tuple[str, str], ...] = ()
+    # Where derived HLS playlists are written; None: playlists with relative URIs are refused.
+    hls_staging_bucket: str | None = None
+    hls_settle_seconds: int = DEFAULT_HLS_SETTLE_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
@@ -279,6 +284,10 @@ class IngestSettings:
             delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
             read_sidecars=_parse(environ, env.READ_SIDECARS, "false", _boolean),
             provider_folders=_parse(environ, env.PROVIDER_FOLDERS, "{}", parse_folder_map),
+            hls_staging_bucket=environ.get(env.HLS_STAGING_BUCKET_NAME, "").strip() or None,
+            hls_settle_seconds=_parse(
+                environ, env.HLS_SETTLE_SECONDS, str(DEFAULT_HLS_SETTLE_SECONDS), _bounded_int(0, 3600)
+            ),
         )
         if settings.retry_max_delay_seconds < settings.retry_base_delay_seconds:
             raise SettingsError(

@@ -23,6 +23,7 @@ from functions.adapters.aws import PowertoolsMetrics, SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, DynamoUploadGate
 from functions.adapters.s3 import S3Objects
 from functions.core.deletes import DeleteConfig, Deleter
+from functions.core.hls import HlsConfig, Playlists
 from functions.core.ingest import IngestConfig, Ingestor, Outcome
 from functions.core.objects import parse_object_events
 from functions.core.ports import Clock
@@ -103,6 +104,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             delete_at_provider=settings.delete_at_provider,
             read_sidecars=settings.read_sidecars,
             provider_folders=settings.provider_folders,
+            playlist_settle_seconds=settings.hls_settle_seconds,
         ),
         store=store,
         objects=objects,
@@ -111,6 +113,14 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
         signing_key=lambda: signing_key().encode("utf-8"),
         clock=clock,
         metrics=app_metrics,
+        playlists=Playlists(
+            HlsConfig(
+                staging_bucket=settings.hls_staging_bucket,
+                presigned_url_ttl_seconds=settings.presigned_url_ttl_seconds,
+                max_total_bytes=settings.max_object_bytes,
+            ),
+            objects,
+        ),
     )
     deleter = Deleter(
         DeleteConfig(settings.source_bucket, settings.unique_id, settings.delete_at_provider),

@@ -21,6 +21,7 @@ from infra.config import (
     PipelineConfig,
     RuntimeRefs,
 )
+from infra.constructs.hls_staging import HlsStaging
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
 from infra.constructs.table import StatusTable
@@ -76,6 +77,7 @@ class PipelineFunctions(Construct):
         table: StatusTable,
         secrets: ProviderSecrets,
         callback_base_url: str,
+        hls_staging: HlsStaging,
     ) -> None:
         super().__init__(scope, construct_id)
         log_level = application_log_level(config)
@@ -85,6 +87,7 @@ class PipelineFunctions(Construct):
             callback_base_url=callback_base_url,
             api_key_secret_id=secrets.api_key_secret_id,
             signing_secret_id=secrets.signing_key.secret_arn,
+            hls_staging_bucket_name=hls_staging.bucket.bucket_name,
         )
 
         self.ingest = pipeline_function(
@@ -125,6 +128,9 @@ class PipelineFunctions(Construct):
                 else None
             ),
         )
+        # Derived HLS playlists: written, and presigned for the provider (functions.core.hls). Their
+        # segments are found with the ListBucketVersions grant above and read with GetObject.
+        hls_staging.grant_ingest(self.ingest)
         if config.source_bucket_kms_key_arns:
             # SSE-KMS objects: the ranged GET and the provider's fetch of the presigned URL (signed
             # by this role) each make S3 decrypt as this role. Only these keys, and only through S3.

@@ -28,7 +28,8 @@ SOURCES: dict[str, tuple[int, bytes]] = {
     "/text.txt": (200, b"hello"),
     "/clip.mkv": (200, b"\x1a\x45\xdf\xa3" + b"\x00" * 60),
     "/clip.avi": (200, b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 60),
-    "/absolute.m3u8": (200, b"\xef\xbb\xbf\n#EXTM3U\n#EXTINF:10,\nhttps://cdn.example/seg0.ts\n"),
+    # {base} is this server: the emulator fetches what a playlist links to.
+    "/absolute.m3u8": (200, b"\xef\xbb\xbf\n#EXTM3U\n#EXTINF:10,\n{base}/video.mp4\n"),
     "/relative.m3u8": (200, b"#EXTM3U\n#EXTINF:10,\nseg0.ts\n"),
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +58,7 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 class _SourceHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status, body = SOURCES.get(self.path, (404, b"not found"))
+        body = body.replace(b"{base}", f"http://{self.headers['Host']}".encode())
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

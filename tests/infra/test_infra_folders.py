@@ -43,6 +43,7 @@ def _refs() -> dict[str, str]:
         env.MEMORIES_API_KEY_SECRET_ID,
         env.CALLBACK_BASE_URL,
         env.CALLBACK_SIGNING_SECRET_ID,
+        env.HLS_STAGING_BUCKET_NAME,
     )
     return {name: placeholders[name] for name in names}
 

@@ -93,7 +93,10 @@ def test_other_configurations_pass_the_checks_too(tmp_path: Path, context: dict[
     secrets = synthesized.of_type("AWS::SecretsManager::Secret")
     assert len(secrets) == 1  # only the signing key: the API key secret is imported
     if "existingBucketName" in context:
-        assert synthesized.of_type("AWS::S3::Bucket") == {}
+        # No source or access-log bucket: only the stack's own staging bucket for derived HLS playlists.
+        assert [name for name in synthesized.of_type("AWS::S3::Bucket")] == [
+            synthesized.stack.resolve(synthesized.stack.hls_staging.bucket.bucket_name)["Ref"]  # type: ignore[attr-defined]
+        ]
         assert notifications["Properties"]["Managed"] is False  # the bucket's other notifications are kept
         (table,) = synthesized.of_type("AWS::DynamoDB::Table").values()
         assert table["DeletionPolicy"] == "Delete"

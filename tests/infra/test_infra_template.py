@@ -62,7 +62,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def test_buckets_are_encrypted_private_and_ssl_only(synthesized: Synthesized) -> None:
     buckets = synthesized.of_type("AWS::S3::Bucket")
-    assert len(buckets) == 2  # the source bucket and its access-log bucket
+    assert len(buckets) == 3  # the source bucket, its access-log bucket, the HLS staging bucket
     for bucket in buckets.values():
         properties = bucket["Properties"]
         rules = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -88,8 +88,8 @@ def test_source_bucket_logs_to_the_access_log_bucket(synthesized: Synthesized) -
         for b in synthesized.of_type("AWS::S3::Bucket").values()
         if "LoggingConfiguration" in b["Properties"]
     ]
-    assert len(logged) == 1
-    assert "DestinationBucketName" in logged[0]["Properties"]["LoggingConfiguration"]
+    assert len(logged) == 2  # the source bucket and the HLS staging bucket
+    assert all("DestinationBucketName" in b["Properties"]["LoggingConfiguration"] for b in logged)
 
 
 def test_every_object_created_and_removed_event_reaches_the_queue(synthesized: Synthesized) -> None:
@@ -266,10 +266,11 @@ def test_ingest_may_only_get_source_objects_and_nothing_is_wildcarded(synthesize
     source_bucket_id = next(
         k
         for k, v in synthesized.of_type("AWS::S3::Bucket").items()
-        if "LoggingConfiguration" in v["Properties"]
+        if "VersioningConfiguration" in v["Properties"]
     )
     s3_statements = [s for s in statements if any(a.startswith("s3:") for a in _as_list(s["Action"]))]
-    get, listing = s3_statements
+    # (the third, on the HLS staging bucket: tests/infra/test_infra_hls.py)
+    get, listing, _ = s3_statements
     assert sorted(_as_list(get["Action"])) == ["s3:GetObject", "s3:GetObjectVersion"]
     (resource,) = _as_list(get["Resource"])
     assert resource == {"Fn::Join": ["", [{"Fn::GetAtt": [source_bucket_id, "Arn"]}, "/*"]]}
