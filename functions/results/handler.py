@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -37,10 +37,18 @@ class NotYet(Exception):
     """Reported as a batch item failure: the message was put off and comes back later."""
 
 
+class Jobs(Protocol):
+    """The results queue (``functions.adapters.results.SqsJobs``)."""
+
+    def defer(self, receipt_handle: str, seconds: int) -> None: ...
+
+    def dead_letter(self, body: str, reason: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ResultsApp:
     writer: ResultsWriter
-    jobs: SqsJobs
+    jobs: Jobs
 
     def process(self, record: SQSRecord) -> None:
         try:

@@ -51,7 +51,9 @@ def client(emulator: MemoriesEmulator) -> MemoriesClient:
 
 
 def parsed_video(client: MemoriesClient, video_url: str, folder: str = "holidays") -> str:
-    video_no = client.upload_url(UploadRequest(url=video_url, callback="http://127.0.0.1:9/cb", unique_id=folder)).video_no
+    video_no = client.upload_url(
+        UploadRequest(url=video_url, callback="http://127.0.0.1:9/cb", unique_id=folder)
+    ).video_no
     deadline = time.monotonic() + 5
     while client.video_status(video_no, folder) != "PARSE":
         assert time.monotonic() < deadline, "the emulator never parsed the video"
