@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from functions.core import env
+from functions.core import env, results
 from functions.core.errors import SettingsError
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.settings import (
@@ -43,6 +43,7 @@ from functions.core.settings import (
     CallbackSettings,
     IngestSettings,
     ReconcileSettings,
+    ResultsSettings,
 )
 
 __all__ = [
@@ -79,6 +80,10 @@ CALLBACK_TIMEOUT_SECONDS: Final = 20
 # Reconcile may query the provider for many videos; it must finish before the next scheduled run
 # so that two runs never resubmit the same video (``_check_schedule`` enforces it for rate()).
 RECONCILE_TIMEOUT_SECONDS: Final = 240
+# The results function: per job two paced provider calls (each at most connect 3.05 s + read 20 s),
+# and get_metadata when not ready, plus DynamoDB, S3 and EventBridge; RESULTS_BATCH_SIZE jobs fit.
+RESULTS_TIMEOUT_SECONDS: Final = 180
+RESULTS_BATCH_SIZE: Final = 2
 
 DEFAULTS: Final[Mapping[str, object]] = {
     "memoriesApiBaseUrl": DEFAULT_API_BASE_URL,
@@ -116,6 +121,11 @@ DEFAULTS: Final[Mapping[str, object]] = {
     "destroyTableOnDelete": False,
     "metricsNamespace": DEFAULT_METRICS_NAMESPACE,
     "logLevel": "INFO",
+    "eventBusName": "default",
+    "writeResults": False,
+    "resultsBucketName": None,
+    "resultsBucketKmsKeyArn": None,
+    "resultsPrefix": "",
 }
 
 # Which context key feeds which environment variable, so that a function setting that rejects a
@@ -142,6 +152,8 @@ _CONTEXT_KEY_OF_VARIABLE: Final[Mapping[str, str]] = {
     env.RECONCILE_AFTER_SECONDS: "reconcileAfterSeconds",
     env.STUCK_AFTER_SECONDS: "stuckAfterSeconds",
     env.POWERTOOLS_METRICS_NAMESPACE: "metricsNamespace",
+    env.RESULTS_PREFIX: "resultsPrefix",
+    env.EVENT_BUS_NAME: "eventBusName",
 }
 
 _LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -150,6 +162,8 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # A key ARN, not an alias: IAM authorizes kms:Decrypt on the key the object names, never its alias.
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+# An event bus name, or "default" for the account's default bus (an ARN is not taken: same account only).
+_EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _NAMESPACE = re.compile(r"^[A-Za-z0-9 ._/#:-]{1,255}$")
 _SCHEDULE = re.compile(r"^(rate|cron)\(.+\)$")
@@ -184,6 +198,22 @@ class RuntimeRefs:
     callback_base_url: str
     api_key_secret_id: str
     signing_secret_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsRefs:
+    """The results function's deploy-time values (CDK tokens)."""
+
+    results_bucket_name: str
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+PLACEHOLDER_RESULTS_REFS: Final = ResultsRefs(
+    results_bucket_name="placeholder-results-bucket",
+    queue_url="https://sqs.ap-southeast-5.amazonaws.com/123456789012/placeholder-results",
+    dead_letter_queue_url="https://sqs.ap-southeast-5.amazonaws.com/123456789012/placeholder-results-dlq",
+)
 
 
 # Stand-ins for the tokens when the functions' settings validate the environment at synth. Token
@@ -367,6 +397,16 @@ class PipelineConfig:
     - ``destroyTableOnDelete``: delete the status table with the stack. Default false (retain).
     - ``metricsNamespace``: CloudWatch namespace of the custom metrics. Default ``MemoriesIngest``.
     - ``logLevel``: DEBUG, INFO, WARNING or ERROR. Default INFO.
+    - ``eventBusName``: the EventBridge bus the status events travel on (a bus of this account).
+      Default ``default``.
+    - ``writeResults``: when a video reaches PARSE, write its caption and transcription beside it
+      as ``<resultsPrefix><key>.memories.json`` (README, "Results beside the video"). Default false:
+      none of its resources are created.
+    - ``resultsBucketName``: write the results into this existing bucket (it may be the source
+      bucket). Default: a bucket the stack creates.
+    - ``resultsBucketKmsKeyArn``: the KMS key ARN ``resultsBucketName`` encrypts with by default
+      (SSE-KMS); the results role may generate data keys with it, through S3 only. Default none.
+    - ``resultsPrefix``: key prefix of the results documents (e.g. ``memories/``). Default empty.
     """
 
     memories_api_base_url: str
@@ -404,6 +444,11 @@ class PipelineConfig:
     destroy_table_on_delete: bool
     metrics_namespace: str
     log_level: str
+    event_bus_name: str = "default"
+    write_results: bool = False
+    results_bucket_name: str | None = None
+    results_bucket_kms_key_arn: str | None = None
+    results_prefix: str = ""
 
     @classmethod
     def from_context(cls, try_get_context: Callable[[str], object]) -> PipelineConfig:
@@ -473,6 +518,20 @@ class PipelineConfig:
             destroy_table_on_delete=_bool("destroyTableOnDelete", get("destroyTableOnDelete")),
             metrics_namespace=_metrics_namespace(get("metricsNamespace")),
             log_level=_log_level(get("logLevel")),
+            event_bus_name=_matching(
+                "eventBusName", get("eventBusName"), _EVENT_BUS_NAME, "an event bus name"
+            ),
+            write_results=_bool("writeResults", get("writeResults")),
+            results_bucket_name=_optional_matching(
+                "resultsBucketName", get("resultsBucketName"), _BUCKET_NAME, "an S3 bucket name"
+            ),
+            results_bucket_kms_key_arn=_optional_matching(
+                "resultsBucketKmsKeyArn",
+                get("resultsBucketKmsKeyArn"),
+                _KMS_KEY_ARN,
+                "a KMS key ARN (not an alias)",
+            ),
+            results_prefix=_results_prefix(get("resultsPrefix")),
         )
         config._check_relations()
         config._check_function_settings()
@@ -543,6 +602,26 @@ class PipelineConfig:
             **self._provider_client_environment(),
         }
 
+    def results_environment(self, refs: RuntimeRefs, results_refs: ResultsRefs) -> dict[str, str]:
+        """Exactly what ``ResultsSettings.from_env`` reads, plus the Powertools variables."""
+        return {
+            **self._powertools_environment(),
+            env.STATUS_TABLE_NAME: refs.table_name,
+            env.MEMORIES_API_BASE_URL: self.memories_api_base_url,
+            env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
+            env.MEMORIES_UNIQUE_ID: self.unique_id,
+            **self._provider_client_environment(),
+            env.RESULTS_BUCKET_NAME: results_refs.results_bucket_name,
+            env.RESULTS_PREFIX: self.results_prefix,
+            env.RESULTS_QUEUE_URL: results_refs.queue_url,
+            env.RESULTS_DEAD_LETTER_QUEUE_URL: results_refs.dead_letter_queue_url,
+            env.EVENT_BUS_NAME: self.event_bus_name,
+            # Not context settings: the retry schedule the queue's maxReceiveCount is sized for.
+            env.RESULTS_RETRY_BASE_SECONDS: str(results.DEFAULT_RETRY_BASE_SECONDS),
+            env.RESULTS_RETRY_MAX_SECONDS: str(results.DEFAULT_RETRY_MAX_SECONDS),
+            env.RESULTS_MAX_WAIT_SECONDS: str(results.DEFAULT_MAX_WAIT_SECONDS),
+        }
+
     def _powertools_environment(self) -> dict[str, str]:
         return {
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
@@ -568,6 +647,11 @@ class PipelineConfig:
                 "sourceBucketKmsKeyArns",
                 "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
             )
+        if self.results_bucket_kms_key_arn and self.results_bucket_name is None:
+            raise ContextError(
+                "resultsBucketKmsKeyArn",
+                "is only for an existing results bucket (resultsBucketName); the one the stack creates uses SSE-S3",
+            )
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(
@@ -577,11 +661,20 @@ class PipelineConfig:
             )
 
     def _check_function_settings(self) -> None:
-        builders = (
+        builders: list[
+            tuple[Callable[[Mapping[str, str]], object], Callable[[RuntimeRefs], dict[str, str]]]
+        ] = [
             (IngestSettings.from_env, self.ingest_environment),
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
-        )
+        ]
+        if self.write_results:
+            builders.append(
+                (
+                    ResultsSettings.from_env,
+                    lambda refs: self.results_environment(refs, PLACEHOLDER_RESULTS_REFS),
+                )
+            )
         for from_env, environment in builders:
             try:
                 from_env(environment(PLACEHOLDER_REFS))
@@ -590,6 +683,15 @@ class PipelineConfig:
                 if key is None:  # a variable the stack fills in itself: a bug here, not bad context
                     raise
                 raise ContextError(key, f"is rejected by the functions: {exc}") from exc
+
+
+def _results_prefix(value: object) -> str:
+    """Empty is a prefix too: the documents then sit beside the videos' own keys."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ContextError("resultsPrefix", f"must be a string, got {value!r}")
+    return value
 
 
 def _https_url(key: str, value: object) -> str:

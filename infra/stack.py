@@ -11,6 +11,7 @@ from infra.config import INGEST_SCHEDULE, INGEST_TIMEOUT_SECONDS, SERVICE_NAME, 
 from infra.constructs.callback_api import CallbackApi
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.monitoring import PipelineMonitoring
+from infra.constructs.results import ResultsWriting
 from infra.constructs.schedule import FunctionSchedule
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
@@ -80,6 +81,18 @@ class MemoriesIngestStack(Stack):
             schedule=config.reconcile_schedule,
             description="Runs the memories.ai reconciler.",
         )
+        # Before monitoring: the results function is alarmed with the others.
+        self.results: ResultsWriting | None = None
+        if config.write_results:
+            self.results = ResultsWriting(
+                self,
+                "Results",
+                config=config,
+                functions=self.functions,
+                table=self.status_table,
+                secrets=self.secrets,
+                access_logs=self.storage.access_log_bucket,
+            )
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -91,6 +104,8 @@ class MemoriesIngestStack(Stack):
             api=self.callback_api.api,
             alarm_email=config.alarm_email,
         )
+        if self.results is not None:
+            self.results.alarm(self.monitoring.topic, config.metrics_namespace)
         self._outputs()
         self._acknowledge_findings()
 
@@ -102,6 +117,9 @@ class MemoriesIngestStack(Stack):
         CfnOutput(self, "IngestQueueUrl", value=self.storage.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.storage.dead_letter_queue.queue_url)
         CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        if self.results is not None:
+            CfnOutput(self, "ResultsBucketName", value=self.results.bucket.bucket_name)
+            CfnOutput(self, "ResultsDeadLetterQueueUrl", value=self.results.dead_letter_queue.queue_url)
         CfnOutput(
             self,
             "PutApiKeyCommand",
@@ -135,6 +153,17 @@ class MemoriesIngestStack(Stack):
                 f"AwsSolutions-IAM5[Resource::{self._nag_text(arn)}]",
                 "IngestRole: s3:GetObject on the source bucket's objects under the notified prefixes; the "
                 "keys are only known when uploads arrive, so the object part must be a wildcard.",
+            )
+
+        if self.results is not None:
+            results_role = self.results.function.role
+            assert results_role is not None
+            acknowledge(
+                results_role,
+                f"AwsSolutions-IAM5[Resource::{self._nag_text(self.results.documents_arn)}]",
+                "ResultsRole: s3:PutObject (only) on the results bucket's keys under resultsPrefix; each "
+                "document is named after a video's key, known only when it is parsed, so the object part "
+                "must be a wildcard.",
             )
 
         secrets = self.secrets

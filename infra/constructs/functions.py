@@ -69,8 +69,10 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = code
+        # Functions other constructs add (``add``): alarmed and acknowledged like these three.
+        self._added: dict[str, lambda_.Function] = {}
         self._log_level = _APPLICATION_LOG_LEVEL[config.log_level]
-        refs = RuntimeRefs(
+        self.refs = refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
             callback_base_url=callback_base_url,
@@ -174,7 +176,21 @@ class PipelineFunctions(Construct):
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
-        return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile}
+        return {"Ingest": self.ingest, "Callback": self.callback, "Reconcile": self.reconcile, **self._added}
+
+    def add(
+        self, name: str, *, handler: str, description: str, timeout_seconds: int, environment: dict[str, str]
+    ) -> lambda_.Function:
+        """One more function built like these (runtime, own role and log group, tracing), in ``all``."""
+        function = self._function(
+            name,
+            handler=handler,
+            description=description,
+            timeout_seconds=timeout_seconds,
+            environment=environment,
+        )
+        self._added[name] = function
+        return function
 
     def _function(
         self,

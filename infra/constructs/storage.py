@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct
 
-__all__ = ["MAX_RECEIVE_COUNT", "IngestStorage"]
+__all__ = ["MAX_RECEIVE_COUNT", "IngestStorage", "access_log_bucket"]
 
 # Rate limiting does not count towards this: ingest defers a rate-limited (or paused) message by
 # sending a copy with a delay and deleting the original, so every receive here is a real attempt
@@ -89,16 +89,7 @@ class IngestStorage(Construct):
             self.access_log_bucket = None
             self.bucket = s3.Bucket.from_bucket_name(self, "SourceBucket", existing_bucket_name)
         else:
-            self.access_log_bucket = s3.Bucket(
-                self,
-                "AccessLogBucket",
-                # S3 server access logging only delivers to buckets encrypted with SSE-S3.
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
-                removal_policy=RemovalPolicy.RETAIN,
-            )
+            self.access_log_bucket = access_log_bucket(self, "AccessLogBucket")
             self.bucket = s3.Bucket(
                 self,
                 "SourceBucket",
@@ -163,6 +154,20 @@ class IngestStorage(Construct):
         return [self.bucket.arn_for_objects(f"{prefix}*") for prefix in self.prefixes] or [
             self.bucket.arn_for_objects("*")
         ]
+
+
+def access_log_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
+    """A bucket for S3 server access logs, kept ``ACCESS_LOG_EXPIRY``."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        # S3 server access logging only delivers to buckets encrypted with SSE-S3.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
+        removal_policy=RemovalPolicy.RETAIN,
+    )
 
 
 @jsii.implements(s3.IBucketNotificationDestination)
