@@ -13,9 +13,10 @@ import pytest
 from functions.core import env, events
 from functions.core.results import RESULTS_MAX_CONCURRENCY, ResultsConfig, max_receives
 from functions.core.settings import ResultsSettings
-from infra.config import PLACEHOLDER_REFS, PLACEHOLDER_RESULTS_REFS, RESULTS_TIMEOUT_SECONDS, PipelineConfig
+from infra.config import RESULTS_TIMEOUT_SECONDS, PipelineConfig
 from infra.constructs.results import RESULTS_HANDLER
 from tests.infra.synth import Synthesized, cdk_json_context, synthesize
+from tests.infra.test_infra_environment import _variables_read_by
 from tests.infra.test_infra_template import (
     _as_list,
     _denies_insecure_transport,
@@ -136,14 +137,12 @@ def test_the_function_reads_the_queue_two_at_a_time_with_partial_failures(with_r
     assert function["Properties"]["Timeout"] == RESULTS_TIMEOUT_SECONDS
 
 
-def test_the_function_environment_is_what_its_settings_read(with_results: Synthesized) -> None:
+def test_the_function_environment_is_exactly_what_its_settings_read(with_results: Synthesized) -> None:
     _, function = with_results.function_with_handler(RESULTS_HANDLER)
     variables = function["Properties"]["Environment"]["Variables"]
-    config = PipelineConfig.from_context({**cdk_json_context(), "writeResults": True}.get)
-    expected = config.results_environment(PLACEHOLDER_REFS, PLACEHOLDER_RESULTS_REFS)
-    assert set(variables) == set(expected)
+    read = _variables_read_by(ResultsSettings.from_env) | set(env.POWERTOOLS_VARIABLES)
+    assert set(variables) == read
     assert variables[env.RESULTS_PREFIX] == "" and variables[env.EVENT_BUS_NAME] == "default"
-    ResultsSettings.from_env(expected)
 
 
 def test_the_created_results_bucket_is_private_encrypted_ssl_only_versioned_and_logged(
