@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,13 +17,20 @@ from typing import Any, Final
 
 import pytest
 import requests
+from botocore.client import BaseClient
 
 from devstack.stack import LocalStack
 from functions.core import env, events
 from functions.core.events import StatusChangedDetail
 from functions.core.results import CALL_INTERVAL_SECONDS
+from functions.core.settings import ResultsSettings
 from functions.core.status import PARSE, VideoRecord
+from functions.results import handler as results_handler
+from functions.results.handler import ResultsApp
+from infra.constructs.results import RESULTS_HANDLER
 from tests.conftest import TEST_STACK
+from tests.infra.synth import synthesize
+from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
 
 pytestmark = pytest.mark.e2e
 
@@ -197,3 +206,69 @@ def test_a_video_the_provider_no_longer_knows_ends_in_the_dead_letter_queue_with
     assert "does not know" in message["MessageAttributes"]["failure"]["StringValue"]
     assert json.loads(message["Body"])["detail"]["video_id"] == record.video_id
     assert stack.results_document(record.key) is None
+
+
+# -- what the results function calls is what its role may call ---------------------------------------
+
+# boto3's service names -> IAM's action prefixes, for the services the results function calls.
+_IAM_PREFIX: Final = {
+    "s3": "s3",
+    "sqs": "sqs",
+    "events": "events",
+    "dynamodb": "dynamodb",
+    "secretsmanager": "secretsmanager",
+}
+
+
+@pytest.mark.infra
+def test_every_aws_call_the_results_function_makes_is_granted_to_its_role(
+    stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Given every AWS request made while the results handler processes jobs: one held (put off,
+    # then written and announced) and one the provider no longer knows (moved to the DLQ)
+    assert stack.emulator is not None
+    inside = threading.local()
+    seen: set[str] = set()
+    original_call, original_process = BaseClient._make_api_call, ResultsApp.process
+
+    def recording(client: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        if getattr(inside, "results", False):
+            seen.add(f"{_IAM_PREFIX[client.meta.service_model.service_name]}:{operation}")
+        return original_call(client, operation, params)
+
+    def processing(app: ResultsApp, record: Any) -> None:
+        inside.results = True
+        try:
+            original_process(app, record)
+        finally:
+            inside.results = False
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BaseClient, "_make_api_call", recording)
+        patch.setattr(ResultsApp, "process", processing)
+        # a fresh instance, so it reads the API key (and caches nothing from the other tests)
+        patch.setattr(stack, "results_app", results_handler.build(ResultsSettings.from_env(os.environ)))
+        stack.emulator.set_results_hold(1.5)
+        try:
+            held, gone = parsed(stack, "grants/held.mp4"), parsed(stack, "grants/gone.mp4")
+            requests.post(
+                f"{stack.api_base_url}/serve/api/v1/delete_videos",
+                params={"unique_id": "default"},
+                json=[gone.video_no],
+                headers={"Authorization": stack.api_key},
+                timeout=5,
+            ).raise_for_status()
+            publish_status_changed(stack, held)
+            publish_status_changed(stack, gone)
+            stack.wait_for(lambda: stack.results_document(held.key), timeout=30, what="the held document")
+            received(stack, stack.results.dead_letter_queue_url)
+        finally:
+            stack.emulator.set_results_hold(0.0)
+    assert {"sqs:ChangeMessageVisibility", "sqs:SendMessage", "s3:PutObject", "events:PutEvents"} <= seen
+
+    # Then the synthesized role grants each one
+    synthesized = synthesize(tmp_path_factory.mktemp("results-grants"), writeResults=True)
+    _, function = synthesized.function_with_handler(RESULTS_HANDLER)
+    statements = _policy_statements_of_role(synthesized, _ref_id(function["Properties"]["Role"]))
+    granted = {action for statement in statements for action in _as_list(statement["Action"])}
+    assert seen - granted == set(), f"the results function calls what its role may not: {seen - granted}"
