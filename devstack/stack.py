@@ -72,6 +72,7 @@ __all__ = [
     "MOTO_PORT",
     "RECONCILE_SECONDS",
     "UP_PORTS",
+    "WRITE_RESULTS",
     "LocalStack",
     "StackConfig",
     "Uploaded",
