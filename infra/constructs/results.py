@@ -20,7 +20,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from functions.core import events as contract
@@ -35,7 +34,7 @@ from infra.config import (
 )
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.secrets import ProviderSecrets
-from infra.constructs.storage import RETENTION, VISIBILITY_TIMEOUT_FACTOR, access_log_bucket
+from infra.constructs.storage import access_log_bucket, queue_with_dead_letter_queue
 from infra.constructs.table import StatusTable
 
 __all__ = ["RESULTS_HANDLER", "ResultsWriting"]
@@ -64,25 +63,12 @@ class ResultsWriting(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = self._bucket(config, access_logs)
-        self.dead_letter_queue = sqs.Queue(
+        # The function gives up itself when the results take too long (and moves the job to the
+        # dead-letter queue with its reason); SQS only moves a job that keeps crashing the function.
+        self.queue, self.dead_letter_queue = queue_with_dead_letter_queue(
             self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=RETENTION,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=RETENTION,
-            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * RESULTS_TIMEOUT_SECONDS),
-            # The function gives up itself when the results take too long (and moves the job here
-            # with its reason); SQS only moves a job that keeps crashing the function.
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=max_receives(ResultsConfig(results_bucket=""))
-            ),
+            function_timeout=Duration.seconds(RESULTS_TIMEOUT_SECONDS),
+            max_receive_count=max_receives(ResultsConfig(results_bucket="")),
         )
         self.bus = events.EventBus.from_event_bus_name(self, "Bus", config.event_bus_name)
         self.rule = events.Rule(

@@ -59,9 +59,11 @@ class Bus:
 
 
 class World:
-    def __init__(self, **config: Any) -> None:
+    """A parsed video (``stored`` changes its stored record) and the writer's fakes around it."""
+
+    def __init__(self, stored: dict[str, Any] | None = None, **config: Any) -> None:
         self.record = record(PARSE, video_no=VIDEO_NO, unique_id="holidays")
-        self.store = InMemoryStore([self.record])
+        self.store = InMemoryStore([replace(self.record, **(stored or {}))])
         self.provider = FakeProvider()
         self.provider.statuses[VIDEO_NO] = PARSE
         self.bucket = Bucket()
@@ -170,17 +172,7 @@ def test_ready_results_are_written_beside_the_video_with_its_identity_and_announ
 
 
 def test_a_record_without_a_folder_is_asked_about_in_the_configured_one() -> None:
-    world = World(unique_id=UNIQUE_ID)
-    world.store = InMemoryStore([replace(world.record, unique_id=None)])
-    world.writer = ResultsWriter(
-        world.config,
-        store=world.store,
-        provider=world.provider,
-        results=world.bucket,
-        bus=world.bus,
-        clock=world.clock,
-        metrics=world.metrics,
-    )
+    world = World({"unique_id": None}, unique_id=UNIQUE_ID)
     world.ready()
 
     assert isinstance(world.deliver(world.detail(unique_id=None)), Written)
@@ -302,18 +294,8 @@ def test_a_query_the_provider_refuses_fails_at_once() -> None:
     ],
 )
 def test_a_job_for_a_record_no_longer_parse_with_that_video_no_is_skipped(changed: dict[str, Any]) -> None:
-    world = World()
+    world = World(changed)
     world.ready()
-    world.store = InMemoryStore([replace(world.record, **changed)])
-    world.writer = ResultsWriter(
-        world.config,
-        store=world.store,
-        provider=world.provider,
-        results=world.bucket,
-        bus=world.bus,
-        clock=world.clock,
-        metrics=world.metrics,
-    )
 
     outcome = world.deliver()
 

@@ -4,7 +4,6 @@ and read by Powertools' real SQSRecord, EventBridgeEvent and BatchProcessor."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -13,15 +12,14 @@ from typing import Any
 import pytest
 
 from devstack.lambda_context import FakeLambdaContext
-from devstack.poller import lambda_sqs_record
 from functions.core import events
 from functions.core.results import ResultsConfig, ResultsWriter
 from functions.core.status import PARSE
 from functions.results import handler as results_handler
 from tests.unit.fakes import T0, FakeClock, FakeMetrics, FakeProvider, InMemoryStore, created, record
+from tests.unit.test_ingest_handler import received, sqs_event
 from tests.unit.test_results import CAPTION, TRANSCRIPT, VIDEO_NO, Bucket, Bus
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:memories-ingest-results"
 CANONICAL = Path(__file__).resolve().parents[2] / "events" / "results" / "parse.json"
 
 
@@ -57,27 +55,6 @@ def eventbridge_event(detail: dict[str, Any]) -> str:
             "detail": detail,
         }
     )
-
-
-def received(body: str, *, receive_count: int = 1, sent_ms: int = int(T0 * 1000)) -> dict[str, Any]:
-    """A message as SQS ReceiveMessage returns it (what Lambda's poller gets)."""
-    return {
-        "MessageId": str(uuid.uuid4()),
-        "ReceiptHandle": f"handle-{uuid.uuid4()}",
-        "MD5OfBody": hashlib.md5(body.encode()).hexdigest(),
-        "Body": body,
-        "Attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": str(sent_ms),
-            "SenderId": "AIDAEVENTBRIDGE",
-            "ApproximateFirstReceiveTimestamp": str(sent_ms + 10),
-        },
-        "MessageAttributes": {},
-    }
-
-
-def sqs_event(*messages: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": [lambda_sqs_record(m, QUEUE_ARN) for m in messages]}  # type: ignore[arg-type]
 
 
 class World:
@@ -138,9 +115,9 @@ def test_a_batch_writes_the_ready_puts_off_the_waiting_and_dead_letters_the_brok
     # Given one ready video, one whose results are not there yet, and a body that is no event
     world = World()
     later = waiting_record(world)
-    ready = received(eventbridge_event(world.detail(world.ready.video_id, VIDEO_NO)))
+    ready = received(eventbridge_event(world.detail(world.ready.video_id, VIDEO_NO)), receive_count=1)
     waiting = received(eventbridge_event(world.detail(later, "VI2")), receive_count=2)
-    broken = received("not json")
+    broken = received("not json", receive_count=1)
 
     # When Lambda hands them over in one batch
     response = world.invoke(sqs_event(ready, waiting, broken))
@@ -157,7 +134,7 @@ def test_a_batch_writes_the_ready_puts_off_the_waiting_and_dead_letters_the_brok
 def test_a_batch_of_only_waiting_jobs_is_not_a_function_error() -> None:
     world = World()
     later = waiting_record(world)
-    waiting = received(eventbridge_event(world.detail(later, "VI2")))
+    waiting = received(eventbridge_event(world.detail(later, "VI2")), receive_count=1)
 
     response = world.invoke(sqs_event(waiting))
 
@@ -169,7 +146,8 @@ def test_a_job_queued_longer_than_the_bound_goes_to_the_dead_letter_queue() -> N
     world = World()
     later = waiting_record(world)
     body = eventbridge_event(world.detail(later, "VI2"))
-    day_old = received(body, receive_count=30, sent_ms=int((T0 - 86400) * 1000))
+    day_old = received(body, receive_count=30)
+    day_old["Attributes"]["SentTimestamp"] = str(int((T0 - 86400) * 1000))
 
     response = world.invoke(sqs_event(day_old))
 
