@@ -21,7 +21,6 @@ from botocore.client import BaseClient
 
 from devstack.stack import LocalStack
 from functions.core import env, events
-from functions.core.events import StatusChangedDetail
 from functions.core.results import CALL_INTERVAL_SECONDS
 from functions.core.settings import ResultsSettings
 from functions.core.status import PARSE, VideoRecord
@@ -31,6 +30,7 @@ from infra.constructs.results import RESULTS_HANDLER
 from tests.conftest import TEST_STACK
 from tests.infra.synth import synthesize
 from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
+from tests.unit.test_results import status_changed
 
 pytestmark = pytest.mark.e2e
 
@@ -69,23 +69,7 @@ def publish_status_changed(stack: LocalStack, record: VideoRecord) -> None:
 
     LEAD: remove this function and its calls once the publisher is merged; the stack then publishes
     the event itself when the callback moves the record to PARSE."""
-    step = record.history[-1]
-    detail = StatusChangedDetail(
-        version=events.DETAIL_VERSION,
-        event_id=f"{record.video_id}:{record.transitions}",
-        video_id=record.video_id,
-        bucket=record.bucket,
-        key=record.key,
-        version_id=record.version_id,
-        object_version=record.object_version,
-        video_no=record.video_no,
-        unique_id=record.unique_id,
-        from_status=step.from_status,
-        to_status=record.status,
-        reason=record.reason,
-        by=step.by,
-        at=step.at,
-    )
+    detail = status_changed(record)
     answer = stack.session.client("events").put_events(
         Entries=[{"Source": events.SOURCE, "DetailType": events.STATUS_CHANGED, "Detail": json.dumps(detail)}]
     )

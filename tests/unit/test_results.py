@@ -29,12 +29,34 @@ from functions.core.results import (
     Written,
     max_receives,
 )
-from functions.core.status import PARSE, UNPARSE
+from functions.core.status import PARSE, UNPARSE, VideoRecord
 from tests.unit.fakes import T0, UNIQUE_ID, FakeClock, FakeMetrics, FakeProvider, InMemoryStore, record
 
 VIDEO_NO = "VI568102998803353600"
 CAPTION = [{"start": 0, "end": 2, "text": "colour bars and a counter"}]
 TRANSCRIPT = {"video_no": VIDEO_NO, "transcriptions": [{"start": 0, "end": 2, "text": "a tone"}]}
+
+
+def status_changed(record: VideoRecord) -> StatusChangedDetail:
+    """The ``Video Status Changed`` detail of ``record``'s last change, as functions/core/events.py
+    defines it (what the status events publisher puts on the bus)."""
+    step = record.history[-1]
+    return StatusChangedDetail(
+        version=events.DETAIL_VERSION,
+        event_id=f"{record.video_id}:{record.transitions}",
+        video_id=record.video_id,
+        bucket=record.bucket,
+        key=record.key,
+        version_id=record.version_id,
+        object_version=record.object_version,
+        video_no=record.video_no,
+        unique_id=record.unique_id,
+        from_status=step.from_status,
+        to_status=record.status,
+        reason=record.reason,
+        by=step.by,
+        at=step.at,
+    )
 
 
 class Bucket:
@@ -87,24 +109,7 @@ class World:
         self.provider.results["transcription"][VIDEO_NO] = [TRANSCRIPT]
 
     def detail(self, **changes: object) -> StatusChangedDetail:
-        r = self.record
-        detail = StatusChangedDetail(
-            version=events.DETAIL_VERSION,
-            event_id=f"{r.video_id}:3",
-            video_id=r.video_id,
-            bucket=r.bucket,
-            key=r.key,
-            version_id=r.version_id,
-            object_version=r.object_version,
-            video_no=VIDEO_NO,
-            unique_id="holidays",
-            from_status=UNPARSE,
-            to_status=PARSE,
-            reason=None,
-            by="callback",
-            at="2025-10-09T08:53:20.000Z",
-        )
-        return {**detail, **changes}  # type: ignore[typeddict-item]
+        return {**status_changed(self.record), **changes}  # type: ignore[typeddict-item]
 
     def deliver(self, detail: object | None = None, *, source: str = events.SOURCE) -> Outcome:
         """One delivery of the same queued job (as SQS redelivers it after the delay)."""

@@ -18,7 +18,7 @@ from functions.core.status import PARSE
 from functions.results import handler as results_handler
 from tests.unit.fakes import T0, FakeClock, FakeMetrics, FakeProvider, InMemoryStore, created, record
 from tests.unit.test_ingest_handler import received, sqs_event
-from tests.unit.test_results import CAPTION, TRANSCRIPT, VIDEO_NO, Bucket, Bus
+from tests.unit.test_results import CAPTION, TRANSCRIPT, VIDEO_NO, Bucket, Bus, status_changed
 
 CANONICAL = Path(__file__).resolve().parents[2] / "events" / "results" / "parse.json"
 
@@ -80,25 +80,10 @@ class World:
             self.jobs,
         )
 
-    def detail(self, video_id: str, video_no: str) -> dict[str, Any]:
+    def detail(self, video_id: str) -> dict[str, Any]:
         stored = self.store.peek(video_id)
         assert stored is not None
-        return {
-            "version": "1",
-            "event_id": f"{video_id}:3",
-            "video_id": video_id,
-            "bucket": stored.bucket,
-            "key": stored.key,
-            "version_id": stored.version_id,
-            "object_version": stored.object_version,
-            "video_no": video_no,
-            "unique_id": None,
-            "from_status": "UNPARSE",
-            "to_status": PARSE,
-            "reason": None,
-            "by": "callback",
-            "at": "2025-10-09T08:53:20.000Z",
-        }
+        return dict(status_changed(stored))
 
     def invoke(self, event: dict[str, Any]) -> Any:
         return results_handler.handler(event, FakeLambdaContext("results", timeout_seconds=120), app=self.app)
@@ -115,8 +100,8 @@ def test_a_batch_writes_the_ready_puts_off_the_waiting_and_dead_letters_the_brok
     # Given one ready video, one whose results are not there yet, and a body that is no event
     world = World()
     later = waiting_record(world)
-    ready = received(eventbridge_event(world.detail(world.ready.video_id, VIDEO_NO)), receive_count=1)
-    waiting = received(eventbridge_event(world.detail(later, "VI2")), receive_count=2)
+    ready = received(eventbridge_event(world.detail(world.ready.video_id)), receive_count=1)
+    waiting = received(eventbridge_event(world.detail(later)), receive_count=2)
     broken = received("not json", receive_count=1)
 
     # When Lambda hands them over in one batch
@@ -134,7 +119,7 @@ def test_a_batch_writes_the_ready_puts_off_the_waiting_and_dead_letters_the_brok
 def test_a_batch_of_only_waiting_jobs_is_not_a_function_error() -> None:
     world = World()
     later = waiting_record(world)
-    waiting = received(eventbridge_event(world.detail(later, "VI2")), receive_count=1)
+    waiting = received(eventbridge_event(world.detail(later)), receive_count=1)
 
     response = world.invoke(sqs_event(waiting))
 
@@ -145,7 +130,7 @@ def test_a_batch_of_only_waiting_jobs_is_not_a_function_error() -> None:
 def test_a_job_queued_longer_than_the_bound_goes_to_the_dead_letter_queue() -> None:
     world = World()
     later = waiting_record(world)
-    body = eventbridge_event(world.detail(later, "VI2"))
+    body = eventbridge_event(world.detail(later))
     day_old = received(body, receive_count=30)
     day_old["Attributes"]["SentTimestamp"] = str(int((T0 - 86400) * 1000))
 
