@@ -10,12 +10,17 @@ from typing import Any
 
 import pytest
 
+# cfn-lint ships no type information (no py.typed).
+from cfnlint.api import lint  # type: ignore[import-untyped]
+from cfnlint.config import ManualArgs  # type: ignore[import-untyped]
+
 from functions.core import env, events
 from functions.core.results import RESULTS_MAX_CONCURRENCY, ResultsConfig, max_receives
 from functions.core.settings import ResultsSettings
 from infra.config import RESULTS_TIMEOUT_SECONDS, PipelineConfig
 from infra.constructs.results import RESULTS_HANDLER
 from tests.infra.synth import Synthesized, cdk_json_context, synthesize
+from tests.infra.test_infra_cfn_lint import IGNORED_RULES
 from tests.infra.test_infra_environment import _variables_read_by
 from tests.infra.test_infra_template import (
     _as_list,
@@ -225,3 +230,12 @@ def test_the_dead_letter_queue_and_given_up_jobs_are_alarmed(with_results: Synth
     assert any(k.startswith("MonitoringResultsErrors") for k in alarms)
     for name in names:
         assert alarms[name]["AlarmActions"] and alarms[name]["OKActions"]
+
+
+def test_cfn_lint_passes_with_results(with_results: Synthesized, into_existing: Synthesized) -> None:
+    for synthesized in (with_results, into_existing):
+        matches = lint(
+            synthesized.template_path.read_text(),
+            config=ManualArgs(regions=["us-east-1", "eu-west-1"], ignore_checks=IGNORED_RULES),
+        )
+        assert [str(match) for match in matches] == []
