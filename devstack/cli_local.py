@@ -28,10 +28,10 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from types import FrameType
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from devstack.services import REPO_ROOT, ServiceError
-from devstack.stack import UP_PORTS, LocalStack, StackConfig, Uploaded
+from devstack.stack import UP_PORTS, WRITE_RESULTS, LocalStack, StackConfig, Uploaded
 from functions.core import env
 from functions.core.status import PARSE, Transition, VideoRecord, is_failure
 
@@ -45,6 +45,8 @@ DEMO_CALLBACK_DELAYS: Final = (1.5, 4.0)
 _POLL_SECONDS: Final = 0.25
 # The status events follow the table's writes through its stream: a second or so locally.
 EVENTS_WAIT_SECONDS: Final = 15.0
+# After PARSE, how long the demo waits for the results documents (they take a second or two).
+RESULTS_WAIT_SECONDS: Final = 10.0
 _CREDENTIALS: Final = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
 
 
@@ -160,9 +162,32 @@ def _function_output(verbose: bool) -> Iterator[TextIO]:
 
 
 def _config(mode: str) -> StackConfig:
+    # The results beside the video are on unless DEVSTACK_WRITE_RESULTS says otherwise.
+    results: dict[str, Any] = {} if os.environ.get(WRITE_RESULTS, "").strip() else {"write_results": True}
     if mode == "up":
-        return StackConfig.from_env(os.environ, default_ports=UP_PORTS, log_dir=LOG_DIR)
-    return StackConfig.from_env(os.environ, log_dir=LOG_DIR, callback_delays=DEMO_CALLBACK_DELAYS)
+        return StackConfig.from_env(os.environ, default_ports=UP_PORTS, log_dir=LOG_DIR, **results)
+    return StackConfig.from_env(os.environ, log_dir=LOG_DIR, callback_delays=DEMO_CALLBACK_DELAYS, **results)
+
+
+def show_results(stack: LocalStack, uploads: Sequence[Uploaded], out: TextIO) -> bool:
+    """The results documents written beside the parsed videos, the first one in full; False when
+    one did not come."""
+    deadline = time.monotonic() + RESULTS_WAIT_SECONDS
+    documents = [stack.results_document(u.key) for u in uploads]
+    while not all(documents) and time.monotonic() < deadline:
+        time.sleep(_POLL_SECONDS)
+        documents = [stack.results_document(u.key) for u in uploads]
+    prefix = stack.function_environment.get(env.RESULTS_PREFIX, "")
+    for upload, document in zip(uploads, documents, strict=True):
+        where = f"s3://{stack.results.bucket}/{prefix}{upload.key}.memories.json"
+        out.write(f"Results: {where}{'' if document else '  (none yet)'}\n")
+    written = [d for d in documents if d]
+    if written:
+        out.write(json.dumps(written[0], indent=2, ensure_ascii=False) + "\n")
+    if len(written) < len(uploads):
+        out.write(f"A results document did not come within {RESULTS_WAIT_SECONDS:g} s.\n")
+        return False
+    return True
 
 
 def demo(stack: LocalStack, out: TextIO, timeout: float) -> int:
@@ -201,6 +226,10 @@ def demo(stack: LocalStack, out: TextIO, timeout: float) -> int:
     out.write("\nBoth videos reached PARSE. Final records:\n")
     final = [asdict(r) for r in records if r is not None]
     out.write(json.dumps(final, indent=2, ensure_ascii=False) + "\n")
+    if stack.config.write_results:
+        out.write("\n")
+        if not show_results(stack, uploads, out):
+            return 1
     return 0
 
 
@@ -266,6 +295,11 @@ def usage(stack: LocalStack) -> str:
         f"  DLQ     {stack.dlq_url}",
         f"  table   {stack.table_name}",
         f"  events  {stack.resources.events_sink_url}  (every status event, through a rule on the default bus)",
+        *(
+            [f"  results s3://{stack.results.bucket}/  (queue {stack.results.queue_url})"]
+            if stack.config.write_results
+            else []
+        ),
         "",
         "Drop a video (aws CLI):",
         f"  {_CREDENTIALS} aws s3 cp ./my.mp4 s3://{stack.bucket}/my.mp4 --endpoint-url {moto}",

@@ -41,12 +41,14 @@ from devstack.gateway import CallbackGateway, StatusRoutes
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaContext
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
+from devstack.results import LOCAL_RESULTS_DEFAULTS, ResultsResources, create_results_resources, redrive
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
 from devstack.sigv4 import SigV4Verifier
 from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.core import env
 from functions.core.objects import NOTIFICATION_SOURCES
+from functions.core.results import RESULTS_SUFFIX
 from functions.core.settings import (
     DEFAULT_METRICS_NAMESPACE,
     FUNCTION_TIMEOUT_SECONDS,
@@ -55,6 +57,7 @@ from functions.core.settings import (
     EventsSettings,
     IngestSettings,
     ReconcileSettings,
+    ResultsSettings,
     StatusApiSettings,
 )
 from functions.core.signing import video_id_for
@@ -69,6 +72,7 @@ if TYPE_CHECKING:
     from functions.core.views import StatusReader
     from functions.events.handler import EventsApp
     from functions.ingest.handler import IngestApp
+    from functions.results.handler import ResultsApp
 
 __all__ = [
     "DYNAMODB_PORT",
@@ -79,6 +83,7 @@ __all__ = [
     "MOTO_PORT",
     "RECONCILE_SECONDS",
     "UP_PORTS",
+    "WRITE_RESULTS",
     "LocalStack",
     "StackConfig",
     "Uploaded",
@@ -99,6 +104,8 @@ MEMORIES_API_KEY: Final = "DEVSTACK_MEMORIES_API_KEY"
 RECONCILE_SECONDS: Final = "DEVSTACK_RECONCILE_SECONDS"
 INGEST_SECONDS: Final = "DEVSTACK_INGEST_SECONDS"
 NOTIFICATION_SOURCE: Final = "DEVSTACK_NOTIFICATION_SOURCE"
+# true: the results beside the video (the writeResults context setting), as in the demo.
+WRITE_RESULTS: Final = "DEVSTACK_WRITE_RESULTS"
 
 # `python -m devstack up`: fixed ports, so that pasted commands keep working across restarts.
 UP_PORTS: Final[Mapping[str, int]] = {
@@ -152,6 +159,9 @@ class StackConfig:
     memories.ai does); None leaves it unlimited. ingest_every_seconds: the line's schedule (a minute
     on AWS). notification_source: ``s3`` (S3 notifications to the queue) or ``eventbridge`` (S3's
     EventBridge events, through a rule to the queue), as the ``notificationSource`` context setting.
+    write_results: the results beside the video, as the ``writeResults`` context setting: a results
+    bucket and queue, the rule on moto's default bus for the status events to PARSE, and a poller
+    feeding the real results handler.
     """
 
     dynamodb_port: int = 0
@@ -171,6 +181,7 @@ class StackConfig:
     provider_uploads_per_minute: float | None = None
     log_dir: Path | None = None
     notification_source: str = "s3"
+    write_results: bool = False
 
     def __post_init__(self) -> None:
         if self.notification_source not in NOTIFICATION_SOURCES:
@@ -206,6 +217,11 @@ class StackConfig:
         source = environ.get(NOTIFICATION_SOURCE, "").strip().lower()
         if source:
             values["notification_source"] = source
+        write_results = environ.get(WRITE_RESULTS, "").strip().lower()
+        if write_results:
+            if write_results not in ("true", "false"):
+                raise ValueError(f"{WRITE_RESULTS} must be true or false, got {write_results!r}")
+            values["write_results"] = write_results == "true"
         for name, setting in (
             (RECONCILE_SECONDS, "reconcile_every_seconds"),
             (INGEST_SECONDS, "ingest_every_seconds"),
@@ -309,6 +325,8 @@ class LocalStack:
         self._reconciler: Reconciler | None = None
         self.events_app: EventsApp | None = None
         self._status_reader: StatusReader | None = None
+        self._results: ResultsResources | None = None
+        self.results_app: ResultsApp | None = None
         self._modules: dict[str, ModuleType] = {}
         self._sink: list[dict[str, Any]] = []
         self._sink_lock = threading.Lock()
@@ -333,6 +351,10 @@ class LocalStack:
                 visibility_timeout_seconds=self.config.visibility_timeout_seconds,
                 notification_source=self.config.notification_source,
             )
+            if self.config.write_results:
+                self._results = create_results_resources(
+                    self._session, visibility_timeout_seconds=self.config.visibility_timeout_seconds
+                )
             self._set_function_environment()
             self._build_functions()
             self._start_workers(stack)
@@ -447,8 +469,14 @@ class LocalStack:
             env.CALLBACK_BASE_URL: self.gateway_url,
             env.HLS_STAGING_BUCKET_NAME: resources.hls_staging_bucket,
         }
+        if self._results is not None:
+            wiring.update(self._results.environment())
         user = user_environ()
-        values = {name: user.get(name) or default for name, default in LOCAL_FUNCTION_DEFAULTS.items()}
+        defaults = {
+            **LOCAL_FUNCTION_DEFAULTS,
+            **(LOCAL_RESULTS_DEFAULTS if self._results is not None else {}),
+        }
+        values = {name: user.get(name) or default for name, default in defaults.items()}
         values.update(wiring)
         values.update(self.config.function_env)
         for name, value in values.items():
@@ -467,6 +495,12 @@ class LocalStack:
         self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
         self.events_app = events.build(EventsSettings.from_env(os.environ))
         self._status_reader = status_api.build(StatusApiSettings.from_env(os.environ))
+        if self._results is not None:
+            results = importlib.import_module("functions.results.handler")
+            self._modules["results"] = results
+            settings = ResultsSettings.from_env(os.environ)
+            redrive(self.session, self._results, settings)
+            self.results_app = results.build(settings)
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -503,6 +537,20 @@ class LocalStack:
         )
         streams.start()
         stack.callback(streams.stop)
+        if self._results is not None:
+            results_poller = SqsPoller(
+                self._session.client("sqs"),
+                self._results.queue_url,
+                self._invoke_results,
+                PollerConfig(
+                    batch_size=2,  # infra.config.RESULTS_BATCH_SIZE
+                    wait_seconds=self.config.poll_wait_seconds,
+                    function_name="results",
+                    function_timeout_seconds=FUNCTION_TIMEOUT_SECONDS["results"],
+                ),
+            )
+            results_poller.start()
+            stack.callback(results_poller.stop)
         self._start_ticker(stack, "ingest", self.config.ingest_every_seconds, self.ingest_once)
         if self._reconciler is not None:
             self._start_ticker(stack, "reconcile", self.config.reconcile_every_seconds, self.reconcile_once)
@@ -545,6 +593,10 @@ class LocalStack:
     def _invoke_status_api(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["status_api"]:
             return self._modules["status_api"].handler(event, context, reader=self._status_reader)
+
+    def _invoke_results(self, event: dict[str, Any], context: Any) -> Any:
+        with _INVOCATION_LOCKS["results"]:
+            return self._modules["results"].handler(event, context, app=self.results_app)
 
     def ingest_once(self) -> Any:
         """One scheduled ingest run now: submits the line's due videos, as the minute schedule does."""
@@ -590,6 +642,24 @@ class LocalStack:
     @property
     def dlq_url(self) -> str:
         return self.resources.dlq_url
+
+    @property
+    def results(self) -> ResultsResources:
+        """The results bucket and queues (only with ``write_results``)."""
+        if self._results is None:
+            raise RuntimeError("the local stack runs without write_results")
+        return self._results
+
+    def results_document(self, key: str) -> Any:
+        """The results document of the video at ``key`` (the JSON as written), or None."""
+        prefix = self._function_env.get(env.RESULTS_PREFIX, "")
+        try:
+            body = self.session.client("s3").get_object(
+                Bucket=self.results.bucket, Key=f"{prefix}{key}{RESULTS_SUFFIX}"
+            )["Body"]
+        except self.session.client("s3").exceptions.NoSuchKey:
+            return None
+        return json.loads(body.read())
 
     @property
     def table_name(self) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
-from functions.core import env
+from functions.core import env, results
 from functions.core.errors import SettingsError
 from functions.core.folders import folder_map_json, parse_folder_map
 from functions.core.objects import NOTIFICATION_SOURCES
@@ -51,12 +51,14 @@ from functions.core.settings import (
     INGEST_TIMEOUT_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
     RECONCILE_TIMEOUT_SECONDS,
+    RESULTS_TIMEOUT_SECONDS,
     SERVICE_NAME,
     STATUS_API_TIMEOUT_SECONDS,
     CallbackSettings,
     EventsSettings,
     IngestSettings,
     ReconcileSettings,
+    ResultsSettings,
     StatusApiSettings,
 )
 
@@ -68,6 +70,7 @@ __all__ = [
     "INGEST_TIMEOUT_SECONDS",
     "PLACEHOLDER_REFS",
     "RECONCILE_TIMEOUT_SECONDS",
+    "RESULTS_TIMEOUT_SECONDS",
     "SERVICE_NAME",
     "STATUS_API_TIMEOUT_SECONDS",
     "ContextError",
@@ -82,13 +85,17 @@ INGEST_SCHEDULE: Final = (
 # API Gateway gives up on the integration after 29 s (the callback's timeout is below it).
 API_GATEWAY_TIMEOUT_SECONDS: Final = 29
 
+# Results jobs per invocation of the results function (its timeout fits this many).
+RESULTS_BATCH_SIZE: Final = 2
+
 # The functions, by the name their environment builders take.
 INGEST: Final = "ingest"
 CALLBACK: Final = "callback"
 RECONCILE: Final = "reconcile"
 EVENTS: Final = "events"
+RESULTS: Final = "results"
 # The functions that call memories.ai: each reads the provider client's settings.
-PROVIDER_CALLERS: Final = (INGEST, CALLBACK, RECONCILE)
+PROVIDER_CALLERS: Final = (INGEST, CALLBACK, RECONCILE, RESULTS)
 
 Reader = Callable[[str, object], Any]
 
@@ -168,6 +175,22 @@ class RuntimeRefs:
     signing_secret_id: str
     # The bucket for derived HLS playlists (infra.constructs.hls_staging).
     hls_staging_bucket_name: str = "placeholder-hls-staging"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsRefs:
+    """The results function's deploy-time values (CDK tokens)."""
+
+    results_bucket_name: str
+    queue_url: str
+    dead_letter_queue_url: str
+
+
+PLACEHOLDER_RESULTS_REFS: Final = ResultsRefs(
+    results_bucket_name="placeholder-results-bucket",
+    queue_url="https://sqs.ap-southeast-5.amazonaws.com/123456789012/placeholder-results",
+    dead_letter_queue_url="https://sqs.ap-southeast-5.amazonaws.com/123456789012/placeholder-results-dlq",
+)
 
 
 # Stand-ins for the tokens when the functions' settings validate the environment at synth. Token
@@ -334,6 +357,15 @@ def _one_of(choices: tuple[str, ...]) -> Reader:
 def _schedule_period_seconds(schedule: str) -> int | None:
     match = _RATE.match(schedule)
     return int(match.group(1)) * _RATE_UNIT_SECONDS[match.group(2)] if match else None
+
+
+def _results_prefix(key: str, value: object) -> str:
+    """Empty is a prefix too: the documents then sit beside the videos' own keys."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise ContextError(key, f"must be a string, got {value!r}")
+    return value
 
 
 def _https_url(key: str, value: object) -> str:
@@ -565,8 +597,34 @@ class PipelineConfig:
         _optional_text,
         "the event bus of this account and region the status events go to (default: the default bus)",
         variable=env.EVENT_BUS_NAME,
-        functions=(EVENTS,),
+        functions=(EVENTS, RESULTS),
         as_text=lambda name: name or DEFAULT_EVENT_BUS_NAME,
+    )
+    write_results: bool = setting(
+        False,
+        _bool,
+        "when a video reaches PARSE, write its caption and transcription beside it as"
+        " <resultsPrefix><key>.memories.json (README, 'Results beside the video'); off: none of its"
+        " resources are created",
+    )
+    results_bucket_name: str | None = setting(
+        None,
+        _optional_pattern(_BUCKET_NAME, "an S3 bucket name"),
+        "write the results into this existing bucket (it may be the source bucket); default: a bucket"
+        " the stack creates",
+    )
+    results_bucket_kms_key_arn: str | None = setting(
+        None,
+        _optional_pattern(_KMS_KEY_ARN, "a KMS key ARN (not an alias)"),
+        "the KMS key ARN resultsBucketName encrypts with by default (SSE-KMS); the results role may"
+        " generate data keys with it, through S3 only",
+    )
+    results_prefix: str = setting(
+        "",
+        _results_prefix,
+        "key prefix of the results documents (e.g. memories/)",
+        variable=env.RESULTS_PREFIX,
+        functions=(RESULTS,),
     )
 
     @classmethod
@@ -643,6 +701,23 @@ class PipelineConfig:
         """The bus the status events go to."""
         return self.event_bus_name or DEFAULT_EVENT_BUS_NAME
 
+    def results_environment(self, refs: RuntimeRefs, results_refs: ResultsRefs) -> dict[str, str]:
+        """Exactly what ``ResultsSettings.from_env`` reads, plus the Powertools variables."""
+        return {
+            **self._powertools_environment(),
+            env.STATUS_TABLE_NAME: refs.table_name,
+            env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
+            **self._context_variables(RESULTS),
+            **self._provider_client_environment(),
+            env.RESULTS_BUCKET_NAME: results_refs.results_bucket_name,
+            env.RESULTS_QUEUE_URL: results_refs.queue_url,
+            env.RESULTS_DEAD_LETTER_QUEUE_URL: results_refs.dead_letter_queue_url,
+            # Not context settings: the retry schedule the queue's maxReceiveCount is sized for.
+            env.RESULTS_RETRY_BASE_SECONDS: str(results.DEFAULT_RETRY_BASE_SECONDS),
+            env.RESULTS_RETRY_MAX_SECONDS: str(results.DEFAULT_RETRY_MAX_SECONDS),
+            env.RESULTS_MAX_WAIT_SECONDS: str(results.DEFAULT_MAX_WAIT_SECONDS),
+        }
+
     def status_api_environment(self, refs: RuntimeRefs) -> dict[str, str]:
         """Exactly what ``StatusApiSettings.from_env`` reads, plus the Powertools variables."""
         return {**self._powertools_environment(), env.STATUS_TABLE_NAME: refs.table_name}
@@ -673,6 +748,11 @@ class PipelineConfig:
                 "is only for an existing bucket (existingBucketName); the bucket the stack creates uses SSE-S3",
             )
         self._check_folder_prefixes()
+        if self.results_bucket_kms_key_arn and self.results_bucket_name is None:
+            raise ContextError(
+                "resultsBucketKmsKeyArn",
+                "is only for an existing results bucket (resultsBucketName); the one the stack creates uses SSE-S3",
+            )
         period = _schedule_period_seconds(self.reconcile_schedule)
         if period is not None and period <= RECONCILE_TIMEOUT_SECONDS:
             raise ContextError(
@@ -693,13 +773,22 @@ class PipelineConfig:
                 )
 
     def _check_function_settings(self) -> None:
-        builders = (
+        builders: list[
+            tuple[Callable[[Mapping[str, str]], object], Callable[[RuntimeRefs], dict[str, str]]]
+        ] = [
             (IngestSettings.from_env, self.ingest_environment),
             (CallbackSettings.from_env, self.callback_environment),
             (ReconcileSettings.from_env, self.reconcile_environment),
             (EventsSettings.from_env, lambda _: self.events_environment()),
             (StatusApiSettings.from_env, self.status_api_environment),
-        )
+        ]
+        if self.write_results:
+            builders.append(
+                (
+                    ResultsSettings.from_env,
+                    lambda refs: self.results_environment(refs, PLACEHOLDER_RESULTS_REFS),
+                )
+            )
         for from_env, environment in builders:
             try:
                 from_env(environment(PLACEHOLDER_REFS))

@@ -13,6 +13,7 @@ from infra.constructs.events import StatusEvents
 from infra.constructs.functions import PipelineFunctions
 from infra.constructs.hls_staging import HlsStaging
 from infra.constructs.monitoring import PipelineMonitoring
+from infra.constructs.results import ResultsWriting
 from infra.constructs.schedule import FunctionSchedule
 from infra.constructs.secrets import ProviderSecrets
 from infra.constructs.storage import IngestStorage
@@ -100,6 +101,18 @@ class MemoriesIngestStack(Stack):
             if config.publish_status_events
             else None
         )
+        # Before monitoring: the results function is alarmed with the others.
+        self.results: ResultsWriting | None = None
+        if config.write_results:
+            self.results = ResultsWriting(
+                self,
+                "Results",
+                config=config,
+                functions=self.functions,
+                table=self.status_table,
+                secrets=self.secrets,
+                access_logs=self.storage.access_log_bucket,
+            )
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -113,6 +126,8 @@ class MemoriesIngestStack(Stack):
         )
         if self.status_events is not None:
             self.status_events.notify(self.monitoring.topic)
+        if self.results is not None:
+            self.results.alarm(self.monitoring.topic, config.metrics_namespace)
         self._outputs()
         self._acknowledge_findings()
 
@@ -147,6 +162,9 @@ class MemoriesIngestStack(Stack):
         if self.status_events is not None:
             CfnOutput(self, "StatusEventBusName", value=self.status_events.bus.event_bus_name)
             CfnOutput(self, "StatusEventFailuresQueueUrl", value=self.status_events.failures.queue_url)
+        if self.results is not None:
+            CfnOutput(self, "ResultsBucketName", value=self.results.bucket.bucket_name)
+            CfnOutput(self, "ResultsDeadLetterQueueUrl", value=self.results.dead_letter_queue.queue_url)
         CfnOutput(
             self,
             "PutApiKeyCommand",
@@ -191,6 +209,16 @@ class MemoriesIngestStack(Stack):
             )
 
         self._acknowledge_hls_staging(ingest_role)
+        if self.results is not None:
+            results_role = self.results.function.role
+            assert results_role is not None
+            acknowledge(
+                results_role,
+                f"AwsSolutions-IAM5[Resource::{self._nag_text(self.results.documents_arn)}]",
+                "ResultsRole: s3:PutObject (only) on the results bucket's keys under resultsPrefix; each "
+                "document is named after a video's key, known only when it is parsed, so the object part "
+                "must be a wildcard.",
+            )
 
         secrets = self.secrets
         if secrets.created_api_key is not None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from devstack.emulator.errors import InvalidFaultRuleError
 
-REQUEST_ENDPOINTS = frozenset({"upload_url", "get_metadata", "list_videos"})
+REQUEST_ENDPOINTS = frozenset(
+    {"upload_url", "get_metadata", "list_videos", "get_video_caption", "get_audio_transcription"}
+)
 CALLBACK_ENDPOINT = "callback"
 
 # Business codes a fault may answer with, and the message used when the rule gives none.

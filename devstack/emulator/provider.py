@@ -30,7 +30,6 @@ from devstack.emulator.lifecycle import Lifecycle
 from devstack.emulator.source import fetch_video
 from devstack.emulator.state import (
     ACCEPTED,
-    PARSE,
     REFUSED_AFTER_BILLING,
     UNPARSE,
     CallRecord,
@@ -76,7 +75,7 @@ class Reply:
 
 DROPPED = Reply(0, drop=True)
 # Their answers carry success/failed beside code and msg.
-_QUERY_ENDPOINTS = frozenset({"get_metadata", "list_videos"})
+_QUERY_ENDPOINTS = frozenset({"get_metadata", "list_videos", "get_video_caption", "get_audio_transcription"})
 _OUTCOMES: dict[type[ApiError], str] = {
     RateLimitedError: "rate_limited",
     SourceRefusedError: REFUSED_AFTER_BILLING,
@@ -150,10 +149,30 @@ class Provider:
         return _query_reply(lambda: self._delete_videos(authorization, query, content_type, body))
 
     def get_video_caption(self, authorization: str | None, query: str) -> Reply:
-        return _query_reply(lambda: self._after_parse(authorization, query, _captions))
+        return self._result("get_video_caption", authorization, query, _captions)
 
     def get_audio_transcription(self, authorization: str | None, query: str) -> Reply:
-        return _query_reply(lambda: self._after_parse(authorization, query, _transcription))
+        return self._result("get_audio_transcription", authorization, query, _transcription)
+
+    def _result(
+        self, endpoint: str, authorization: str | None, query: str, content: Callable[[Video], JsonObject]
+    ) -> Reply:
+        def run(_: Fault | None) -> Reply:
+            return _query_reply(lambda: self._after_parse(endpoint, authorization, query, content))
+
+        def record_refusal(fault: Fault) -> None:
+            video_no = parse_qs(query).get("video_no", [""])[0]
+            self._state.record_result_query(
+                {
+                    "at": time.time(),
+                    "endpoint": endpoint,
+                    "video_no": video_no,
+                    "ready": False,
+                    "fault": fault.kind,
+                }
+            )
+
+        return self._with_fault(endpoint, run, record_refusal)
 
     def _with_fault(
         self,
@@ -228,11 +247,18 @@ class Provider:
         return catalog.metadata(video) if video is not None else None
 
     def _after_parse(
-        self, authorization: str | None, query: str, content: Callable[[Video], JsonObject]
-    ) -> JsonObject | None:
+        self, endpoint: str, authorization: str | None, query: str, content: Callable[[Video], JsonObject]
+    ) -> object:
+        at = time.time()
         video = self._video_in_query(authorization, query)
-        # Documented: before parsing ends these may answer data null.
-        return content(video) if video is not None and video.status == PARSE else None
+        # Documented: before parsing ends these may answer data null or an empty list; a test may
+        # hold them so for a while after PARSE too (``set_results_hold``). An unknown video: null.
+        ready, pending = self._state.results_ready(video, at) if video is not None else (False, None)
+        video_no = video.video_no if video is not None else parse_qs(query).get("video_no", [""])[0]
+        self._state.record_result_query(
+            {"at": at, "endpoint": endpoint, "video_no": video_no, "ready": ready, "fault": None}
+        )
+        return content(video) if video is not None and ready else pending
 
     def _list_videos(self, authorization: str | None, content_type: str, body: bytes) -> JsonObject:
         self._authorize(authorization)

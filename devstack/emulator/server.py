@@ -21,6 +21,8 @@ API_PREFIX = "/serve/api/v1/"
 # The older (v1.1) page of list_videos: the same call, numbers as strings.
 V1_1_LIST_VIDEOS = "/serve/api/video/list_videos"
 CONTROL_PREFIX = "/_emulator/"
+# What captions and transcripts answer while held (the reference: "data: null or an empty list").
+_PENDING_ANSWERS: dict[str, object] = {"null": None, "empty": []}
 
 
 class MemoriesEmulator:
@@ -119,6 +121,18 @@ class MemoriesEmulator:
         """Change a video's status without any callback, as when the provider's notice is lost."""
         self._state.set_status(video_no, status)
 
+    def set_results_hold(self, seconds: float, pending: str = "null") -> None:
+        """Captions and transcripts answer ``data: null`` (or ``[]`` with ``pending="empty"``) for
+        ``seconds`` after a video reaches PARSE, as the provider may while it finishes them."""
+        if pending not in _PENDING_ANSWERS:
+            raise ValueError(f"pending must be one of {sorted(_PENDING_ANSWERS)}, got {pending!r}")
+        self._state.set_results_hold(seconds, _PENDING_ANSWERS[pending])
+
+    def result_queries(self) -> list[JsonObject]:
+        """Every get_video_caption / get_audio_transcription asked, in order: at, endpoint,
+        video_no, ready (False: it answered the pending value), fault (the fault kind that answered)."""
+        return self._state.result_queries()
+
     def reset(self) -> None:
         """Forget calls, callbacks, videos, faults and timing changes; pending callbacks of old videos
         are not sent."""
@@ -181,6 +195,7 @@ class MemoriesEmulator:
             "callbacks": self.callbacks,
             "videos": self.videos,
             "fetches": self.fetches,
+            "result_queries": self.result_queries,
         }
         if method == "GET" and action in listings:
             return Reply.json(200, listings[action]())
@@ -200,6 +215,13 @@ class MemoriesEmulator:
             ):
                 raise ValueError('body must be {"unparse_after": <seconds>, "parse_after": <seconds>}')
             self.set_callback_delays((float(timing["unparse_after"]), float(timing["parse_after"])))
+            return Reply.json(200, {"ok": True})
+        if (method, action) == ("POST", "results"):
+            hold = json.loads(body)
+            seconds = hold.get("hold_seconds") if isinstance(hold, dict) else None
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+                raise ValueError('body must be {"hold_seconds": <seconds>, "pending": "null" | "empty"}')
+            self.set_results_hold(float(seconds), str(hold.get("pending", "null")))
             return Reply.json(200, {"ok": True})
         if (method, action) == ("POST", "reset"):
             self.reset()

@@ -41,6 +41,8 @@ class Video:
     latitude: str | None = None
     longitude: str | None = None
     status: str = UNPARSE
+    # When it reached PARSE (time.time()): its results are ready a hold time after that.
+    parsed_at: float | None = None
 
     def as_json(self) -> JsonObject:
         """The control API's view (the emulator's own shape, not the provider's)."""
@@ -155,6 +157,10 @@ class EmulatorState:
         self._rate = RateWindow(uploads_per_minute) if uploads_per_minute is not None else None
         # Never cleared, so a videoNo stays unique across resets.
         self._issued: set[str] = set()
+        # Seconds after PARSE during which captions and transcripts still answer ``_results_pending``.
+        self._results_hold = 0.0
+        self._results_pending: object = None
+        self._result_queries: list[JsonObject] = []
 
     def add_faults(self, rules: list[tuple[Fault, int]]) -> None:
         with self._lock:
@@ -269,6 +275,7 @@ class EmulatorState:
             if video is None or video.status != UNPARSE:
                 return False
             video.status = PARSE
+            video.parsed_at = time.time()
             return True
 
     def set_status(self, video_no: str, status: str) -> None:
@@ -276,7 +283,29 @@ class EmulatorState:
             video = self._videos.get(video_no)
             if video is None:
                 raise UnknownVideoError(video_no)
+            if status == PARSE and video.status != PARSE:
+                video.parsed_at = time.time()
             video.status = status
+
+    def set_results_hold(self, seconds: float, pending: object) -> None:
+        if not seconds >= 0:
+            raise ValueError(f"hold seconds must be >= 0, got {seconds}")
+        with self._lock:
+            self._results_hold, self._results_pending = seconds, pending
+
+    def results_ready(self, video: Video, at: float) -> tuple[bool, object]:
+        """Whether ``video``'s results are there at ``at``, and what is answered until they are."""
+        with self._lock:
+            ready = video.parsed_at is not None and at >= video.parsed_at + self._results_hold
+            return video.status == PARSE and ready, self._results_pending if video.status == PARSE else None
+
+    def record_result_query(self, query: JsonObject) -> None:
+        with self._lock:
+            self._result_queries.append(query)
+
+    def result_queries(self) -> list[JsonObject]:
+        with self._lock:
+            return [dict(q) for q in self._result_queries]
 
     def calls(self) -> list[JsonObject]:
         with self._lock:
@@ -302,6 +331,8 @@ class EmulatorState:
             self._fetches.clear()
             self._faults.clear()
             self._callback_delays = self._initial_delays
+            self._results_hold, self._results_pending = 0.0, None
+            self._result_queries.clear()
             if self._rate is not None:
                 self._rate.clear()
 

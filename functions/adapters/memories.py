@@ -12,7 +12,9 @@ from urllib3.exceptions import NewConnectionError, ProtocolError
 from functions.core.contract import (
     DELETE_VIDEOS_MAX,
     DELETE_VIDEOS_PATH,
+    GET_AUDIO_TRANSCRIPTION_PATH,
     GET_METADATA_PATH,
+    GET_VIDEO_CAPTION_PATH,
     LIST_VIDEOS_PATH,
     UPLOAD_URL_PATH,
     Accepted,
@@ -21,6 +23,7 @@ from functions.core.contract import (
     check_deleted,
     classify_response,
     metadata_status,
+    result_data,
     video_page,
 )
 from functions.core.errors import (
@@ -119,6 +122,15 @@ class MemoriesClient:
     def video_status(self, video_no: str, unique_id: str) -> str | None:
         params = {"video_no": video_no, "unique_id": unique_id}
         return metadata_status(self._query("GET", GET_METADATA_PATH, params=params))
+
+    def video_caption(self, video_no: str, unique_id: str) -> object:
+        params = {"video_no": video_no, "unique_id": unique_id}
+        return result_data(self._query("GET", GET_VIDEO_CAPTION_PATH, params=params), "get_video_caption")
+
+    def audio_transcription(self, video_no: str, unique_id: str) -> object:
+        params = {"video_no": video_no, "unique_id": unique_id}
+        body = self._query("GET", GET_AUDIO_TRANSCRIPTION_PATH, params=params)
+        return result_data(body, "get_audio_transcription")
 
     def find_by_status(self, unique_id: str, status: str) -> Sequence[ListedVideo]:
         return self._list_all({"unique_id": unique_id, "status": status})

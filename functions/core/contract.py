@@ -30,6 +30,10 @@ LIST_VIDEOS_PATH: Final = "/serve/api/v1/list_videos"
 # POST ?unique_id=…, body a raw JSON array of video_no strings; idempotent for unknown video_nos.
 DELETE_VIDEOS_PATH: Final = "/serve/api/v1/delete_videos"
 DELETE_VIDEOS_MAX: Final = 100
+# GET ?video_no=…&unique_id=…, after PARSE (scene descriptions, speech transcript). Before parsing
+# ends they may answer ``data: null`` or an empty list.
+GET_VIDEO_CAPTION_PATH: Final = "/serve/api/v1/get_video_caption"
+GET_AUDIO_TRANSCRIPTION_PATH: Final = "/serve/api/v1/get_audio_transcription"
 
 CALLBACK_MAX_LENGTH: Final = 299
 CAMERA_MODEL_MAX_LENGTH: Final = 200
@@ -247,6 +251,13 @@ def metadata_status(body: object) -> str | None:
     if not isinstance(data, Mapping) or not isinstance(data.get("status"), str) or not data["status"]:
         raise ProviderUnavailable(SUCCESS, "get_metadata data has no status")
     return str(data["status"])
+
+
+def result_data(body: object, call: str) -> object:
+    """``get_video_caption`` / ``get_audio_transcription``: the ``data`` exactly as given (its shape
+    is not documented; None or empty while parsing goes on), after raising the class of any
+    business error."""
+    return _query_data(body, call)
 
 
 @dataclass(frozen=True, slots=True)

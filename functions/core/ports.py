@@ -98,6 +98,12 @@ class Provider(Protocol):
     def video_status(self, video_no: str, unique_id: str) -> str | None:
         """The provider's status, or None when it does not know the video."""
 
+    def video_caption(self, video_no: str, unique_id: str) -> object:
+        """``get_video_caption``'s ``data`` as given: None or empty until the results are ready."""
+
+    def audio_transcription(self, video_no: str, unique_id: str) -> object:
+        """``get_audio_transcription``'s ``data`` as given: None or empty until the results are ready."""
+
     def find_by_status(self, unique_id: str, status: str) -> Sequence[ListedVideo]:
         """Every video in the folder with this status (``list_videos``' ``status`` filter, all pages;
         not a metadata filter, so it sees videos that are still parsing)."""

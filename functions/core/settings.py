@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from functions.core import env
+from functions.core import env, results
 from functions.core.contract import CALLBACK_MAX_LENGTH, OptionalFields, validate_optional_fields
 from functions.core.errors import SettingsError
 from functions.core.folders import parse_folder_map
@@ -80,12 +80,16 @@ EVENTS_TIMEOUT_SECONDS = 60
 # The status API reads at most 101 index entries and 100 items (functions.core.views.MAX_VERSIONS);
 # 10 s is far more than that takes and well before API Gateway's 29 s.
 STATUS_API_TIMEOUT_SECONDS = 10
+# The results function: per job two paced provider calls (each at most connect 3.05 s + read 20 s),
+# and get_metadata when not ready, plus DynamoDB, S3 and EventBridge; two jobs per batch fit.
+RESULTS_TIMEOUT_SECONDS = 180
 FUNCTION_TIMEOUT_SECONDS = {
     "ingest": INGEST_TIMEOUT_SECONDS,
     "callback": CALLBACK_TIMEOUT_SECONDS,
     "reconcile": RECONCILE_TIMEOUT_SECONDS,
     "events": EVENTS_TIMEOUT_SECONDS,
     "status_api": STATUS_API_TIMEOUT_SECONDS,
+    "results": RESULTS_TIMEOUT_SECONDS,
 }
 
 T = TypeVar("T")
@@ -397,6 +401,16 @@ def _event_bus_name(raw: str) -> str:
     return raw
 
 
+# Results beside the video (functions.core.results); the queue's shape depends on these.
+RESULTS_PREFIX_MAX_LENGTH = 512
+
+
+def _results_prefix(raw: str) -> str:
+    if len(raw) > RESULTS_PREFIX_MAX_LENGTH or not raw.isprintable():
+        raise ValueError(f"must be printable and at most {RESULTS_PREFIX_MAX_LENGTH} characters")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class EventsSettings:
     """The events function: status changes from the table's stream, published to ``event_bus_name``."""
@@ -425,3 +439,63 @@ class StatusApiSettings:
             table_name=_required(environ, env.STATUS_TABLE_NAME),
             metrics_namespace=_metrics_namespace(environ),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsSettings:
+    table_name: str
+    api_base_url: str
+    api_key_secret_id: str
+    unique_id: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    secret_cache_seconds: int
+    metrics_namespace: str
+    results_bucket: str
+    results_prefix: str
+    queue_url: str
+    dead_letter_queue_url: str
+    event_bus_name: str
+    retry_base_seconds: int
+    retry_max_seconds: int
+    max_wait_seconds: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ResultsSettings:
+        def seconds(name: str, default: int, high: int) -> int:
+            return _parse(environ, name, str(default), _bounded_int(1, high))
+
+        settings = cls(
+            table_name=_required(environ, env.STATUS_TABLE_NAME),
+            api_base_url=_api_base_url(environ),
+            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
+            unique_id=_unique_id(environ),
+            connect_timeout_seconds=_connect_timeout(environ),
+            read_timeout_seconds=_read_timeout(environ),
+            secret_cache_seconds=_secret_cache(environ),
+            metrics_namespace=_metrics_namespace(environ),
+            results_bucket=_required(environ, env.RESULTS_BUCKET_NAME),
+            # Empty is a valid prefix: the document then sits right beside the key's path.
+            results_prefix=_results_prefix(environ.get(env.RESULTS_PREFIX, "")),
+            queue_url=_parse(environ, env.RESULTS_QUEUE_URL, None, _http_url),
+            dead_letter_queue_url=_parse(environ, env.RESULTS_DEAD_LETTER_QUEUE_URL, None, _http_url),
+            event_bus_name=_raw(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME),
+            retry_base_seconds=seconds(
+                env.RESULTS_RETRY_BASE_SECONDS,
+                results.DEFAULT_RETRY_BASE_SECONDS,
+                results.MAX_VISIBILITY_SECONDS,
+            ),
+            retry_max_seconds=seconds(
+                env.RESULTS_RETRY_MAX_SECONDS,
+                results.DEFAULT_RETRY_MAX_SECONDS,
+                results.MAX_VISIBILITY_SECONDS,
+            ),
+            max_wait_seconds=seconds(
+                env.RESULTS_MAX_WAIT_SECONDS, results.DEFAULT_MAX_WAIT_SECONDS, 14 * 86400
+            ),
+        )
+        if settings.retry_max_seconds < settings.retry_base_seconds:
+            raise SettingsError(
+                env.RESULTS_RETRY_MAX_SECONDS, f"must be at least {env.RESULTS_RETRY_BASE_SECONDS}"
+            )
+        return settings

@@ -81,7 +81,11 @@ class PipelineFunctions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         log_level = application_log_level(config)
-        refs = RuntimeRefs(
+        self._code = code
+        self._log_level = log_level
+        # Functions other constructs add (``add``): alarmed and acknowledged like these.
+        self._added: dict[str, lambda_.Function] = {}
+        self.refs = refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
             callback_base_url=callback_base_url,
@@ -222,7 +226,25 @@ class PipelineFunctions(Construct):
             "Callback": self.callback,
             "Reconcile": self.reconcile,
             "StatusApi": self.status_api,
+            **self._added,
         }
+
+    def add(
+        self, name: str, *, handler: str, description: str, timeout_seconds: int, environment: dict[str, str]
+    ) -> lambda_.Function:
+        """One more function built like these (runtime, own role and log group, tracing), in ``all``."""
+        function = pipeline_function(
+            self,
+            name,
+            code=self._code,
+            log_level=self._log_level,
+            handler=handler,
+            description=description,
+            timeout_seconds=timeout_seconds,
+            environment=environment,
+        )
+        self._added[name] = function
+        return function
 
 
 def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:

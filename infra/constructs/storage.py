@@ -16,7 +16,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.interfaces.aws_s3 import IBucketRef
 from constructs import Construct
 
-__all__ = ["MAX_RECEIVE_COUNT", "IngestStorage"]
+__all__ = ["MAX_RECEIVE_COUNT", "IngestStorage", "access_log_bucket", "queue_with_dead_letter_queue"]
 
 # Rate limiting does not count towards this: ingest defers a rate-limited (or paused) message by
 # sending a copy with a delay and deleting the original, so every receive here is a real attempt
@@ -61,26 +61,8 @@ class IngestStorage(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.prefixes = tuple(prefixes)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            # SSE-SQS rather than KMS: S3 can only publish to a KMS-encrypted queue through a
-            # customer-managed key whose policy admits s3.amazonaws.com (1 USD a month plus
-            # requests), and nothing here needs key-level audit or revocation.
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=RETENTION,
-        )
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=RETENTION,
-            visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * ingest_timeout.to_seconds()),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT
-            ),
+        self.queue, self.dead_letter_queue = queue_with_dead_letter_queue(
+            self, function_timeout=ingest_timeout, max_receive_count=MAX_RECEIVE_COUNT
         )
 
         self.access_log_bucket: s3.Bucket | None
@@ -89,16 +71,7 @@ class IngestStorage(Construct):
             self.access_log_bucket = None
             self.bucket = s3.Bucket.from_bucket_name(self, "SourceBucket", existing_bucket_name)
         else:
-            self.access_log_bucket = s3.Bucket(
-                self,
-                "AccessLogBucket",
-                # S3 server access logging only delivers to buckets encrypted with SSE-S3.
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
-                removal_policy=RemovalPolicy.RETAIN,
-            )
+            self.access_log_bucket = access_log_bucket(self, "AccessLogBucket")
             self.bucket = s3.Bucket(
                 self,
                 "SourceBucket",
@@ -163,6 +136,47 @@ class IngestStorage(Construct):
         return [self.bucket.arn_for_objects(f"{prefix}*") for prefix in self.prefixes] or [
             self.bucket.arn_for_objects("*")
         ]
+
+
+def queue_with_dead_letter_queue(
+    scope: Construct, *, function_timeout: Duration, max_receive_count: int
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """``Queue`` for a function that runs up to ``function_timeout``, and its ``DeadLetterQueue``
+    after ``max_receive_count`` receives: both SSE-SQS, SSL only, kept the longest SQS allows."""
+    dead_letter_queue = sqs.Queue(
+        scope,
+        "DeadLetterQueue",
+        # SSE-SQS rather than KMS: S3 and EventBridge can only send to a KMS-encrypted queue through
+        # a customer-managed key whose policy admits them (1 USD a month plus requests), and nothing
+        # here needs key-level audit or revocation.
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=RETENTION,
+    )
+    queue = sqs.Queue(
+        scope,
+        "Queue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=RETENTION,
+        visibility_timeout=Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * function_timeout.to_seconds()),
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=max_receive_count),
+    )
+    return queue, dead_letter_queue
+
+
+def access_log_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
+    """A bucket for S3 server access logs, kept ``ACCESS_LOG_EXPIRY``."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        # S3 server access logging only delivers to buckets encrypted with SSE-S3.
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        lifecycle_rules=[s3.LifecycleRule(expiration=ACCESS_LOG_EXPIRY)],
+        removal_policy=RemovalPolicy.RETAIN,
+    )
 
 
 @jsii.implements(s3.IBucketNotificationDestination)

@@ -780,6 +780,71 @@ def test_captions_and_transcripts_come_after_parsing(
     assert ask()["data"]["video_no"] == video_no
 
 
+def ask_results(emulator: MemoriesEmulator, path: str, video_no: str) -> dict[str, Any]:
+    response = requests.get(
+        f"{emulator.base_url}/serve/api/v1/{path}",
+        params={"video_no": video_no, "unique_id": "default"},
+        headers={"Authorization": API_KEY},
+        timeout=5,
+    )
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+@pytest.mark.parametrize("path", ["get_video_caption", "get_audio_transcription"])
+def test_results_answer_in_the_documented_envelope_with_deterministic_content(
+    emulator: MemoriesEmulator, sources: str, path: str
+) -> None:
+    emulator.set_callback_delays((0.0, 0.0))
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4"})["data"]["videoNo"]
+    assert wait_until(lambda: get_metadata(emulator, video_no)["data"]["status"] == "PARSE")
+
+    first, again = ask_results(emulator, path, video_no), ask_results(emulator, path, video_no)
+
+    assert shape(first) == shape(load(f"{path}.success"))
+    assert first == again
+    unknown = ask_results(emulator, path, "VI000000000000000001")
+    assert (unknown["code"], unknown["data"]) == ("0000", None)
+
+
+def test_results_can_be_held_after_parse_null_or_empty_then_served(
+    emulator: MemoriesEmulator, sources: str
+) -> None:
+    # Given results held for 0.5 s after PARSE, answered as an empty list meanwhile
+    requests.post(
+        f"{emulator.base_url}/_emulator/results", json={"hold_seconds": 0.5, "pending": "empty"}, timeout=5
+    ).raise_for_status()
+    emulator.set_callback_delays((0.0, 0.0))
+    video_no = upload(emulator, {"url": f"{sources}/video.mp4"})["data"]["videoNo"]
+    assert wait_until(lambda: get_metadata(emulator, video_no)["data"]["status"] == "PARSE")
+
+    # Then the caption is [] while held (the documented pending shape), then there
+    assert shape(ask_results(emulator, "get_video_caption", video_no)) == shape(
+        load("get_audio_transcription.pending")
+    )
+    assert ask_results(emulator, "get_video_caption", video_no)["data"] == []
+    assert wait_until(lambda: bool(ask_results(emulator, "get_video_caption", video_no)["data"]), timeout=3)
+    # every query is logged, with whether it was answered
+    readiness = [q["ready"] for q in emulator.result_queries() if q["endpoint"] == "get_video_caption"]
+    assert readiness[:2] == [False, False] and readiness[-1] is True
+    bad = requests.post(f"{emulator.base_url}/_emulator/results", json={"pending": "x"}, timeout=5)
+    assert bad.status_code == 400
+
+
+def test_results_take_faults_like_the_other_queries(emulator: MemoriesEmulator, sources: str) -> None:
+    emulator.add_faults(
+        [
+            {"endpoint": "get_audio_transcription", "kind": "code", "code": "0429"},
+            {"endpoint": "get_video_caption", "kind": "http", "status": 503},
+        ]
+    )
+
+    assert shape(ask_results(emulator, "get_audio_transcription", "VI1")) == shape(load("error.rate_limited"))
+    with pytest.raises(requests.JSONDecodeError):  # an HTML error page
+        ask_results(emulator, "get_video_caption", "VI1")
+    assert [q["fault"] for q in emulator.result_queries()] == ["code", "http"]
+
+
 def test_parse_time_is_set_over_the_control_api_for_later_uploads(
     emulator: MemoriesEmulator, sources: str
 ) -> None:

@@ -13,6 +13,7 @@ from infra.config import (
     DEFAULTS,
     INGEST_TIMEOUT_SECONDS,
     PLACEHOLDER_REFS,
+    PLACEHOLDER_RESULTS_REFS,
     RECONCILE_TIMEOUT_SECONDS,
     SETTINGS,
     ContextError,
@@ -61,6 +62,7 @@ def test_every_variable_a_context_key_feeds_reaches_a_function_that_reads_it() -
         config.callback_environment(PLACEHOLDER_REFS),
         config.reconcile_environment(PLACEHOLDER_REFS),
         config.events_environment(),
+        config.results_environment(PLACEHOLDER_REFS, PLACEHOLDER_RESULTS_REFS),
     )
     for name, spec in SETTINGS.items():
         if spec.variable is not None:

@@ -13,9 +13,10 @@ from functions.core.settings import (
     EventsSettings,
     IngestSettings,
     ReconcileSettings,
+    ResultsSettings,
     StatusApiSettings,
 )
-from infra.config import PLACEHOLDER_REFS, PipelineConfig
+from infra.config import PLACEHOLDER_REFS, PLACEHOLDER_RESULTS_REFS, PipelineConfig
 from infra.constructs.events import EVENTS_HANDLER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from tests.infra.synth import Synthesized
@@ -58,6 +59,7 @@ def _variables_read_by(from_env: Callable[[Mapping[str, str]], object]) -> set[s
     """Every variable a settings class looks up, given a complete, valid environment."""
     config = PipelineConfig.from_context(lambda key: None)
     complete = {
+        **config.results_environment(PLACEHOLDER_REFS, PLACEHOLDER_RESULTS_REFS),
         **config.ingest_environment(PLACEHOLDER_REFS),
         **config.reconcile_environment(PLACEHOLDER_REFS),
         **config.callback_environment(PLACEHOLDER_REFS),
@@ -96,5 +98,7 @@ def test_every_function_in_the_template_is_checked(synthesized: Synthesized) -> 
 
 
 def test_every_variable_name_is_read_by_some_function() -> None:
-    read = set().union(*(_variables_read_by(from_env) for from_env in SETTINGS_OF_HANDLER.values()))
+    # The results function (writeResults) is checked in tests/infra/test_infra_results.py.
+    readers = (*SETTINGS_OF_HANDLER.values(), ResultsSettings.from_env)
+    read = set().union(*(_variables_read_by(from_env) for from_env in readers))
     assert _all_names_in_env_module() == read | set(env.POWERTOOLS_VARIABLES)

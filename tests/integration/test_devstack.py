@@ -39,6 +39,7 @@ from devstack.stack import (
     MEMORIES_API_KEY,
     MOTO_PORT,
     UP_PORTS,
+    WRITE_RESULTS,
     LocalStack,
     StackConfig,
     _Environment,
@@ -570,6 +571,10 @@ def test_stack_settings_come_from_the_documented_variables() -> None:
         StackConfig.from_env({GATEWAY_PORT: "http"})
     with pytest.raises(ValueError, match=MEMORIES_API_KEY):
         StackConfig.from_env({env.MEMORIES_API_BASE_URL: "http://127.0.0.1:9999"})
+    assert not StackConfig.from_env({}).write_results
+    assert StackConfig.from_env({WRITE_RESULTS: "true"}).write_results
+    with pytest.raises(ValueError, match=WRITE_RESULTS):
+        StackConfig.from_env({WRITE_RESULTS: "yes"})
 
 
 def test_settings_come_from_the_user_not_from_a_stack_already_running(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -256,3 +257,63 @@ def test_a_key_that_is_not_set_yet_fails_before_anything_is_sent(
     with pytest.raises(ProviderAuthFailure):
         client.upload_url(request(video_url))
     assert emulator.calls() == []
+
+
+# -- get_video_caption / get_audio_transcription -------------------------------------------------
+
+
+def parsed_video(client: MemoriesClient, video_url: str, folder: str = "holidays") -> str:
+    video_no = client.upload_url(
+        UploadRequest(url=video_url, callback="http://127.0.0.1:9/cb", unique_id=folder)
+    ).video_no
+    deadline = time.monotonic() + 5
+    while client.video_status(video_no, folder) != "PARSE":
+        assert time.monotonic() < deadline, "the emulator never parsed the video"
+        time.sleep(0.02)
+    return video_no
+
+
+def test_results_of_a_parsed_video_come_in_its_folder_only(client: MemoriesClient, video_url: str) -> None:
+    video_no = parsed_video(client, video_url)
+
+    caption = client.video_caption(video_no, "holidays")
+    transcription = client.audio_transcription(video_no, "holidays")
+
+    assert isinstance(caption, dict) and caption["video_no"] == video_no
+    assert isinstance(transcription, dict) and transcription["video_no"] == video_no
+    assert client.video_caption(video_no, "default") is None
+
+
+def test_held_results_answer_null_or_empty_until_ready(
+    client: MemoriesClient, emulator: MemoriesEmulator, video_url: str
+) -> None:
+    emulator.set_results_hold(60, "empty")
+    video_no = parsed_video(client, video_url)
+    assert client.audio_transcription(video_no, "holidays") == []
+    emulator.set_results_hold(60, "null")
+    assert client.video_caption(video_no, "holidays") is None
+    emulator.set_results_hold(0)
+    assert client.video_caption(video_no, "holidays")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ({"kind": "code", "code": "0429"}, ProviderRateLimited),
+        ({"kind": "code", "code": "0003", "msg": "video not found"}, ProviderRejected),
+        ({"kind": "http", "status": 503}, ProviderUnavailable),
+        ({"kind": "reset"}, ProviderUnavailable),
+    ],
+)
+def test_each_failure_is_raised_as_its_class(
+    client: MemoriesClient, emulator: MemoriesEmulator, fault: dict[str, object], error: type[Exception]
+) -> None:
+    for endpoint, call in (
+        ("get_video_caption", client.video_caption),
+        ("get_audio_transcription", client.audio_transcription),
+    ):
+        # twice for a reset: the client retries a dropped pooled connection once
+        emulator.add_faults([{"endpoint": endpoint, **fault, "times": 2}])
+        with pytest.raises(error):
+            call("VI1", "holidays")
+        emulator.clear_faults()

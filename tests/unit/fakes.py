@@ -206,6 +206,24 @@ class FakeProvider:
         # delete_videos calls, as (video_nos, unique_id); an exception to raise instead.
         self.deletes: list[tuple[list[str], str]] = []
         self.delete_error: BaseException | None = None
+        # get_video_caption / get_audio_transcription: video_no -> answers in order (the last one
+        # repeats), each a ``data`` value or an exception to raise; calls as (call, video_no, unique_id).
+        self.results: dict[str, dict[str, list[object]]] = {"caption": {}, "transcription": {}}
+        self.result_queries: list[tuple[str, str, str]] = []
+
+    def video_caption(self, video_no: str, unique_id: str) -> object:
+        return self._result("caption", video_no, unique_id)
+
+    def audio_transcription(self, video_no: str, unique_id: str) -> object:
+        return self._result("transcription", video_no, unique_id)
+
+    def _result(self, call: str, video_no: str, unique_id: str) -> object:
+        self.result_queries.append((call, video_no, unique_id))
+        answers = self.results[call].get(video_no, [None])
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
     def delete_videos(self, video_nos: Sequence[str], unique_id: str) -> None:
         if self.delete_error is not None:
