@@ -46,7 +46,7 @@ from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_togeth
 from devstack.sigv4 import SigV4Verifier
 from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
-from functions.core import env
+from functions.core import env, events
 from functions.core.objects import NOTIFICATION_SOURCES
 from functions.core.results import RESULTS_SUFFIX
 from functions.core.settings import (
@@ -488,12 +488,17 @@ class LocalStack:
         # Logger and Metrics.
         ingest = importlib.import_module("functions.ingest.handler")
         callback = importlib.import_module("functions.callback.handler")
-        events = importlib.import_module("functions.events.handler")
+        publisher = importlib.import_module("functions.events.handler")
         status_api = importlib.import_module("functions.status_api.handler")
-        self._modules = {"ingest": ingest, "callback": callback, "events": events, "status_api": status_api}
+        self._modules = {
+            "ingest": ingest,
+            "callback": callback,
+            "events": publisher,
+            "status_api": status_api,
+        }
         self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
         self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
-        self.events_app = events.build(EventsSettings.from_env(os.environ))
+        self.events_app = publisher.build(EventsSettings.from_env(os.environ))
         self._status_reader = status_api.build(StatusApiSettings.from_env(os.environ))
         if self._results is not None:
             results = importlib.import_module("functions.results.handler")
@@ -761,7 +766,9 @@ class LocalStack:
         """One video's status events as a consumer would keep them: one per ``event_id`` (delivery is
         at least once), ordered by ``sequence`` (EventBridge does not keep order)."""
         unique = {
-            e["detail"]["event_id"]: e for e in self.status_events() if e["detail"]["video_id"] == video_id
+            e["detail"]["event_id"]: e
+            for e in self.status_events()
+            if e.get("detail-type") == events.STATUS_CHANGED and e["detail"]["video_id"] == video_id
         }
         return sorted(unique.values(), key=lambda e: int(e["detail"]["sequence"]))
 
