@@ -1,12 +1,14 @@
 """Builds the adapters from settings: the one place that creates boto3 clients and sessions.
 
-Clients are created on the first invocation (cold start), never at import time, and every builder
-takes a boto3 session so tests and the local stack can point it anywhere.
+Clients are created on the first invocation (cold start), never at import time (``ColdStart``), and
+every builder takes a boto3 session so tests and the local stack can point it anywhere.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -21,9 +23,32 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
+S = TypeVar("S")
+A = TypeVar("A")
+
 PREVIOUS_STAGE = "AWSPREVIOUS"
 # Retries with jitter for AWS calls; the provider call has no automatic retries (see memories.py).
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+
+
+class ColdStart(Generic[S, A]):
+    """A function's app, built once per execution environment on its first invocation, from the
+    settings the environment holds (read and validated then: a bad one stops the cold start, named).
+
+    ``cold_start(app)`` is the app to run: ``app`` when one is handed in (tests, the local stack),
+    else the one built here."""
+
+    def __init__(self, settings: Callable[[Mapping[str, str]], S], build: Callable[[S], A]) -> None:
+        self._settings = settings
+        self._build = build
+        self._app: A | None = None
+
+    def __call__(self, app: A | None = None) -> A:
+        if app is not None:
+            return app
+        if self._app is None:
+            self._app = self._build(self._settings(os.environ))
+        return self._app
 
 
 def dynamodb(session: boto3.Session) -> DynamoDBClient:

@@ -21,9 +21,11 @@ the URL within 299 characters) the record is read and the provider asked again, 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
@@ -128,6 +130,16 @@ def _form_fields(text: str) -> Mapping[str, object]:
     return {name: values[0] for name, values in pairs.items()}
 
 
+def _raw_body(body: bytes | str, base64_encoded: bool) -> bytes:
+    """The body's bytes: API Gateway hands a body over as text, base64 for binary media types."""
+    if base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidCallback("body is not valid base64") from exc
+    return body if isinstance(body, bytes) else body.encode("utf-8")
+
+
 def parse_callback(body: bytes, content_type: str | None) -> CallbackPayload:
     """The payload, or InvalidCallback with a message that says what is wrong.
 
@@ -208,15 +220,23 @@ class CallbackService:
         self,
         video_id: str,
         token: str | None,
-        body: bytes,
+        body: bytes | str,
         content_type: str | None,
         folder: str | None = None,
+        *,
+        base64_encoded: bool = False,
+        authenticated: Callable[[str], object] | None = None,
     ) -> CallbackOutcome:
-        """The whole use case. A transport that must decode the body first (base64) calls the
-        steps itself, so that nothing about a forged request is looked at before its token."""
+        """The whole use case. The body is as the transport has it (API Gateway: text, base64 when
+        ``base64_encoded``); nothing about a forged request, its body included, is looked at before
+        its token. ``authenticated(video_id)`` is told once the token is valid (the log's
+        correlation id: before, the path is anyone's text)."""
         self.authenticate(video_id, token)
-        payload = parse_callback(body, content_type)
+        if authenticated is not None:
+            authenticated(video_id)
+        payload = parse_callback(_raw_body(body, base64_encoded), content_type)
         self.count_received(payload)
+        # The folder hint is not part of the token: the write applies only to a record in that folder.
         return self.apply(video_id, payload, folder)
 
     def count_received(self, payload: CallbackPayload) -> None:
