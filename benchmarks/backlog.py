@@ -51,6 +51,7 @@ from functions.core.settings import (
 )
 from functions.core.status import PARSE
 from functions.ingest import handler as ingest_handler
+from functions.ingest.app import IngestApp
 from tests.unit.fakes import (
     BUCKET,
     FakeClock,
@@ -146,7 +147,7 @@ def simulate(videos: int) -> Run:
         clock=clock,
         metrics=metrics,
     )
-    app = ingest_handler.IngestApp(ingestor=ingestor, clock=clock)
+    app = IngestApp(ingestor=ingestor, clock=clock)
     reconciler = Reconciler(
         ReconcileConfig(
             unique_id="default",

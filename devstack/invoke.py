@@ -105,9 +105,9 @@ def invoke_callback(stack: LocalStack, event: dict[str, Any]) -> None:
     store.create(replace(seeded, transitions=1))
     _print("record before", asdict(seeded))
     callback_handler = _handler_module("callback")
-    service = callback_handler.build(settings)
+    app = importlib.import_module("functions.callback.app").build(settings)
     context = FakeLambdaContext("callback", timeout_seconds=FUNCTION_TIMEOUT_SECONDS["callback"])
-    _print("callback response", callback_handler.handler(event, context, service=service))
+    _print("callback response", callback_handler.handler(event, context, app=app))
     _print("record after", asdict(store.get(video_id) or seeded))
 
 

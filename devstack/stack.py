@@ -67,12 +67,12 @@ from functions.core.views import STATUS_PATH
 if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
     # environment the stack has not set yet.
-    from functions.core.callbacks import CallbackService
+    from functions.callback.app import CallbackApp
     from functions.core.reconcile import Reconciler
-    from functions.core.views import StatusReader
-    from functions.events.handler import EventsApp
-    from functions.ingest.handler import IngestApp
-    from functions.results.handler import ResultsApp
+    from functions.events.app import EventsApp
+    from functions.ingest.app import IngestApp
+    from functions.results.app import ResultsApp
+    from functions.status_api.app import StatusApp
 
 __all__ = [
     "DYNAMODB_PORT",
@@ -289,6 +289,11 @@ def user_environ() -> dict[str, str]:
     return environ
 
 
+def _app_module(function: str) -> Any:
+    """``functions.<function>.app``: its ``build`` composes the app the stack hands the handler."""
+    return importlib.import_module(f"functions.{function}.app")
+
+
 def _scheduled_event(rule: str) -> dict[str, Any]:
     """What an EventBridge schedule rule hands the function it invokes."""
     return {
@@ -321,10 +326,10 @@ class LocalStack:
         self._function_env: dict[str, str] = {}
         self.emulator: MemoriesEmulator | None = None
         self.ingest_app: IngestApp | None = None
-        self._callback_service: CallbackService | None = None
+        self._callback_app: CallbackApp | None = None
         self._reconciler: Reconciler | None = None
         self.events_app: EventsApp | None = None
-        self._status_reader: StatusReader | None = None
+        self._status_app: StatusApp | None = None
         self._results: ResultsResources | None = None
         self.results_app: ResultsApp | None = None
         self._modules: dict[str, ModuleType] = {}
@@ -484,8 +489,8 @@ class LocalStack:
         self._function_env = values
 
     def _build_functions(self) -> None:
-        # Imported only now: Powertools reads its variables when the handler modules create their
-        # Logger and Metrics.
+        # Imported only now: Powertools reads its variables when the app modules (which the handler
+        # modules import) create their Logger and Metrics.
         ingest = importlib.import_module("functions.ingest.handler")
         callback = importlib.import_module("functions.callback.handler")
         publisher = importlib.import_module("functions.events.handler")
@@ -496,16 +501,16 @@ class LocalStack:
             "events": publisher,
             "status_api": status_api,
         }
-        self.ingest_app = ingest.build(IngestSettings.from_env(os.environ))
-        self._callback_service = callback.build(CallbackSettings.from_env(os.environ))
-        self.events_app = publisher.build(EventsSettings.from_env(os.environ))
-        self._status_reader = status_api.build(StatusApiSettings.from_env(os.environ))
+        self.ingest_app = _app_module("ingest").build(IngestSettings.from_env(os.environ))
+        self._callback_app = _app_module("callback").build(CallbackSettings.from_env(os.environ))
+        self.events_app = _app_module("events").build(EventsSettings.from_env(os.environ))
+        self._status_app = _app_module("status_api").build(StatusApiSettings.from_env(os.environ))
         if self._results is not None:
             results = importlib.import_module("functions.results.handler")
             self._modules["results"] = results
             settings = ResultsSettings.from_env(os.environ)
             redrive(self.session, self._results, settings)
-            self.results_app = results.build(settings)
+            self.results_app = _app_module("results").build(settings)
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -514,7 +519,7 @@ class LocalStack:
             logger.warning("functions/reconcile/handler.py is not there yet: the reconcile ticker is off")
             return
         self._modules["reconcile"] = reconcile
-        self._reconciler = reconcile.build(ReconcileSettings.from_env(os.environ))
+        self._reconciler = _app_module("reconcile").build(ReconcileSettings.from_env(os.environ))
 
     def _start_workers(self, stack: contextlib.ExitStack) -> None:
         assert self._session is not None
@@ -593,11 +598,11 @@ class LocalStack:
 
     def _invoke_callback(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["callback"]:
-            return self._modules["callback"].handler(event, context, service=self._callback_service)
+            return self._modules["callback"].handler(event, context, app=self._callback_app)
 
     def _invoke_status_api(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["status_api"]:
-            return self._modules["status_api"].handler(event, context, reader=self._status_reader)
+            return self._modules["status_api"].handler(event, context, app=self._status_app)
 
     def _invoke_results(self, event: dict[str, Any], context: Any) -> Any:
         with _INVOCATION_LOCKS["results"]:

@@ -51,7 +51,7 @@ from functions.core.status import (
     VideoRecord,
     known_status,
 )
-from functions.reconcile.handler import build as reconcile_app
+from functions.reconcile.app import build as build_reconciler
 from ops import backfill, status_client
 
 DLQ_VARIABLE = "DEAD_LETTER_QUEUE_URL"
@@ -353,7 +353,7 @@ def cmd_reconcile(as_json: bool) -> int:
     except SettingsError as exc:
         raise CliError(f"{exc} (reconcile reads the function's settings; use the export line)") from exc
     try:
-        actions = reconcile_app(settings).run()
+        actions = build_reconciler(settings).run()
     except ProviderError as exc:
         raise CliError(f"{exc}; check MEMORIES_API_BASE_URL and the API key secret") from exc
     summary = reconcile_summary(actions)

@@ -156,7 +156,7 @@ def test_an_expired_token_is_refused(local_stack: LocalStack) -> None:
     assert local_stack.record(record.video_id) == record
 
 
-def _invoke(service: Any, url: str, body: dict[str, str]) -> dict[str, Any]:
+def _invoke(app: Any, url: str, body: dict[str, str]) -> dict[str, Any]:
     handler = importlib.import_module("functions.callback.handler")  # after the stack set the environment
     target = url.split("/local", 1)[1] if "/local/" in url else url
     event = proxy_event(
@@ -167,12 +167,12 @@ def _invoke(service: Any, url: str, body: dict[str, str]) -> dict[str, Any]:
         stage="local",
         source_ip="203.0.113.9",
     )
-    return dict(handler.handler(event, FakeLambdaContext("callback", timeout_seconds=20), service=service))
+    return dict(handler.handler(event, FakeLambdaContext("callback", timeout_seconds=20), app=app))
 
 
 def test_a_pending_videos_url_survives_a_signing_key_rotation(local_stack: LocalStack) -> None:
     """Given a URL signed before the key was rotated, when its callback arrives after, it is accepted."""
-    handler = importlib.import_module("functions.callback.handler")
+    callback_app = importlib.import_module("functions.callback.app")  # after the stack set the environment
     record, _ = pending_video(local_stack, "rotation.mp4")
     assert record.video_no is not None
     secrets = local_stack.session.client("secretsmanager")
@@ -181,7 +181,7 @@ def test_a_pending_videos_url_survives_a_signing_key_rotation(local_stack: Local
     old_key, new_key = "o" * 24 + uuid.uuid4().hex, "n" * 24 + uuid.uuid4().hex
     secrets.create_secret(Name=name, SecretString=old_key)
     settings = CallbackSettings.from_env({**os.environ, env.CALLBACK_SIGNING_SECRET_ID: name})
-    service = handler.build(settings)
+    app = callback_app.build(settings)
     pending_url = callback_url(local_stack.gateway_url, old_key.encode(), record.video_id)
 
     # When the key is rotated (put-secret-value moves the old value to AWSPREVIOUS)
@@ -190,10 +190,10 @@ def test_a_pending_videos_url_survives_a_signing_key_rotation(local_stack: Local
     wait_provider_parsed(local_stack, record.video_no)
 
     # Then a URL signed with the new key is accepted (the keys are read again once)...
-    duplicate = _invoke(service, fresh_url, {"videoNo": record.video_no, "status": UNPARSE})
+    duplicate = _invoke(app, fresh_url, {"videoNo": record.video_no, "status": UNPARSE})
     assert duplicate["statusCode"] == 200
     # ...and so is the pending video's URL, signed with the old one
-    applied = _invoke(service, pending_url, {"videoNo": record.video_no, "status": PARSE})
+    applied = _invoke(app, pending_url, {"videoNo": record.video_no, "status": PARSE})
     assert applied["statusCode"] == 200, applied
     assert json.loads(applied["body"])["result"] == "applied"
     ended = local_stack.record(record.video_id)

@@ -283,7 +283,7 @@ def test_ingest_instances_racing_on_one_object_bill_it_once(local_stack: LocalSt
     drives four separately built ingest apps (own clients, own caches) in parallel."""
     wait_idle(local_stack)
     before = billed(local_stack)
-    ingest = importlib.import_module("functions.ingest.handler")
+    ingest = importlib.import_module("functions.ingest.app")
     apps = [ingest.build(IngestSettings.from_env(os.environ)) for _ in range(4)]
     upload = local_stack.upload(unique("raced.mp4"), SAMPLE)
     record = {

@@ -24,8 +24,8 @@ from functions.core import env, events
 from functions.core.results import CALL_INTERVAL_SECONDS
 from functions.core.settings import ResultsSettings
 from functions.core.status import PARSE, VideoRecord
-from functions.results import handler as results_handler
-from functions.results.handler import ResultsApp
+from functions.results import app as results_app
+from functions.results.app import ResultsApp
 from infra.constructs.results import RESULTS_HANDLER
 from tests.conftest import TEST_STACK
 from tests.infra.synth import synthesize
@@ -214,7 +214,7 @@ def test_every_aws_call_the_results_function_makes_is_granted_to_its_role(
         patch.setattr(BaseClient, "_make_api_call", recording)
         patch.setattr(ResultsApp, "process", processing)
         # a fresh instance, so it reads the API key (and caches nothing from the other tests)
-        patch.setattr(stack, "results_app", results_handler.build(ResultsSettings.from_env(os.environ)))
+        patch.setattr(stack, "results_app", results_app.build(ResultsSettings.from_env(os.environ)))
         stack.emulator.set_results_hold(1.5)
         try:
             held, gone = parsed(stack, "grants/held.mp4"), parsed(stack, "grants/gone.mp4")

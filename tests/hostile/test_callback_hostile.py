@@ -35,6 +35,7 @@ from devstack.resources import create_table
 from functions.adapters.aws import SystemClock
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
 from functions.callback import handler as callback_handler
+from functions.callback.app import CallbackApp
 from functions.callback.handler import handler
 from functions.core.callbacks import CallbackConfig, CallbackService
 from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
@@ -152,7 +153,7 @@ def env(ddb: Any) -> Env:
 @pytest.fixture(scope="module")
 def gateway(env: Env) -> Iterator[CallbackGateway]:
     with CallbackGateway(
-        lambda event, context: handler(event, context, service=env.service), stage=STAGE
+        lambda event, context: handler(event, context, app=CallbackApp(env.service)), stage=STAGE
     ) as gw:
         yield gw
 
@@ -319,7 +320,9 @@ def _event(
 
 def _invoke(event: dict[str, Any], env: Env) -> tuple[int, Any]:
     answer = handler(
-        json.loads(json.dumps(event)), FakeLambdaContext("callback", timeout_seconds=10), service=env.service
+        json.loads(json.dumps(event)),
+        FakeLambdaContext("callback", timeout_seconds=10),
+        app=CallbackApp(env.service),
     )
     return tally_answer(int(answer["statusCode"])), answer.get("body")
 

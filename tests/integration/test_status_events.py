@@ -28,6 +28,7 @@ from functions.core.events import SOURCE, STATUS_CHANGED
 from functions.core.publish import Change, StatusEvent, StatusEventPublisher
 from functions.core.status import PARSE, QUEUED, SUBMITTING, UNPARSE, Transition, VideoRecord
 from functions.events import handler as events_handler
+from functions.events.app import EventsApp
 
 pytestmark = [
     pytest.mark.integration,
@@ -99,7 +100,7 @@ def rig(dynamodb_local: DynamoDBLocal, moto_server: MotoServer) -> Iterator[Rig]
     events.put_targets(Rule=rule, Targets=[{"Id": "sink", "Arn": sink_arn}])
     # What build() does at cold start; the handler's decorator flushes these metrics.
     events_handler.metrics.namespace = "MemoriesIngestTest"
-    app = events_handler.EventsApp(
+    app = EventsApp(
         StatusEventPublisher(
             EventBridgeBus(events, "default"), partition="aws", metrics=PowertoolsMetrics(Metrics())
         )

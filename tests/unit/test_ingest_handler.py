@@ -16,6 +16,7 @@ from functions.core.ingest import Ingestor
 from functions.core.objects import notification_body
 from functions.core.status import QUEUED, UNPARSE
 from functions.ingest import handler as ingest_handler
+from functions.ingest.app import IngestApp
 from tests.unit.fakes import (
     FakeClock,
     FakeGate,
@@ -57,12 +58,12 @@ def sqs_event(*messages: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(ingestor: Ingestor, clock: FakeClock) -> ingest_handler.IngestApp:
-    return ingest_handler.IngestApp(ingestor=ingestor, clock=clock)
+def app(ingestor: Ingestor, clock: FakeClock) -> IngestApp:
+    return IngestApp(ingestor=ingestor, clock=clock)
 
 
 def test_a_redelivered_message_from_before_the_line_is_taken_in_and_submitted_once(
-    app: ingest_handler.IngestApp, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider
+    app: IngestApp, store: InMemoryStore, objects: FakeObjects, provider: FakeProvider
 ) -> None:
     """Given a message received for the third time, still carrying the old 'reserved-slot' attribute
     of the delay-message design, and a second delivery of it, then nothing fails, the video joins the
@@ -80,7 +81,7 @@ def test_a_redelivered_message_from_before_the_line_is_taken_in_and_submitted_on
 
 
 def test_a_batch_at_a_busy_gate_leaves_its_videos_in_line_and_the_schedule_sends_them(
-    app: ingest_handler.IngestApp,
+    app: IngestApp,
     store: InMemoryStore,
     objects: FakeObjects,
     provider: FakeProvider,
@@ -118,7 +119,7 @@ def test_a_batch_at_a_busy_gate_leaves_its_videos_in_line_and_the_schedule_sends
 
 
 def test_a_message_that_is_not_a_notification_fails_alone(
-    app: ingest_handler.IngestApp, store: InMemoryStore, objects: FakeObjects
+    app: IngestApp, store: InMemoryStore, objects: FakeObjects
 ) -> None:
     objects.add("ok.mp4")
     bad = received("not json", receive_count=5)
@@ -131,7 +132,7 @@ def test_a_message_that_is_not_a_notification_fails_alone(
 
 
 def test_a_video_already_waiting_keeps_its_place_when_its_message_comes_again(
-    app: ingest_handler.IngestApp, store: InMemoryStore, gate: FakeGate, clock: FakeClock
+    app: IngestApp, store: InMemoryStore, gate: FakeGate, clock: FakeClock
 ) -> None:
     gate.next_free = clock.now() + 600
     waiting = store.put(record(QUEUED, queued_at="2025-10-09T08:00:00.000Z"))

@@ -16,6 +16,7 @@ from functions.core import events
 from functions.core.results import ResultsConfig, ResultsWriter
 from functions.core.status import PARSE
 from functions.results import handler as results_handler
+from functions.results.app import ResultsApp
 from tests.unit.fakes import T0, FakeClock, FakeMetrics, FakeProvider, InMemoryStore, created, record
 from tests.unit.test_ingest_handler import received, sqs_event
 from tests.unit.test_results import CAPTION, TRANSCRIPT, VIDEO_NO, Bucket, Bus, status_changed
@@ -67,7 +68,7 @@ class World:
         self.bucket, self.bus, self.jobs = Bucket(), Bus(), Jobs()
         self.clock = FakeClock(T0 + 5)
         self.store = InMemoryStore([self.ready])
-        self.app = results_handler.ResultsApp(
+        self.app = ResultsApp(
             ResultsWriter(
                 ResultsConfig(results_bucket="results"),
                 store=self.store,

@@ -14,9 +14,11 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from devstack.gateway import status_event
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, FakeLambdaContext
 from devstack.sigv4 import Caller
+from functions.adapters.aws import PowertoolsMetrics
 from functions.core.status import PARSE, QUEUED
 from functions.core.views import VIEW_FIELDS, StatusReader
 from functions.status_api import handler as status_handler
+from functions.status_api.app import StatusApp
 from tests.unit.fakes import BUCKET, InMemoryStore, created, record
 
 CALLER = Caller(
@@ -52,7 +54,7 @@ def invoke(event: dict[str, Any], store: InMemoryStore) -> tuple[int, dict[str, 
     answer = status_handler.handler(
         json.loads(json.dumps(event)),
         FakeLambdaContext("status_api", timeout_seconds=10),
-        reader=StatusReader(store),
+        app=StatusApp(StatusReader(store), PowertoolsMetrics(status_handler.metrics)),
     )
     assert answer["multiValueHeaders"]["Content-Type"] == ["application/json"]
     return answer["statusCode"], json.loads(answer["body"])
