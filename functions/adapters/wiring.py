@@ -21,7 +21,10 @@ from functions.core.signing import checked_signing_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
+    from mypy_boto3_sqs.client import SQSClient
 
 S = TypeVar("S")
 A = TypeVar("A")
@@ -53,6 +56,19 @@ class ColdStart(Generic[S, A]):
 
 def dynamodb(session: boto3.Session) -> DynamoDBClient:
     return session.client("dynamodb", config=AWS_CONFIG)
+
+
+def s3(session: boto3.Session) -> S3Client:
+    """SigV4 signing, which presigned GET URLs need (the provider fetches the video with one)."""
+    return session.client("s3", config=AWS_CONFIG.merge(Config(signature_version="s3v4")))
+
+
+def events(session: boto3.Session) -> EventBridgeClient:
+    return session.client("events", config=AWS_CONFIG)
+
+
+def sqs(session: boto3.Session) -> SQSClient:
+    return session.client("sqs", config=AWS_CONFIG)
 
 
 def status_store(session: boto3.Session, table_name: str) -> DynamoStatusStore:

@@ -97,5 +97,5 @@ def build(settings: EventsSettings, session: boto3.Session | None = None) -> Eve
     session = session or boto3.Session()
     metrics.namespace = settings.metrics_namespace
     partition = session.get_partition_for_region(session.region_name or "us-east-1")
-    bus = EventBridgeBus(session.client("events", config=wiring.AWS_CONFIG), settings.event_bus_name)
+    bus = EventBridgeBus(wiring.events(session), settings.event_bus_name)
     return EventsApp(StatusEventPublisher(bus, partition=partition, metrics=PowertoolsMetrics(metrics)))

@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from functions.adapters import tracing, wiring
 from functions.adapters.aws import PowertoolsMetrics, SystemClock
@@ -97,7 +96,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     metrics.namespace = settings.metrics_namespace
     secrets = wiring.secrets(session)
     dynamodb = wiring.dynamodb(session)
-    s3 = session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))
+    s3 = wiring.s3(session)
     signing_key = wiring.signing_key(secrets, settings.signing_secret_id, settings.secret_cache_seconds)
     clock = SystemClock()
     store = DynamoStatusStore(dynamodb, settings.table_name)

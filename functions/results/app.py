@@ -94,10 +94,11 @@ def build(settings: ResultsSettings, session: boto3.Session | None = None) -> Re
         ),
         store=wiring.status_store(session, settings.table_name),
         provider=wiring.memories_client(wiring.secrets(session), settings),
-        results=S3Results(session.client("s3", config=wiring.AWS_CONFIG), settings.results_bucket),
-        bus=EventBridgeResults(session.client("events", config=wiring.AWS_CONFIG), settings.event_bus_name),
+        results=S3Results(wiring.s3(session), settings.results_bucket),
+        bus=EventBridgeResults(wiring.events(session), settings.event_bus_name),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )
-    sqs = session.client("sqs", config=wiring.AWS_CONFIG)
-    return ResultsApp(writer, SqsJobs(sqs, settings.queue_url, settings.dead_letter_queue_url))
+    return ResultsApp(
+        writer, SqsJobs(wiring.sqs(session), settings.queue_url, settings.dead_letter_queue_url)
+    )

@@ -26,7 +26,7 @@ def _client() -> S3Objects:
     session = boto3.Session(
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
     )
-    # The signing configuration the ingest function builds (functions/ingest/app.py), aimed at AWS
+    # The signing configuration the ingest function builds (functions.adapters.wiring.s3), aimed at AWS
     # itself even while a local stack in this process has set AWS_ENDPOINT_URL_S3.
     config = Config(signature_version="s3v4", ignore_configured_endpoint_urls=True)
     return S3Objects(session.client("s3", config=config))
