@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import base64
 import http.client
-import io
 import json
-import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,6 +40,7 @@ from functions.core.settings import DEFAULT_CALLBACK_TOKEN_TTL_SECONDS
 from functions.core.signing import token_for, token_issued_at
 from functions.core.status import PARSE, SUBMITTING, UNPARSE, rank
 from tests.hostile.figures import tally_answer
+from tests.logs import logged_lines
 from tests.samples import video_record
 from tests.unit.fakes import FixedKeys
 
@@ -599,15 +598,7 @@ def test_a_token_valid_callback_is_read_whatever_its_content_type(
 
 def _logged_lines(invoke: Callable[[], object]) -> list[dict[str, Any]]:
     """The Powertools JSON lines the callback function writes during ``invoke``."""
-    stream = io.StringIO()
-    registered = callback_handler.logger.registered_handler
-    assert isinstance(registered, logging.StreamHandler)
-    original = registered.setStream(stream)
-    try:
-        invoke()
-    finally:
-        registered.setStream(original)
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    return logged_lines(callback_handler.logger, invoke)
 
 
 def test_the_correlation_id_is_set_only_after_the_token_check(env: Env) -> None:

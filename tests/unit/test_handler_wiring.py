@@ -5,15 +5,11 @@ flushed by the handler's ``log_metrics`` under the function's namespace)."""
 from __future__ import annotations
 
 import ast
-import io
 import json
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aws_lambda_powertools import Logger
 
 from devstack.lambda_context import FakeLambdaContext
 from functions.adapters.aws import PowertoolsMetrics
@@ -27,6 +23,7 @@ from functions.ingest import app as ingest_app
 from functions.ingest import handler as ingest_handler
 from functions.status_api import app as status_app
 from functions.status_api import handler as status_handler
+from tests.logs import logged_lines
 from tests.unit.fakes import FakeClock, FakeObjects, InMemoryStore, created, id_of, record
 from tests.unit.test_ingest_handler import received, sqs_event
 from tests.unit.test_status_api_handler import get
@@ -73,18 +70,6 @@ def test_the_app_is_built_once_from_the_environment_and_a_handed_in_one_is_used_
     assert built == ["from the environment"]
 
 
-def _lines(logger: Logger, invoke: Callable[[], object]) -> list[dict[str, Any]]:
-    stream = io.StringIO()
-    registered = logger.registered_handler
-    assert isinstance(registered, logging.StreamHandler)
-    original = registered.setStream(stream)
-    try:
-        invoke()
-    finally:
-        registered.setStream(original)
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
-
-
 def _flushed(stdout: str) -> dict[str, str]:
     """Metric name -> namespace of every EMF document written to stdout."""
     names: dict[str, str] = {}
@@ -118,7 +103,7 @@ def test_the_ingest_apps_lines_and_counts_are_the_handlers(
     capsys.readouterr()
 
     # When Lambda invokes the handler with a batch
-    lines = _lines(
+    lines = logged_lines(
         ingest_handler.logger,
         lambda: ingest_handler.handler(event, FakeLambdaContext("ingest", timeout_seconds=120), app=app),
     )
@@ -144,7 +129,7 @@ def test_the_status_apps_lines_and_counts_are_the_handlers(capsys: pytest.Captur
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(status_app.metrics, "namespace", NAMESPACE)
-        lines = _lines(
+        lines = logged_lines(
             status_handler.logger,
             lambda: status_handler.handler(
                 get(f"/videos/{stored.video_id}"),
