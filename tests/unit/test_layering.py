@@ -16,6 +16,9 @@ FORBIDDEN_FUNCTIONS_PACKAGES = (
     "functions.ingest",
     "functions.callback",
     "functions.reconcile",
+    "functions.events",
+    "functions.results",
+    "functions.status_api",
 )
 
 
