@@ -6,7 +6,7 @@ takes a boto3 session so tests and the local stack can point it anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -15,6 +15,7 @@ from botocore.config import Config
 from functions.adapters.aws import SigningKeyRing, secret_reader
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.adapters.memories import ApiKey, MemoriesClient
+from functions.core.settings import ProviderClientSettings
 from functions.core.signing import checked_signing_key
 
 if TYPE_CHECKING:
@@ -67,21 +68,6 @@ def signing_keys(
         secret_reader(secrets(session, client), secret_id, max_age, stage=PREVIOUS_STAGE),
         max_age=max_age,
     )
-
-
-class ProviderClientSettings(Protocol):
-    """The settings every function that talks to memories.ai reads (ingest, callback, reconcile)."""
-
-    @property
-    def api_base_url(self) -> str: ...
-    @property
-    def api_key_secret_id(self) -> str: ...
-    @property
-    def secret_cache_seconds(self) -> int: ...
-    @property
-    def connect_timeout_seconds(self) -> float: ...
-    @property
-    def read_timeout_seconds(self) -> float: ...
 
 
 def memories_client(provider: SecretsProvider, settings: ProviderClientSettings) -> MemoriesClient:
