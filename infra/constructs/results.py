@@ -71,21 +71,7 @@ class ResultsWriting(Construct):
             max_receive_count=max_receives(ResultsConfig(results_bucket="")),
         )
         self.bus = events.EventBus.from_event_bus_name(self, "Bus", config.bus_name)
-        self.rule = events.Rule(
-            self,
-            "ParsedRule",
-            description="memories-ingest status events to PARSE, to the results queue.",
-            event_bus=self.bus,
-            event_pattern=events.EventPattern(
-                source=[contract.SOURCE],
-                detail_type=[contract.STATUS_CHANGED],
-                detail={"to_status": [PARSE]},
-            ),
-        )
-        # The queue policy admits events.amazonaws.com for this rule only; events EventBridge
-        # cannot deliver go to the dead-letter queue too.
-        self.rule.add_target(targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue))
-
+        self.rule = self._parsed_rule()
         self.function = functions.add(
             "Results",
             handler=RESULTS_HANDLER,
@@ -111,6 +97,24 @@ class ResultsWriting(Construct):
             )
         )
         self._grant(config, table, secrets)
+
+    def _parsed_rule(self) -> events.Rule:
+        """Every status event to PARSE, to the results queue."""
+        rule = events.Rule(
+            self,
+            "ParsedRule",
+            description="memories-ingest status events to PARSE, to the results queue.",
+            event_bus=self.bus,
+            event_pattern=events.EventPattern(
+                source=[contract.SOURCE],
+                detail_type=[contract.STATUS_CHANGED],
+                detail={"to_status": [PARSE]},
+            ),
+        )
+        # The queue policy admits events.amazonaws.com for this rule only; events EventBridge
+        # cannot deliver go to the dead-letter queue too.
+        rule.add_target(targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue))
+        return rule
 
     def _bucket(self, config: PipelineConfig, access_logs: s3.IBucket | None) -> s3.IBucket:
         if config.results_bucket_name is not None:
