@@ -155,7 +155,6 @@ def _event(
     except UnicodeDecodeError:
         text = base64.b64encode(body).decode("ascii")
         encoded = True
-    now = time.time()
     request_id = request_id or str(uuid.uuid4())
     user_agent = (header_values or {}).get("User-Agent") or next(
         (v for k, v in headers if k.lower() == "user-agent"), None
@@ -170,39 +169,65 @@ def _event(
         "multiValueQueryStringParameters": multi_query,
         "pathParameters": path_parameters,
         "stageVariables": None,
-        "requestContext": {
-            "resourceId": "local",
-            "resourcePath": resource,
-            "httpMethod": method,
-            "extendedRequestId": request_id,
-            "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "path": f"/{stage}{path}",
-            "accountId": LOCAL_ACCOUNT_ID,
-            "protocol": "HTTP/1.1",
-            "stage": stage,
-            "domainPrefix": _API_ID,
-            "requestTimeEpoch": int(now * 1000),
-            "requestId": request_id,
-            "identity": {
-                "cognitoIdentityPoolId": None,
-                "accountId": None,
-                "cognitoIdentityId": None,
-                "caller": None,
-                "sourceIp": source_ip,
-                "principalOrgId": None,
-                "accessKey": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "userArn": None,
-                "userAgent": user_agent,
-                "user": None,
-                **(identity or {}),
-            },
-            "domainName": (header_values or {}).get("Host", "127.0.0.1"),
-            "apiId": _API_ID,
-        },
+        "requestContext": _request_context(
+            resource,
+            path,
+            method=method,
+            stage=stage,
+            request_id=request_id,
+            header_values=header_values,
+            identity={**_identity(source_ip, user_agent), **(identity or {})},
+        ),
         "body": text,
         "isBase64Encoded": encoded,
+    }
+
+
+def _identity(source_ip: str, user_agent: str | None) -> dict[str, str | None]:
+    """requestContext.identity of an unauthenticated caller (IAM auth fills in the rest)."""
+    return {
+        "cognitoIdentityPoolId": None,
+        "accountId": None,
+        "cognitoIdentityId": None,
+        "caller": None,
+        "sourceIp": source_ip,
+        "principalOrgId": None,
+        "accessKey": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": None,
+        "userAgent": user_agent,
+        "user": None,
+    }
+
+
+def _request_context(
+    resource: str,
+    path: str,
+    *,
+    method: str,
+    stage: str,
+    request_id: str,
+    header_values: Mapping[str, str] | None,
+    identity: Mapping[str, str | None],
+) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "resourceId": "local",
+        "resourcePath": resource,
+        "httpMethod": method,
+        "extendedRequestId": request_id,
+        "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "path": f"/{stage}{path}",
+        "accountId": LOCAL_ACCOUNT_ID,
+        "protocol": "HTTP/1.1",
+        "stage": stage,
+        "domainPrefix": _API_ID,
+        "requestTimeEpoch": int(now * 1000),
+        "requestId": request_id,
+        "identity": dict(identity),
+        "domainName": (header_values or {}).get("Host", "127.0.0.1"),
+        "apiId": _API_ID,
     }
 
 
