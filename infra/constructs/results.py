@@ -23,6 +23,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from functions.core import events as contract
+from functions.core.metrics import Metric
 from functions.core.results import RESULTS_MAX_CONCURRENCY, ResultsConfig, max_receives
 from functions.core.status import PARSE
 from infra.config import (
@@ -171,7 +172,7 @@ class ResultsWriting(Construct):
         """The dead-letter queue and ``ResultsFailed``, to the pipeline's alarm topic."""
         failed = cloudwatch.Metric(
             namespace=metrics_namespace,
-            metric_name="ResultsFailed",
+            metric_name=Metric.RESULTS_FAILED,
             dimensions_map={"service": SERVICE_NAME},
             period=PERIOD,
             statistic="Sum",
@@ -192,7 +193,7 @@ class ResultsWriting(Construct):
             ),
             failed.create_alarm(
                 self,
-                "ResultsFailed",
+                Metric.RESULTS_FAILED,
                 alarm_description="The results function gave up on a video (see its log for the reason).",
                 threshold=1,
                 evaluation_periods=1,
