@@ -99,6 +99,18 @@ def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == _CONDITIONAL_FAILED)
 
 
+def _folder_condition(in_folders: Sequence[str | None], values: dict[str, Any]) -> str:
+    """The record is in one of the folders the provider confirmed the status in (``#f``, values
+    added to ``values``); a record without one is in the default folder (None)."""
+    named = [folder for folder in in_folders if folder is not None]
+    for number, folder in enumerate(named):
+        values[f":f{number}"] = {"S": folder}
+    tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
+    if None in in_folders:
+        tests.append("attribute_not_exists(#f)")
+    return " OR ".join(tests) or "attribute_not_exists(#f)"
+
+
 class DynamoStatusStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -170,15 +182,8 @@ class DynamoStatusStore:
             ":v": {"S": change.video_no},
             ":limit": {"N": str(HISTORY_LIMIT)},
         }
-        # The folder the provider confirmed it in (a record without one is in the default folder).
-        named = [folder for folder in change.in_folders if folder is not None]
-        for number, folder in enumerate(named):
-            values[f":f{number}"] = {"S": folder}
         names["#f"] = "unique_id"
-        folder_tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
-        if None in change.in_folders:
-            folder_tests.append("attribute_not_exists(#f)")
-        in_folder = " OR ".join(folder_tests) or "attribute_not_exists(#f)"
+        in_folder = _folder_condition(change.in_folders, values)
         sets = "#s = :to, #u = :at, #h = list_append(#h, :step), #t = #t + :one, #c = #c + :one"
         sets += ", #r = #r + :one, #v = :v"
         removes = ["#hint", "#lease", "#line", "#pos"]
