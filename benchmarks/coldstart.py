@@ -60,18 +60,22 @@ class Process:
     system, from the kernel's accounting of the child) kept in ``cpu``: on a machine shared with
     other work the CPU time moves much less than the wall time."""
 
-    def __init__(self, code: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, code: str, environ: Mapping[str, str], *, python: str = sys.executable, cwd: Path = ROOT
+    ) -> None:
         self._code = code
         self._environ = dict(environ)
+        self._python = python
+        self._cwd = cwd
         self.cpu: list[float] = []
 
     def __call__(self) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-c", self._code],
+            [self._python, "-c", self._code],
             env=self._environ,
-            cwd=ROOT,
+            cwd=self._cwd,
             check=True,
             stdout=subprocess.DEVNULL,
         )
