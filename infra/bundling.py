@@ -91,9 +91,15 @@ def compile_bytecode(python: str, folder: Path) -> None:
         "unchecked-hash",
         str(folder),
     ]
+    _run(command, f"compiling {folder} failed")
+
+
+def _run(command: Sequence[str], failure: str) -> str:
+    """The command's output; a BundlingError saying ``failure`` and why when it fails."""
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise BundlingError(f"compiling {folder} failed:\n{(result.stdout + result.stderr).strip()}")
+        raise BundlingError(f"{failure}:\n{(result.stderr or result.stdout).strip()}")
+    return result.stdout
 
 
 def _uv() -> str:
@@ -119,10 +125,8 @@ def locked_requirements(project_root: Path) -> tuple[str, ...]:
         "--project",
         str(project_root),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BundlingError(f"reading the pinned versions from uv.lock failed:\n{result.stderr.strip()}")
-    return tuple(line.strip() for line in result.stdout.splitlines() if line.strip())
+    output = _run(command, "reading the pinned versions from uv.lock failed")
+    return tuple(line.strip() for line in output.splitlines() if line.strip())
 
 
 @jsii.implements(ILocalBundling)

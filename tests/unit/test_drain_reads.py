@@ -30,35 +30,30 @@ def _drain(ingestor: Ingestor, clock: FakeClock, wait: float) -> list[Kind]:
     return [o.kind for o in ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=wait)]
 
 
+@pytest.fixture
+def line(
+    ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, monkeypatch: pytest.MonkeyPatch
+) -> CountingLine:
+    """One video in line; the line's reads counted from now on."""
+    objects.add("clips/a.mp4")
+    ingestor.enqueue(created("clips/a.mp4"))
+    return CountingLine(store, monkeypatch)
+
+
 def test_a_video_that_does_not_wait_is_found_in_the_line_once(
-    ingestor: Ingestor,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
+    ingestor: Ingestor, clock: FakeClock, line: CountingLine
 ) -> None:
     """Given one video in line and a free slot, then its turn reads the line once before its upload
     (and once more after it, finding the line empty)."""
-    objects.add("clips/a.mp4")
-    ingestor.enqueue(created("clips/a.mp4"))
-    line = CountingLine(store, monkeypatch)
     assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
     assert line.calls == 2
 
 
 def test_after_waiting_for_its_slot_the_line_is_read_again(
-    ingestor: Ingestor,
-    store: InMemoryStore,
-    objects: FakeObjects,
-    gate: FakeGate,
-    clock: FakeClock,
-    monkeypatch: pytest.MonkeyPatch,
+    ingestor: Ingestor, gate: FakeGate, clock: FakeClock, line: CountingLine
 ) -> None:
     """Given the slot is 3 s away, then the line is read again after the wait (it may have moved)."""
-    objects.add("clips/a.mp4")
-    ingestor.enqueue(created("clips/a.mp4"))
     gate.next_free = T0 + 3
-    line = CountingLine(store, monkeypatch)
     assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
     assert clock.slept == [3.0]
     assert line.calls == 3
