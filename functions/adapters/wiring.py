@@ -43,9 +43,12 @@ def secrets_client(session: boto3.Session) -> SecretsManagerClient:
 
 
 def deferred(create: Callable[[], T]) -> T:
-    """``create()``'s result, made on its first use: a client only some invocations need (the S3
-    and Secrets Manager clients of a submission, never used by an invocation that submits nothing)
-    costs its 10-40 ms of model loading only in the cold starts that use it."""
+    """``create()``'s result, made on its first use: a client only some invocations need (the
+    reconciler's Secrets Manager client, for a pass that finds something to ask the provider about)
+    costs its 10-40 ms of model loading only in the cold starts that use it.
+
+    Not for ingest's submission clients: made on first use, they would be made between a reserved
+    upload slot and the call, which then leaves late and the next one closer than the limit."""
     return cast(T, _Deferred(create))
 
 
@@ -67,11 +70,8 @@ class _Deferred:
 
 def secrets(session: boto3.Session, client: SecretsManagerClient | None = None) -> SecretsProvider:
     """A provider with its own cache (Powertools' cache key ignores the version stage, so the
-    AWSCURRENT and AWSPREVIOUS readers need one each); ``client`` shares one client between them.
-    Without ``client``, the provider and its client are made when the first secret is read."""
-    if client is not None:
-        return SecretsProvider(boto3_client=client)
-    return deferred(lambda: SecretsProvider(boto3_client=secrets_client(session)))
+    AWSCURRENT and AWSPREVIOUS readers need one each); ``client`` shares one client between them."""
+    return SecretsProvider(boto3_client=client or secrets_client(session))
 
 
 def signing_key(provider: SecretsProvider, secret_id: str, max_age: int) -> ApiKey:

@@ -81,9 +81,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
     metrics.namespace = settings.metrics_namespace
     secrets = wiring.secrets(session)
     dynamodb = wiring.dynamodb(session)
-    s3 = wiring.deferred(
-        lambda: session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))
-    )
+    s3 = session.client("s3", config=wiring.AWS_CONFIG.merge(Config(signature_version="s3v4")))
     signing_key = wiring.signing_key(secrets, settings.signing_secret_id, settings.secret_cache_seconds)
     clock = SystemClock()
     store = DynamoStatusStore(dynamodb, settings.table_name)
