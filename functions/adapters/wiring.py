@@ -6,7 +6,9 @@ takes a boto3 session so tests and the local stack can point it anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
 
+T = TypeVar("T")
 PREVIOUS_STAGE = "AWSPREVIOUS"
 # Retries with jitter for AWS calls; the provider call has no automatic retries (see memories.py).
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
@@ -38,6 +41,32 @@ def status_store(session: boto3.Session, table_name: str) -> DynamoStatusStore:
 def secrets_client(session: boto3.Session) -> SecretsManagerClient:
     """One Secrets Manager client per function: each client costs 10-20 ms of cold start."""
     return session.client("secretsmanager", config=AWS_CONFIG)
+
+
+def deferred(create: Callable[[], T]) -> T:
+    """``create()``'s result, made on its first use: a client only some invocations need (the
+    reconciler's Secrets Manager client, for a pass that finds something to ask the provider about)
+    costs its 10-40 ms of model loading only in the cold starts that use it.
+
+    Not for ingest's submission clients: made on first use, they would be made between a reserved
+    upload slot and the call, which then leaves late and the next one closer than the limit."""
+    return cast(T, _Deferred(create))
+
+
+class _Deferred:
+    def __init__(self, create: Callable[[], object]) -> None:
+        self._create = create
+        self._made: object | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        made = self._made
+        if made is None:
+            with self._lock:  # the local stack runs handlers on several threads
+                if self._made is None:
+                    self._made = self._create()
+                made = self._made
+        return getattr(made, name)
 
 
 def secrets(session: boto3.Session, client: SecretsManagerClient | None = None) -> SecretsProvider:
