@@ -294,33 +294,34 @@ def _drops(stack: LocalStack, counter: CallCounter, videos: int, baselines: Drop
     return figures
 
 
-def _ingest_rows(figures: IngestFigures, videos: int, baselines: DropBaselines) -> list[Row]:
+def _per_video(
+    calls: Counter[tuple[str, str]], videos: int, service: str, ops: tuple[str, ...] = ()
+) -> float:
+    return sum(v for (s, op), v in calls.items() if s == service and (not ops or op in ops)) / videos
+
+
+def _dynamodb_detail(calls: Counter[tuple[str, str]], videos: int) -> str:
+    return ", ".join(f"{op} {v / videos:g}" for (s, op), v in sorted(calls.items()) if s == "dynamodb")
+
+
+def _ingest_count_rows(figures: IngestFigures, videos: int) -> list[Row]:
+    """The AWS requests (and DynamoDB's WRU) per video, before and after ``upload_url``."""
     before, after = figures.before, figures.after
-
-    def per(calls: Counter[tuple[str, str]], service: str, ops: tuple[str, ...] = ()) -> float:
-        return sum(v for (s, op), v in calls.items() if s == service and (not ops or op in ops)) / videos
-
-    def detail(calls: Counter[tuple[str, str]]) -> str:
-        return ", ".join(f"{op} {v / videos:g}" for (s, op), v in sorted(calls.items()) if s == "dynamodb")
-
-    writes = per(before, "dynamodb", _WRITES)
-    s3 = per(before, "s3") + per(after, "s3")
-    secrets = per(before, "secretsmanager") + per(after, "secretsmanager")
-    latency = statistics.median(figures.latencies)
-    stated = statistics.median(baselines.stated)
-    floor = statistics.median(baselines.floor)
+    writes = _per_video(before, videos, "dynamodb", _WRITES)
+    s3 = _per_video(before, videos, "s3") + _per_video(after, videos, "s3")
+    secrets = _per_video(before, videos, "secretsmanager") + _per_video(after, videos, "secretsmanager")
     return [
         Row(
             "hotpaths",
-            f"ingest, video not waiting: DynamoDB writes before upload_url ({detail(before)})",
+            f"ingest, video not waiting: DynamoDB writes before upload_url ({_dynamodb_detail(before, videos)})",
             f"{writes:g}",
             goal="<= 3",
             met=writes <= 3,
         ),
         Row(
             "hotpaths",
-            f"ingest: DynamoDB calls after upload_url ({detail(after)})",
-            f"{per(after, 'dynamodb', _WRITES):g} writes",
+            f"ingest: DynamoDB calls after upload_url ({_dynamodb_detail(after, videos)})",
+            f"{_per_video(after, videos, 'dynamodb', _WRITES):g} writes",
         ),
         Row(
             "hotpaths",
@@ -330,7 +331,7 @@ def _ingest_rows(figures: IngestFigures, videos: int, baselines: DropBaselines) 
         ),
         Row(
             "hotpaths",
-            f"ingest: S3 requests per video (before upload_url: {per(before, 's3'):g})",
+            f"ingest: S3 requests per video (before upload_url: {_per_video(before, videos, 's3'):g})",
             f"{s3:g}",
             goal="<= 1",
             met=s3 <= 1,
@@ -342,6 +343,15 @@ def _ingest_rows(figures: IngestFigures, videos: int, baselines: DropBaselines) 
             goal="0",
             met=secrets == 0,
         ),
+    ]
+
+
+def _drop_latency_rows(figures: IngestFigures, baselines: DropBaselines) -> list[Row]:
+    """Drop -> ``upload_url`` against the goal's baseline, the floor and the path's requests made raw."""
+    latency = statistics.median(figures.latencies)
+    stated = statistics.median(baselines.stated)
+    floor = statistics.median(baselines.floor)
+    return [
         ratio_row(
             "hotpaths",
             "drop -> upload_url below the limit (vs 1 SQS receive + 1 emulator round trip)",
@@ -380,6 +390,10 @@ def _ingest_rows(figures: IngestFigures, videos: int, baselines: DropBaselines) 
     ]
 
 
+def _ingest_rows(figures: IngestFigures, videos: int, baselines: DropBaselines) -> list[Row]:
+    return [*_ingest_count_rows(figures, videos), *_drop_latency_rows(figures, baselines)]
+
+
 def _signing_key(stack: LocalStack) -> bytes:
     secrets = stack.session.client("secretsmanager")
     value = secrets.get_secret_value(SecretId=stack.resources.signing_secret_id)["SecretString"]
@@ -399,19 +413,12 @@ def _callback_event(stack: LocalStack, key: bytes, video_id: str, body: dict[str
     )
 
 
-def _callback_rows(stack: LocalStack, counter: CallCounter, rounds: int, video_no: str) -> list[Row]:
-    """``video_no``: a video the emulator holds (uploaded by the drops), set to PARSE there, so
-    that ``get_metadata`` confirms the callbacks' claim."""
-    import functions.callback.handler as callback  # noqa: PLC0415 (after the stack set the environment)
-    from functions.core.settings import CallbackSettings  # noqa: PLC0415
-
-    assert stack.emulator is not None
-    stack.emulator.set_status(video_no, PARSE)
-    client = stack.session.client("dynamodb")
-    store = DynamoStatusStore(client, stack.table_name)
+def _write_part(store: DynamoStatusStore, video_no: str) -> CallbackService:
+    """The callback's DynamoDB part alone: ``CallbackService`` with a provider stand-in that answers
+    at once that ``video_no`` is PARSE."""
     stand_in = FakeProvider()
     stand_in.statuses[video_no] = PARSE
-    write_part = CallbackService(
+    return CallbackService(
         CallbackConfig(unique_id="bench", token_ttl_seconds=3600),
         store=store,
         signing_keys=FixedKeys(),
@@ -419,24 +426,48 @@ def _callback_rows(stack: LocalStack, counter: CallCounter, rounds: int, video_n
         clock=FakeClock(),
         metrics=FakeMetrics(),
     )
-    full = callback.build(CallbackSettings.from_env(os.environ))
-    key = _signing_key(stack)
-    context = FakeLambdaContext("callback", timeout_seconds=20)
-    http = requests.Session()
-    metadata_url = stack.api_base_url.rstrip("/") + "/serve/api/v1/get_metadata"
-    unique_id = os.environ.get(env.MEMORIES_UNIQUE_ID) or "default"
-    samples: dict[str, list[float]] = {
-        n: [] for n in ("raw", "raw+rt", "part", "part dup", "full", "full dup")
-    }
 
-    def fresh() -> str:
-        rec = replace(record(UNPARSE, video_no=video_no, updated_at=time.time()), video_id=uuid.uuid4().hex)
-        store.create(rec)
+
+class CallbackRig:
+    """The callback benchmark's parts and its timed operations: the real handler, its write part, and
+    the raw requests they are measured against. ``video_no``: a video the emulator holds (uploaded by
+    the drops), set to PARSE there, so that ``get_metadata`` confirms the callbacks' claim."""
+
+    def __init__(self, stack: LocalStack, video_no: str) -> None:
+        import functions.callback.handler as callback  # noqa: PLC0415 (after the stack set the environment)
+        from functions.core.settings import CallbackSettings  # noqa: PLC0415
+
+        assert stack.emulator is not None
+        stack.emulator.set_status(video_no, PARSE)
+        self._stack = stack
+        self._video_no = video_no
+        self._client = stack.session.client("dynamodb")
+        self._store = DynamoStatusStore(self._client, stack.table_name)
+        self._write_part = _write_part(self._store, video_no)
+        self._handler = callback.handler
+        self._full = callback.build(CallbackSettings.from_env(os.environ))
+        self._key = _signing_key(stack)
+        self._context = FakeLambdaContext("callback", timeout_seconds=20)
+        self._http = requests.Session()
+        self._metadata_url = stack.api_base_url.rstrip("/") + "/serve/api/v1/get_metadata"
+        self._unique_id = os.environ.get(env.MEMORIES_UNIQUE_ID) or "default"
+        self._payload = {"videoNo": video_no, "status": PARSE}
+        self._claim = CallbackPayload(video_no=video_no, status=PARSE)
+
+    def fresh(self) -> str:
+        """A new UNPARSE record of the video; its id."""
+        rec = replace(
+            record(UNPARSE, video_no=self._video_no, updated_at=time.time()), video_id=uuid.uuid4().hex
+        )
+        self._store.create(rec)
         return rec.video_id
 
-    def raw_update(video_id: str) -> None:
-        client.update_item(
-            TableName=stack.table_name,
+    def event(self, video_id: str) -> dict[str, Any]:
+        return _callback_event(self._stack, self._key, video_id, self._payload)
+
+    def raw_update(self, video_id: str) -> None:
+        self._client.update_item(
+            TableName=self._stack.table_name,
             Key={"video_id": {"S": video_id}},
             UpdateExpression="SET #s = :to",
             ConditionExpression="#s = :from",
@@ -444,64 +475,73 @@ def _callback_rows(stack: LocalStack, counter: CallCounter, rounds: int, video_n
             ExpressionAttributeValues={":to": {"S": PARSE}, ":from": {"S": UNPARSE}},
         )
 
-    def round_trip() -> None:
-        http.get(
-            metadata_url,
-            params={"video_no": video_no, "unique_id": unique_id},
-            headers={"Authorization": stack.api_key},
+    def round_trip(self) -> None:
+        self._http.get(
+            self._metadata_url,
+            params={"video_no": self._video_no, "unique_id": self._unique_id},
+            headers={"Authorization": self._stack.api_key},
             timeout=10,
         )
 
-    def raw_update_and_round_trip(video_id: str) -> None:
-        raw_update(video_id)
-        round_trip()
+    def raw_update_and_round_trip(self, video_id: str) -> None:
+        self.raw_update(video_id)
+        self.round_trip()
 
-    def invoke(event: dict[str, Any]) -> None:
-        answer = callback.handler(event, context, service=full)
+    def invoke(self, event: dict[str, Any]) -> None:
+        """The real handler on ``event``; anything but an applied or duplicate answer ends the run."""
+        answer = self._handler(event, self._context, service=self._full)
         if answer["statusCode"] != 200 or json.loads(answer["body"])["result"] not in (
             "applied",
             "duplicate",
         ):
             raise SystemExit(f"callback benchmark: unexpected answer {answer}")
 
-    payload = {"videoNo": video_no, "status": PARSE}
-    claim = CallbackPayload(video_no=video_no, status=PARSE)
-    counted: dict[str, list[Call]] = {}
-    for i in range(rounds + 1):
-        ids = [fresh() for _ in range(4)]
-        events = [_callback_event(stack, key, ids[3], payload) for _ in range(2)]
-        timings = {
-            "raw": _timed(partial(raw_update, ids[0])),
-            "raw+rt": _timed(partial(raw_update_and_round_trip, ids[1])),
-            "part": _timed(partial(write_part.apply, ids[2], claim)),
-            "part dup": _timed(partial(write_part.apply, ids[2], claim)),
-            "full": _timed(partial(invoke, events[0])),
-            "full dup": _timed(partial(invoke, events[1])),
+    def timed_round(self) -> dict[str, float]:
+        """Each operation once, in turn, on records made before the timers start."""
+        ids = [self.fresh() for _ in range(4)]
+        events = [self.event(ids[3]) for _ in range(2)]
+        return {
+            "raw": _timed(partial(self.raw_update, ids[0])),
+            "raw+rt": _timed(partial(self.raw_update_and_round_trip, ids[1])),
+            "part": _timed(partial(self._write_part.apply, ids[2], self._claim)),
+            "part dup": _timed(partial(self._write_part.apply, ids[2], self._claim)),
+            "full": _timed(partial(self.invoke, events[0])),
+            "full dup": _timed(partial(self.invoke, events[1])),
         }
-        if i == 0:  # warm-up round (clients, secrets, connections), then counted once (not timed)
-            last = fresh()
-            counter.active = True
-            invoke(_callback_event(stack, key, last, payload))
-            counted["applied"] = counter.taken()
-            invoke(_callback_event(stack, key, last, payload))
-            counted["duplicate"] = counter.taken()
-            counter.active = False
-            continue
-        for name, seconds in timings.items():
-            samples[name].append(seconds)
-    med = {name: statistics.median(values) for name, values in samples.items()}
 
-    def shown(calls: list[Call]) -> str:
-        ops = Counter(f"{s}.{op}" for s, op, *_ in calls)
-        return ", ".join(f"{op} {n}" for op, n in sorted(ops.items())) or "none"
+    def counted(self, counter: CallCounter) -> dict[str, list[Call]]:
+        """The AWS requests of one applied callback and of its duplicate (not timed)."""
+        last = self.fresh()
+        counter.active = True
+        self.invoke(self.event(last))
+        applied = _callbacks_own(counter.taken())
+        self.invoke(self.event(last))
+        duplicate = _callbacks_own(counter.taken())
+        counter.active = False
+        return {"applied": applied, "duplicate": duplicate}
 
+
+def _callbacks_own(calls: list[Call]) -> list[Call]:
+    """The callback's requests: the local stream poller (the events function's event source, a
+    thread of this process) reads the table's stream meanwhile, which a callback never does."""
+    return [call for call in calls if call[0] != "dynamodbstreams"]
+
+
+def _shown(calls: list[Call]) -> str:
+    ops = Counter(f"{s}.{op}" for s, op, *_ in calls)
+    return ", ".join(f"{op} {n}" for op, n in sorted(ops.items())) or "none"
+
+
+def _callback_report(med: dict[str, float], counted: dict[str, list[Call]]) -> list[Row]:
+    """The callback's rows: its AWS requests, and the medians of its timed operations against the raw
+    ones."""
     return [
         Row(
             "hotpaths",
             "callback, AWS requests: applied ("
-            + shown(counted["applied"])
+            + _shown(counted["applied"])
             + "); duplicate ("
-            + shown(counted["duplicate"])
+            + _shown(counted["duplicate"])
             + ")",
             f"{sum(c[2] for c in counted['applied']):g} WRU; {sum(c[2] for c in counted['duplicate']):g} WRU",
         ),
@@ -540,6 +580,16 @@ def _callback_rows(stack: LocalStack, counter: CallCounter, rounds: int, video_n
             f"{(med['raw+rt'] - med['raw']) * 1000:.1f} ms",
         ),
     ]
+
+
+def _callback_rows(stack: LocalStack, counter: CallCounter, rounds: int, video_no: str) -> list[Row]:
+    """``video_no``: a video the emulator holds (uploaded by the drops); see ``CallbackRig``."""
+    rig = CallbackRig(stack, video_no)
+    rig.timed_round()  # warm-up round (clients, secrets, connections), then counted once (not timed)
+    counted = rig.counted(counter)
+    timed = [rig.timed_round() for _ in range(rounds)]
+    med = {name: statistics.median(t[name] for t in timed) for name in timed[0]}
+    return _callback_report(med, counted)
 
 
 def rows(quick: bool = False) -> list[Row]:
