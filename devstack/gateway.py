@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -36,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from devstack.http import LocalHttpServer, Request, Response
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, FakeLambdaContext
+from devstack.running import Running
 from devstack.sigv4 import Caller, SignatureRefused, SigV4Verifier
 from functions.core.signing import CALLBACK_PATH_PREFIX
 from functions.core.views import STATUS_PATH
@@ -276,7 +276,7 @@ class StatusRoutes:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class CallbackGateway:
+class CallbackGateway(Running):
     """The callback API on ``url`` (``http://host:port/{stage}``), invoking ``handler`` per request,
     and with ``status`` the IAM-authorized status routes ``GET /videos[/{video_id}]``.
 
@@ -320,14 +320,6 @@ class CallbackGateway:
 
     def stop(self) -> None:
         self._http.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
