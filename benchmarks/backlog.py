@@ -119,14 +119,17 @@ def _scheduled_event() -> dict[str, Any]:
     return {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
 
 
-def simulate(videos: int) -> Run:
-    clock = FakeClock()
-    store = InMemoryStore()
-    gate = FakeGate(interval=slot_interval(RATE))
-    objects = FakeObjects()
-    provider = BillingProvider(clock)
-    metrics = FakeMetrics()
-    ingestor = Ingestor(
+def _ingestor(
+    clock: FakeClock,
+    *,
+    store: InMemoryStore,
+    gate: FakeGate,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    metrics: FakeMetrics,
+) -> Ingestor:
+    """The real ``Ingestor`` with the stack's defaults, on the counting fakes."""
+    return Ingestor(
         IngestConfig(
             source_bucket=BUCKET,
             unique_id="default",
@@ -147,8 +150,13 @@ def simulate(videos: int) -> Run:
         clock=clock,
         metrics=metrics,
     )
-    app = IngestApp(ingestor=ingestor, clock=clock)
-    reconciler = Reconciler(
+
+
+def _reconciler(
+    clock: FakeClock, store: InMemoryStore, provider: FakeProvider, metrics: FakeMetrics
+) -> Reconciler:
+    """The real ``Reconciler`` with the stack's defaults, on the same fakes."""
+    return Reconciler(
         ReconcileConfig(
             unique_id="default",
             reconcile_after_seconds=DEFAULT_RECONCILE_AFTER_SECONDS,
@@ -159,51 +167,99 @@ def simulate(videos: int) -> Run:
         clock=clock,
         metrics=metrics,
     )
-    invocations = 0
-    billed = 0.0
 
-    def invoke(event: dict[str, Any]) -> None:
-        nonlocal invocations, billed
-        started = clock.now()
-        ingest_handler.handler(event, FakeLambdaContext("ingest", timeout_seconds=120), app=app)
-        invocations += 1
-        billed += clock.now() - started + INVOCATION_OVERHEAD_SECONDS
 
-    dropped = clock.now()
-    refs = []
-    for i in range(videos):
-        key = f"backlog/{i:05d}.mp4"
-        objects.add(key)
-        refs.append(ObjectRef("uploads", key, 1000, f"v{i}", None, "ObjectCreated:Put"))
-    for start in range(0, videos, BATCH_SIZE):
-        batch = refs[start : start + BATCH_SIZE]
-        invoke({"Records": [lambda_sqs_record(_message(r), QUEUE_ARN) for r in batch]})  # type: ignore[arg-type]
-    next_tick, next_reconcile = dropped + TICK_PHASE, dropped + RECONCILE_EVERY
-    while True:
-        if next_tick <= next_reconcile:
-            clock.advance(max(0.0, next_tick - clock.now()))
-            invoke(_scheduled_event())
-            next_tick += INGEST_SCHEDULE_SECONDS
-        else:
-            clock.advance(max(0.0, next_reconcile - clock.now()))
-            reconciler.run()
-            invocations += 1
-            billed += INVOCATION_OVERHEAD_SECONDS
-            next_reconcile += RECONCILE_EVERY
-            if store.line_length() == 0 and all(r.status == PARSE for r in store.all()):
-                break
-    times = provider.times
-    return Run(
-        videos=videos,
-        sqs_messages=videos,  # the S3 notifications; the pipeline sends none of its own
-        invocations=invocations,
-        billed_seconds=billed,
-        writes=store.writes + gate.writes,
-        drain_seconds=times[-1] - times[0],
-        last_slot_seconds=times[-1] - dropped,
-        max_in_minute=max_in_window(times, 60.0),
-        parsed=sum(r.status == PARSE for r in store.all()),
-    )
+class Backlog:
+    """One simulated deployment: the ingest handler and the reconciler on counting fakes, with the
+    Lambda invocations and billed seconds they add up to."""
+
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.store = InMemoryStore()
+        self.gate = FakeGate(interval=slot_interval(RATE))
+        self.objects = FakeObjects()
+        self.provider = BillingProvider(self.clock)
+        metrics = FakeMetrics()
+        self._app = IngestApp(
+            ingestor=_ingestor(
+                self.clock,
+                store=self.store,
+                gate=self.gate,
+                objects=self.objects,
+                provider=self.provider,
+                metrics=metrics,
+            ),
+            clock=self.clock,
+        )
+        self._reconciler = _reconciler(self.clock, self.store, self.provider, metrics)
+        self.invocations = 0
+        self.billed = 0.0
+        self.videos = 0
+        self.dropped = self.clock.now()
+
+    def invoke(self, event: dict[str, Any]) -> None:
+        """One ingest invocation, billed for its simulated waiting plus the overhead."""
+        started = self.clock.now()
+        ingest_handler.handler(event, FakeLambdaContext("ingest", timeout_seconds=120), app=self._app)
+        self.invocations += 1
+        self.billed += self.clock.now() - started + INVOCATION_OVERHEAD_SECONDS
+
+    def reconcile(self) -> None:
+        self._reconciler.run()
+        self.invocations += 1
+        self.billed += INVOCATION_OVERHEAD_SECONDS
+
+    def drop(self, videos: int) -> None:
+        """``videos`` objects in the bucket at once, their notifications in SQS batches."""
+        self.videos, self.dropped = videos, self.clock.now()
+        refs = []
+        for i in range(videos):
+            key = f"backlog/{i:05d}.mp4"
+            self.objects.add(key)
+            refs.append(ObjectRef("uploads", key, 1000, f"v{i}", None, "ObjectCreated:Put"))
+        for start in range(0, videos, BATCH_SIZE):
+            batch = refs[start : start + BATCH_SIZE]
+            self.invoke({"Records": [lambda_sqs_record(_message(r), QUEUE_ARN) for r in batch]})  # type: ignore[arg-type]
+
+    def done(self) -> bool:
+        return self.store.line_length() == 0 and all(r.status == PARSE for r in self.store.all())
+
+    def drain(self) -> None:
+        """Minute ticks and reconcile runs, in the order they fall, until every video is PARSE (checked
+        after each reconcile run)."""
+        next_tick, next_reconcile = self.dropped + TICK_PHASE, self.dropped + RECONCILE_EVERY
+        while True:
+            if next_tick <= next_reconcile:
+                self.clock.advance(max(0.0, next_tick - self.clock.now()))
+                self.invoke(_scheduled_event())
+                next_tick += INGEST_SCHEDULE_SECONDS
+            else:
+                self.clock.advance(max(0.0, next_reconcile - self.clock.now()))
+                self.reconcile()
+                next_reconcile += RECONCILE_EVERY
+                if self.done():
+                    return
+
+    def result(self) -> Run:
+        times = self.provider.times
+        return Run(
+            videos=self.videos,
+            sqs_messages=self.videos,  # the S3 notifications; the pipeline sends none of its own
+            invocations=self.invocations,
+            billed_seconds=self.billed,
+            writes=self.store.writes + self.gate.writes,
+            drain_seconds=times[-1] - times[0],
+            last_slot_seconds=times[-1] - self.dropped,
+            max_in_minute=max_in_window(times, 60.0),
+            parsed=sum(r.status == PARSE for r in self.store.all()),
+        )
+
+
+def simulate(videos: int) -> Run:
+    backlog = Backlog()
+    backlog.drop(videos)
+    backlog.drain()
+    return backlog.result()
 
 
 def _duration(seconds: float) -> str:

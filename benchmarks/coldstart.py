@@ -5,8 +5,14 @@ Against the local stack's real parts (DynamoDB Local, the moto server, the emula
 gets a canonical event (``events/``: an S3 test event for ingest, a forged callback for callback,
 a schedule event for reconcile), so its first invocation builds its clients, reads its secrets
 (what a cold start does) and answers. With a Lambda-like environment (``LAMBDA_TASK_ROOT``,
-``AWS_LAMBDA_FUNCTION_NAME``, a trace header: Tracer on, as deployed) and without (tests, the local
-stack, the operator command). Runs are interleaved; medians.
+``AWS_LAMBDA_FUNCTION_NAME``, a trace header, and not the local stack's
+``POWERTOOLS_TRACE_DISABLED``: the Tracer patches and records as deployed) and without (tests, the
+local stack, the operator command). Runs are interleaved; medians.
+
+Every process reads the same compiled bytecode: a cache of the benchmark's own
+(``PYTHONPYCACHEPREFIX``), filled by one uncounted round, whatever ``PYTHONDONTWRITEBYTECODE`` and
+the state of ``.venv``'s ``__pycache__`` folders are (modules without bytecode are compiled on every
+import, which made the figures depend on what had been imported on this machine before).
 
     .venv/bin/python -m benchmarks.coldstart [--quick]
 """
@@ -15,11 +21,13 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from benchmarks._report import Row, interleaved, ratio_row, run_alone
@@ -35,6 +43,9 @@ LAMBDA_ENV = {
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
     "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
 }
+# Bytecode is written (to the benchmark's cache) and read the same way by every process.
+_UNSET = ("PYTHONDONTWRITEBYTECODE",)
+PYCACHE = ROOT / ".cache" / "benchmarks-pycache"
 BASE_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -44,15 +55,34 @@ BASE_ENV = {
 }
 
 
-def _timer(code: str, environ: Mapping[str, str]) -> Callable[[], float]:
-    def run() -> float:
+class Process:
+    """One fresh interpreter running ``code``: each run's wall time is returned, its CPU time (user +
+    system, from the kernel's accounting of the child) kept in ``cpu``: on a machine shared with
+    other work the CPU time moves much less than the wall time."""
+
+    def __init__(
+        self, code: str, environ: Mapping[str, str], *, python: str = sys.executable, cwd: Path = ROOT
+    ) -> None:
+        self._code = code
+        self._environ = dict(environ)
+        self._python = python
+        self._cwd = cwd
+        self.cpu: list[float] = []
+
+    def __call__(self) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-c", code], env=dict(environ), cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+            [self._python, "-c", self._code],
+            env=self._environ,
+            cwd=self._cwd,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        return time.perf_counter() - start
-
-    return run
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        return wall
 
 
 def _events(folder: Path) -> dict[str, Path]:
@@ -86,17 +116,26 @@ _BASELINE = (
 )
 
 
+def environments(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The two environments the processes run in, each with the benchmark's bytecode cache."""
+    plain = {k: v for k, v in environ.items() if k not in LAMBDA_ENV and k not in _UNSET}
+    plain["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    lambda_like = {k: v for k, v in plain.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    return {"Lambda-like": {**lambda_like, **LAMBDA_ENV}, "outside Lambda": plain}
+
+
 def rows(quick: bool = False) -> list[Row]:
-    runs = 5 if quick else 15
+    runs = 7 if quick else 15
     config = StackConfig.from_env(os.environ, callback_delays=(600.0, 601.0))
     result: list[Row] = []
     with tempfile.TemporaryDirectory() as folder, LocalStack(config) as stack:
         events = _events(Path(folder))
-        plain = {k: v for k, v in os.environ.items() if k not in LAMBDA_ENV}
         codes = [_BASELINE.format(table=stack.table_name)]
         codes += [_INVOKE.format(name=name, event=str(events[name])) for name in HANDLERS]
-        for where, environ in (("Lambda-like", {**plain, **LAMBDA_ENV}), ("outside Lambda", plain)):
-            medians = interleaved(runs, *(_timer(code, environ) for code in codes))
+        for where, environ in environments(os.environ).items():
+            interleaved(1, *(Process(code, environ) for code in codes))  # fills the bytecode cache
+            processes = [Process(code, environ) for code in codes]
+            medians = interleaved(runs, *processes)
             for name, median in zip(HANDLERS, medians[1:], strict=True):
                 result.append(
                     ratio_row(
@@ -107,6 +146,19 @@ def rows(quick: bool = False) -> list[Row]:
                         GOAL,
                     )
                 )
+            cpu = [statistics.median(p.cpu) for p in processes]
+            result.append(
+                Row(
+                    "coldstart",
+                    f"the same, CPU time (user + system) of each process, {where}: "
+                    + ", ".join(
+                        f"{name} {c * 1000:.0f} ms" for name, c in zip(HANDLERS, cpu[1:], strict=True)
+                    ),
+                    " / ".join(f"{c / cpu[0]:.2f}" for c in cpu[1:]) + " x",
+                    f"{cpu[0] * 1000:.0f} ms",
+                    goal="(information)",
+                )
+            )
     return result
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 from typing import Final, Self
+
+from devstack.running import Running
 
 __all__ = ["PollingWorker"]
 
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 _RETRY_AFTER_ERROR_SECONDS: Final = 1.0
 
 
-class PollingWorker:
+class PollingWorker(Running):
     """Runs ``_poll()`` again and again on a daemon thread until ``stop()``.
 
     ``_poll`` returns whether it handed anything over; when not, the loop waits ``idle_seconds``
@@ -46,14 +47,6 @@ class PollingWorker:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _run(self) -> None:
         while not self._stopping.is_set():

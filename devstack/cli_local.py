@@ -23,7 +23,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -255,10 +255,14 @@ def _print_status_events(stack: LocalStack, out: TextIO, uploads: Sequence[Uploa
 
 def usage(stack: LocalStack) -> str:
     """The endpoints and ready-to-paste commands for a running stack."""
+    return "\n".join([*_endpoint_lines(stack), *_command_lines(stack, _exports(stack))])
+
+
+def _exports(stack: LocalStack) -> dict[str, str]:
+    """The variables that point the AWS CLI, boto3 and the operator CLI at the local stack."""
     endpoints = stack.endpoints()
     moto, dynamodb = endpoints["s3"], endpoints["dynamodb"]
-    client = "region_name='us-east-1', aws_access_key_id='local', aws_secret_access_key='local'"
-    exports = {
+    return {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -281,8 +285,13 @@ def usage(stack: LocalStack) -> str:
         "DEAD_LETTER_QUEUE_URL": stack.dlq_url,
         "STATUS_API_URL": endpoints["status_api"],
     }
+
+
+def _endpoint_lines(stack: LocalStack) -> list[str]:
+    endpoints = stack.endpoints()
+    moto, dynamodb = endpoints["s3"], endpoints["dynamodb"]
     emulator = f"{endpoints['memories_api']}  (its calls: {endpoints['memories_api']}/_emulator/calls)"
-    lines = [
+    return [
         "Endpoints",
         f"  S3, SQS, Secrets Manager (moto)  {moto}",
         f"  DynamoDB Local                   {dynamodb}",
@@ -301,6 +310,14 @@ def usage(stack: LocalStack) -> str:
             else []
         ),
         "",
+    ]
+
+
+def _command_lines(stack: LocalStack, exports: Mapping[str, str]) -> list[str]:
+    endpoints = stack.endpoints()
+    moto, dynamodb = endpoints["s3"], endpoints["dynamodb"]
+    client = "region_name='us-east-1', aws_access_key_id='local', aws_secret_access_key='local'"
+    return [
         "Drop a video (aws CLI):",
         f"  {_CREDENTIALS} aws s3 cp ./my.mp4 s3://{stack.bucket}/my.mp4 --endpoint-url {moto}",
         "Read the statuses (aws CLI):",
@@ -330,7 +347,6 @@ def usage(stack: LocalStack) -> str:
         "Status changes are printed below as they happen. Ctrl-C stops everything.",
         "",
     ]
-    return "\n".join(lines)
 
 
 def up(stack: LocalStack, out: TextIO) -> int:

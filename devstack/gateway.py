@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -36,6 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from devstack.http import LocalHttpServer, Request, Response
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, FakeLambdaContext
+from devstack.running import Running
 from devstack.sigv4 import Caller, SignatureRefused, SigV4Verifier
 from functions.core.signing import CALLBACK_PATH_PREFIX
 from functions.core.views import STATUS_PATH
@@ -155,7 +155,6 @@ def _event(
     except UnicodeDecodeError:
         text = base64.b64encode(body).decode("ascii")
         encoded = True
-    now = time.time()
     request_id = request_id or str(uuid.uuid4())
     user_agent = (header_values or {}).get("User-Agent") or next(
         (v for k, v in headers if k.lower() == "user-agent"), None
@@ -170,39 +169,65 @@ def _event(
         "multiValueQueryStringParameters": multi_query,
         "pathParameters": path_parameters,
         "stageVariables": None,
-        "requestContext": {
-            "resourceId": "local",
-            "resourcePath": resource,
-            "httpMethod": method,
-            "extendedRequestId": request_id,
-            "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "path": f"/{stage}{path}",
-            "accountId": LOCAL_ACCOUNT_ID,
-            "protocol": "HTTP/1.1",
-            "stage": stage,
-            "domainPrefix": _API_ID,
-            "requestTimeEpoch": int(now * 1000),
-            "requestId": request_id,
-            "identity": {
-                "cognitoIdentityPoolId": None,
-                "accountId": None,
-                "cognitoIdentityId": None,
-                "caller": None,
-                "sourceIp": source_ip,
-                "principalOrgId": None,
-                "accessKey": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-                "userArn": None,
-                "userAgent": user_agent,
-                "user": None,
-                **(identity or {}),
-            },
-            "domainName": (header_values or {}).get("Host", "127.0.0.1"),
-            "apiId": _API_ID,
-        },
+        "requestContext": _request_context(
+            resource,
+            path,
+            method=method,
+            stage=stage,
+            request_id=request_id,
+            header_values=header_values,
+            identity={**_identity(source_ip, user_agent), **(identity or {})},
+        ),
         "body": text,
         "isBase64Encoded": encoded,
+    }
+
+
+def _identity(source_ip: str, user_agent: str | None) -> dict[str, str | None]:
+    """requestContext.identity of an unauthenticated caller (IAM auth fills in the rest)."""
+    return {
+        "cognitoIdentityPoolId": None,
+        "accountId": None,
+        "cognitoIdentityId": None,
+        "caller": None,
+        "sourceIp": source_ip,
+        "principalOrgId": None,
+        "accessKey": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
+        "userArn": None,
+        "userAgent": user_agent,
+        "user": None,
+    }
+
+
+def _request_context(
+    resource: str,
+    path: str,
+    *,
+    method: str,
+    stage: str,
+    request_id: str,
+    header_values: Mapping[str, str] | None,
+    identity: Mapping[str, str | None],
+) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "resourceId": "local",
+        "resourcePath": resource,
+        "httpMethod": method,
+        "extendedRequestId": request_id,
+        "requestTime": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "path": f"/{stage}{path}",
+        "accountId": LOCAL_ACCOUNT_ID,
+        "protocol": "HTTP/1.1",
+        "stage": stage,
+        "domainPrefix": _API_ID,
+        "requestTimeEpoch": int(now * 1000),
+        "requestId": request_id,
+        "identity": dict(identity),
+        "domainName": (header_values or {}).get("Host", "127.0.0.1"),
+        "apiId": _API_ID,
     }
 
 
@@ -251,7 +276,7 @@ class StatusRoutes:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class CallbackGateway:
+class CallbackGateway(Running):
     """The callback API on ``url`` (``http://host:port/{stage}``), invoking ``handler`` per request,
     and with ``status`` the IAM-authorized status routes ``GET /videos[/{video_id}]``.
 
@@ -295,14 +320,6 @@ class CallbackGateway:
 
     def stop(self) -> None:
         self._http.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -15,9 +15,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Final, Self
 from urllib.parse import urlsplit
+
+from devstack.running import Running
 
 __all__ = ["BodyRefused", "LocalHttpServer", "Request", "Response"]
 
@@ -71,7 +72,7 @@ def _plain_refusal(status: int) -> Response:
     return Response(status, (("Content-Type", "text/plain"),), b"request body refused")
 
 
-class LocalHttpServer:
+class LocalHttpServer(Running):
     """``respond`` on ``http://host:port`` (port 0 picks a free one), on a daemon thread."""
 
     def __init__(
@@ -111,14 +112,6 @@ class LocalHttpServer:
             self._thread.join()
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def started(self) -> bool:

@@ -23,10 +23,11 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Final, Self
 
 import requests
+
+from devstack.running import Running
 
 __all__ = [
     "DynamoDBLocal",
@@ -109,7 +110,7 @@ def _death_signal_prefix() -> list[str]:
     return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
-class _ChildService:
+class _ChildService(Running):
     """One child process listening on one port, with its output in a log file."""
 
     name: str = "service"
@@ -229,14 +230,6 @@ class _ChildService:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _log_tail(self, lines: int = 20) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -102,6 +102,28 @@ class SigV4Verifier:
         fields = _authorization_fields(authorization[0])
         access_key, _, scope = fields["Credential"].partition("/")
         date, region, service, terminator = ([*scope.split("/"), "", "", "", ""])[:4]
+        secret = self._scoped_secret(access_key, region, service, terminator)
+        signed = fields["SignedHeaders"].split(";")
+        if "host" not in signed:
+            raise SignatureRefused(
+                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+                "IncompleteSignatureException",
+            )
+        amz_date = (by_name.get("x-amz-date") or [""])[0]
+        _check_time(amz_date, date, now)
+        request = _signed_request(method, url, by_name, signed, body)
+        expected = self._signature(request, access_key, secret, amz_date)
+        if not hmac.compare_digest(expected, fields["Signature"]):
+            raise SignatureRefused(_MISMATCH, "InvalidSignatureException")
+        return Caller(
+            access_key=access_key,
+            account_id=self._account_id,
+            user_arn=f"arn:aws:iam::{self._account_id}:user/{access_key}",
+            principal_id=f"AIDA{access_key.upper()}",
+        )
+
+    def _scoped_secret(self, access_key: str, region: str, service: str, terminator: str) -> str:
+        """The secret of a known access key whose credential scope is this API's."""
         secret = self._secrets.get(access_key)
         if secret is None:
             raise SignatureRefused(
@@ -115,49 +137,37 @@ class SigV4Verifier:
             raise SignatureRefused(
                 "Credential should be scoped to a valid region.", "InvalidSignatureException"
             )
-        signed = fields["SignedHeaders"].split(";")
-        if "host" not in signed:
-            raise SignatureRefused(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-                "IncompleteSignatureException",
-            )
-        amz_date = (by_name.get("x-amz-date") or [""])[0]
-        try:
-            signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC)
-        except ValueError as exc:
-            raise SignatureRefused(
-                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-                "IncompleteSignatureException",
-            ) from exc
-        if date != amz_date[:8]:
-            raise SignatureRefused(
-                f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
-                f"HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'.",
-                "InvalidSignatureException",
-            )
-        if abs(now - signed_at) > _MAX_SKEW:
-            earliest = (now - _MAX_SKEW).strftime(_AMZ_DATE)
-            raise SignatureRefused(
-                f"Signature expired: {amz_date} is now earlier than {earliest} "
-                f"({now.strftime(_AMZ_DATE)} - 5 min.)",
-                "InvalidSignatureException",
-            )
-        request = _signed_request(method, url, by_name, signed, body)
-        expected = self._signature(request, access_key, secret, amz_date)
-        if not hmac.compare_digest(expected, fields["Signature"]):
-            raise SignatureRefused(_MISMATCH, "InvalidSignatureException")
-        return Caller(
-            access_key=access_key,
-            account_id=self._account_id,
-            user_arn=f"arn:aws:iam::{self._account_id}:user/{access_key}",
-            principal_id=f"AIDA{access_key.upper()}",
-        )
+        return secret
 
     def _signature(self, request: AWSRequest, access_key: str, secret: str, amz_date: str) -> str:
         request.context["timestamp"] = amz_date
         auth = SigV4Auth(Credentials(access_key, secret), SERVICE, self._region)
         string_to_sign = auth.string_to_sign(request, auth.canonical_request(request))
         return str(auth.signature(string_to_sign, request))
+
+
+def _check_time(amz_date: str, date: str, now: datetime) -> None:
+    """X-Amz-Date present, matching the credential's date, and within five minutes of ``now``."""
+    try:
+        signed_at = datetime.strptime(amz_date, _AMZ_DATE).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise SignatureRefused(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            "IncompleteSignatureException",
+        ) from exc
+    if date != amz_date[:8]:
+        raise SignatureRefused(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+            f"HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'.",
+            "InvalidSignatureException",
+        )
+    if abs(now - signed_at) > _MAX_SKEW:
+        earliest = (now - _MAX_SKEW).strftime(_AMZ_DATE)
+        raise SignatureRefused(
+            f"Signature expired: {amz_date} is now earlier than {earliest} "
+            f"({now.strftime(_AMZ_DATE)} - 5 min.)",
+            "InvalidSignatureException",
+        )
 
 
 def _signed_request(

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import boto3
@@ -42,6 +42,7 @@ from devstack.lambda_context import LOCAL_ACCOUNT_ID, LOCAL_REGION, FakeLambdaCo
 from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
 from devstack.results import LOCAL_RESULTS_DEFAULTS, ResultsResources, create_results_resources, redrive
+from devstack.running import Running
 from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
 from devstack.sigv4 import SigV4Verifier
 from devstack.streams import StreamPoller, StreamPollerConfig
@@ -309,7 +310,7 @@ def _scheduled_event(rule: str) -> dict[str, Any]:
     }
 
 
-class LocalStack:
+class LocalStack(Running):
     """The pipeline, running locally. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(self, config: StackConfig | None = None) -> None:
@@ -374,14 +375,6 @@ class LocalStack:
             atexit.unregister(self.stop)
             exit_stack.close()
             logger.info("local stack stopped")
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _start_services(self, stack: contextlib.ExitStack) -> None:
         config = self.config

@@ -40,6 +40,15 @@ class MemoriesIngestStack(Stack):
             construct_id,
             description="memories.ai ingest pipeline: S3 uploads submitted to memories.ai, status tracked in DynamoDB",
         )
+        self._data(config)
+        self._functions(config, code)
+        self._features(config, code)
+        self._monitoring(config)
+        self._outputs()
+        self._acknowledge_findings()
+
+    def _data(self, config: PipelineConfig) -> None:
+        """The buckets, queues, table and secrets."""
         self.storage = IngestStorage(
             self,
             "Storage",
@@ -61,6 +70,9 @@ class MemoriesIngestStack(Stack):
             api_key_secret_name=config.api_key_secret_name,
             api_key_secret_arn=config.api_key_secret_arn,
         )
+
+    def _functions(self, config: PipelineConfig, code: lambda_.Code) -> None:
+        """The API and the functions behind it, on it and on their schedules."""
         self.callback_api = CallbackApi(
             self,
             "CallbackApi",
@@ -96,6 +108,9 @@ class MemoriesIngestStack(Stack):
             schedule=config.reconcile_schedule,
             description="Runs the memories.ai reconciler.",
         )
+
+    def _features(self, config: PipelineConfig, code: lambda_.Code) -> None:
+        """What context turns on or off: status events, results beside the videos."""
         self.status_events = (
             StatusEvents(self, "StatusEvents", config=config, code=code, table=self.status_table)
             if config.publish_status_events
@@ -113,6 +128,9 @@ class MemoriesIngestStack(Stack):
                 secrets=self.secrets,
                 access_logs=self.storage.access_log_bucket,
             )
+
+    def _monitoring(self, config: PipelineConfig) -> None:
+        """Alarms and the dashboard, over everything above."""
         self.monitoring = PipelineMonitoring(
             self,
             "Monitoring",
@@ -128,8 +146,6 @@ class MemoriesIngestStack(Stack):
             self.status_events.notify(self.monitoring.topic)
         if self.results is not None:
             self.results.alarm(self.monitoring.topic, config.metrics_namespace)
-        self._outputs()
-        self._acknowledge_findings()
 
     @property
     def all_functions(self) -> dict[str, lambda_.Function]:
@@ -175,6 +191,13 @@ class MemoriesIngestStack(Stack):
 
     def _acknowledge_findings(self) -> None:
         """The AwsSolutions findings this design accepts. Each reason names the resource it is about."""
+        self._acknowledge_functions()
+        self._acknowledge_object_grants()
+        self._acknowledge_secrets()
+        self._acknowledge_api()
+        self._acknowledge_cdk_internals()
+
+    def _acknowledge_functions(self) -> None:
         for name, function in self.all_functions.items():
             role = function.role
             assert role is not None  # PipelineFunctions gives every function an explicit role
@@ -198,6 +221,8 @@ class MemoriesIngestStack(Stack):
                 "StatusEvents/Failures is itself the dead-letter destination of the events function's "
                 "stream event source (on-failure records); a queue behind it would only hold the same.",
             )
+
+    def _acknowledge_object_grants(self) -> None:
         ingest_role = self.functions.ingest.role
         assert ingest_role is not None
         for arn in self.storage.notified_object_arns:
@@ -220,6 +245,7 @@ class MemoriesIngestStack(Stack):
                 "must be a wildcard.",
             )
 
+    def _acknowledge_secrets(self) -> None:
         secrets = self.secrets
         if secrets.created_api_key is not None:
             acknowledge(
@@ -236,6 +262,7 @@ class MemoriesIngestStack(Stack):
             "so pending URLs survive one rotation; a rotation Lambda would add nothing the provider can use.",
         )
 
+    def _acknowledge_api(self) -> None:
         api = self.callback_api
         stage = api.api.deployment_stage
         acknowledge(
@@ -269,6 +296,7 @@ class MemoriesIngestStack(Stack):
                 "AWS credentials (the ones that drop files), not end users of a Cognito user pool.",
             )
 
+    def _acknowledge_cdk_internals(self) -> None:
         for child in self.node.children:
             # CDK's singleton that applies the S3 notification configuration at deploy time.
             if child.node.id.startswith("BucketNotificationsHandler"):

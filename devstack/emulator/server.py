@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
 from devstack.emulator.errors import InvalidFaultRuleError, UnknownVideoError
@@ -14,6 +13,7 @@ from devstack.emulator.faults import parse_rule
 from devstack.emulator.provider import Provider, ProviderSettings, Reply
 from devstack.emulator.state import EmulatorState, JsonObject, max_in_window
 from devstack.http import LocalHttpServer, Request, Response
+from devstack.running import Running
 
 logger = logging.getLogger("devstack.emulator")
 
@@ -25,7 +25,7 @@ CONTROL_PREFIX = "/_emulator/"
 _PENDING_ANSWERS: dict[str, object] = {"null": None, "empty": []}
 
 
-class MemoriesEmulator:
+class MemoriesEmulator(Running):
     """A local memories.ai that enforces the documented contract and misbehaves on request.
 
     api_key: the only Authorization value accepted. port 0 picks a free port.
@@ -73,17 +73,6 @@ class MemoriesEmulator:
             return
         self._stopping.set()
         self._http.stop()
-
-    def __enter__(self) -> MemoriesEmulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -99,6 +99,18 @@ def _conditional_failed(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == _CONDITIONAL_FAILED)
 
 
+def _folder_condition(in_folders: Sequence[str | None], values: dict[str, Any]) -> str:
+    """The record is in one of the folders the provider confirmed the status in (``#f``, values
+    added to ``values``); a record without one is in the default folder (None)."""
+    named = [folder for folder in in_folders if folder is not None]
+    for number, folder in enumerate(named):
+        values[f":f{number}"] = {"S": folder}
+    tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
+    if None in in_folders:
+        tests.append("attribute_not_exists(#f)")
+    return " OR ".join(tests) or "attribute_not_exists(#f)"
+
+
 class DynamoStatusStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -170,15 +182,8 @@ class DynamoStatusStore:
             ":v": {"S": change.video_no},
             ":limit": {"N": str(HISTORY_LIMIT)},
         }
-        # The folder the provider confirmed it in (a record without one is in the default folder).
-        named = [folder for folder in change.in_folders if folder is not None]
-        for number, folder in enumerate(named):
-            values[f":f{number}"] = {"S": folder}
         names["#f"] = "unique_id"
-        folder_tests = [f"#f IN ({', '.join(f':f{n}' for n in range(len(named)))})"] if named else []
-        if None in change.in_folders:
-            folder_tests.append("attribute_not_exists(#f)")
-        in_folder = " OR ".join(folder_tests) or "attribute_not_exists(#f)"
+        in_folder = _folder_condition(change.in_folders, values)
         sets = "#s = :to, #u = :at, #h = list_append(#h, :step), #t = #t + :one, #c = #c + :one"
         sets += ", #r = #r + :one, #v = :v"
         removes = ["#hint", "#lease", "#line", "#pos"]
@@ -341,6 +346,9 @@ class DynamoUploadGate:
         self._client = client
         self._table = table_name
         self.interval = slot_interval(uploads_per_minute)
+        # The next free slot as this instance last saw it: it only moves later, so while it is
+        # ahead a reservation reads the gate first; otherwise it tries the slot at once.
+        self._seen_next_free: float | None = None
 
     def state(self) -> GateState:
         response = self._client.get_item(
@@ -351,15 +359,20 @@ class DynamoUploadGate:
         def number(name: str) -> float | None:
             return float(item[name]["N"]) if name in item else None
 
+        self._seen_next_free = number(_SLOT_ATTRIBUTE)
         return GateState(
-            next_free=number(_SLOT_ATTRIBUTE),
+            next_free=self._seen_next_free,
             interval=number(_INTERVAL_ATTRIBUTE),
             held_until=number(_HELD_UNTIL_ATTRIBUTE),
             held_reason=item[_HELD_REASON_ATTRIBUTE]["S"] if _HELD_REASON_ATTRIBUTE in item else None,
         )
 
-    def _move(self, expected: float | None, value: float, extra: Mapping[str, Any]) -> bool:
-        """Set the next free slot to ``value`` if it is still ``expected`` (None: no item yet)."""
+    def _move(
+        self, expected: float | None, value: float, extra: Mapping[str, Any], *, free_by: float | None = None
+    ) -> tuple[bool, float | None]:
+        """Set the next free slot to ``value`` if it is still ``expected`` (None: no item yet), or,
+        with ``free_by``, if it is not after that time. Refused: DynamoDB hands back the stored next
+        free slot, so the caller tries again without reading."""
         sets = {
             _SLOT_ATTRIBUTE: {"N": repr(value)},
             _INTERVAL_ATTRIBUTE: {"N": repr(self.interval)},
@@ -368,7 +381,10 @@ class DynamoUploadGate:
         }
         names = {f"#a{i}": name for i, name in enumerate(sets)}
         values = {f":v{i}": value for i, value in enumerate(sets.values())}
-        if expected is None:
+        if free_by is not None:
+            condition = "attribute_not_exists(#a0) OR #a0 <= :free_by"
+            values[":free_by"] = {"N": repr(free_by)}
+        elif expected is None:
             condition = "attribute_not_exists(#pk)"
             names["#pk"] = table.PARTITION_KEY
         else:
@@ -382,20 +398,33 @@ class DynamoUploadGate:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if _conditional_failed(exc):
-                return False
+                item: Any = exc.response.get("Item") or {}
+                stored = float(item[_SLOT_ATTRIBUTE]["N"]) if _SLOT_ATTRIBUTE in item else None
+                self._seen_next_free = stored
+                return False, stored
             raise
-        return True
+        self._seen_next_free = value
+        return True, value
 
     def reserve(self, now: float, latest: float) -> float | None:
-        for _ in range(_GATE_TRIES):
+        current: float | None
+        if now <= latest and (self._seen_next_free is None or self._seen_next_free <= now):
+            # Free now, as far as this instance saw: one conditional write takes the slot, no read.
+            taken, current = self._move(None, now + self.interval, {}, free_by=now)
+            if taken:
+                return now
+        else:
             current = self.state().next_free
+        for _ in range(_GATE_TRIES):
             slot = slot_for(current, now, latest)
             if slot is None:
                 return None
-            if self._move(current, slot + self.interval, {}):
+            taken, current = self._move(current, slot + self.interval, {})
+            if taken:
                 return slot
         raise StaleRecord("could not reserve an upload slot: too much contention")
 
@@ -405,5 +434,5 @@ class DynamoUploadGate:
             current = self.state().next_free
             if current is not None and current >= until:
                 return
-            if self._move(current, until, held):
+            if self._move(current, until, held)[0]:
                 return

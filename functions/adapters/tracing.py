@@ -13,7 +13,7 @@ import contextlib
 import numbers
 import traceback
 from collections.abc import AsyncGenerator, Generator, Sequence
-from typing import Any
+from typing import Any, Final
 
 from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
@@ -65,8 +65,14 @@ class NoTracing(BaseProvider):
         return None
 
 
+# What the functions call out with: AWS (botocore) and memories.ai (requests). Powertools' default
+# patches every library the X-Ray SDK supports that is installed (sqlite3, httplib, ...), importing
+# each at cold start; httplib would also trace botocore's and requests' own connections twice.
+PATCHED_MODULES: Final = ("botocore", "requests")
+
+
 def tracer() -> Tracer:
     """The handler's Tracer: X-Ray where Powertools traces (Lambda), ``NoTracing`` elsewhere."""
     if Tracer._is_tracer_disabled():
         return Tracer(provider=NoTracing(), disabled=True)
-    return Tracer()
+    return Tracer(patch_modules=PATCHED_MODULES)

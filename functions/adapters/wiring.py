@@ -7,8 +7,9 @@ every builder takes a boto3 session so tests and the local stack can point it an
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -17,6 +18,7 @@ from botocore.config import Config
 from functions.adapters.aws import SigningKeyRing, secret_reader
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.adapters.memories import ApiKey, MemoriesClient
+from functions.core.settings import ProviderClientSettings
 from functions.core.signing import checked_signing_key
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 S = TypeVar("S")
 A = TypeVar("A")
 
+T = TypeVar("T")
 PREVIOUS_STAGE = "AWSPREVIOUS"
 # Retries with jitter for AWS calls; the provider call has no automatic retries (see memories.py).
 AWS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
@@ -80,6 +83,32 @@ def secrets_client(session: boto3.Session) -> SecretsManagerClient:
     return session.client("secretsmanager", config=AWS_CONFIG)
 
 
+def deferred(create: Callable[[], T]) -> T:
+    """``create()``'s result, made on its first use: a client only some invocations need (the
+    reconciler's Secrets Manager client, for a pass that finds something to ask the provider about)
+    costs its 10-40 ms of model loading only in the cold starts that use it.
+
+    Not for ingest's submission clients: made on first use, they would be made between a reserved
+    upload slot and the call, which then leaves late and the next one closer than the limit."""
+    return cast(T, _Deferred(create))
+
+
+class _Deferred:
+    def __init__(self, create: Callable[[], object]) -> None:
+        self._create = create
+        self._made: object | None = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        made = self._made
+        if made is None:
+            with self._lock:  # the local stack runs handlers on several threads
+                if self._made is None:
+                    self._made = self._create()
+                made = self._made
+        return getattr(made, name)
+
+
 def secrets(session: boto3.Session, client: SecretsManagerClient | None = None) -> SecretsProvider:
     """A provider with its own cache (Powertools' cache key ignores the version stage, so the
     AWSCURRENT and AWSPREVIOUS readers need one each); ``client`` shares one client between them."""
@@ -108,21 +137,6 @@ def signing_keys(
         secret_reader(secrets(session, client), secret_id, max_age, stage=PREVIOUS_STAGE),
         max_age=max_age,
     )
-
-
-class ProviderClientSettings(Protocol):
-    """The settings every function that talks to memories.ai reads (ingest, callback, reconcile)."""
-
-    @property
-    def api_base_url(self) -> str: ...
-    @property
-    def api_key_secret_id(self) -> str: ...
-    @property
-    def secret_cache_seconds(self) -> int: ...
-    @property
-    def connect_timeout_seconds(self) -> float: ...
-    @property
-    def read_timeout_seconds(self) -> float: ...
 
 
 def memories_client(provider: SecretsProvider, settings: ProviderClientSettings) -> MemoriesClient:

@@ -17,7 +17,7 @@ its place and holds the gate, so the whole line waits, not each video on its own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final
@@ -232,14 +232,16 @@ class Ingestor:
         while True:
             now = self._clock.now()
             latest = min(now + max_wait_seconds, deadline - self._config.lease_seconds)
-            if latest < now or not self._due(now):
+            due: list[str] | None = self._due(now) if latest >= now else []
+            if not due:
                 return outcomes
             slot = self._gate.reserve(now, latest)
             if slot is None:
                 return outcomes  # the next slot is someone else's, or the line is paused
             if slot > now:
                 self._clock.sleep(slot - now)
-            turn = self._take_turn(self._clock.now())
+                due = None  # the line may have moved while it waited: read it again
+            turn = self._take_turn(self._clock.now(), due)
             if turn is None:
                 return outcomes  # another drainer took the last due video meanwhile
             outcomes.append(self._submit_turn(turn))
@@ -269,9 +271,10 @@ class Ingestor:
             if entry.not_before is None or entry.not_before <= now
         ]
 
-    def _take_turn(self, now: float) -> VideoRecord | None:
-        """Claim the first due video in line (a conditional write); None when there is none left."""
-        for video_id in self._due(now):
+    def _take_turn(self, now: float, due: Sequence[str] | None = None) -> VideoRecord | None:
+        """Claim the first due video in line (a conditional write); None when there is none left.
+        ``due``: the line as just read, when nothing waited since (one Query less per submission)."""
+        for video_id in self._due(now) if due is None else due:
             current = self._store.get(video_id)  # the index may lag: decide on the record itself
             if current is None or current.status != QUEUED:
                 continue
@@ -292,7 +295,8 @@ class Ingestor:
                 )
             except StaleRecord:
                 continue  # another drainer took it
-        return None
+        # Every one read was taken meanwhile: the line as it is now may hold another.
+        return None if due is None else self._take_turn(now)
 
     def _submit_turn(self, record: VideoRecord) -> Outcome:
         try:

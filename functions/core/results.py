@@ -31,7 +31,7 @@ from functions.core.errors import (
 from functions.core.events import ResultsWrittenDetail
 from functions.core.metrics import Metric
 from functions.core.ports import Clock, Metrics, Provider, StatusStore
-from functions.core.status import PARSE, PROVIDER_FAILURES
+from functions.core.status import PARSE, PROVIDER_FAILURES, VideoRecord
 
 __all__ = [
     "CALL_INTERVAL_SECONDS",
@@ -232,6 +232,15 @@ class ResultsWriter:
         if len(key.encode("utf-8")) > MAX_KEY_BYTES:
             return self._failed(Failed(f"results key would exceed S3's {MAX_KEY_BYTES} bytes", job.video_id))
         waited = max(0.0, self._clock.now() - queued_at)
+        answers = self._fetch(job, folder, receive_count, waited)
+        if not isinstance(answers, dict):
+            return answers
+        return self._write(record, job.video_no, folder, key, answers)
+
+    def _fetch(
+        self, job: _Job, folder: str, receive_count: int, waited: float
+    ) -> dict[str, object] | Outcome:
+        """The caption and the transcription, paced; or what to do when they are not there yet."""
         try:
             answers: dict[str, object] = {}
             for name, call in (
@@ -243,14 +252,20 @@ class ResultsWriter:
                 if data is None or (_empty(data) and waited < EMPTY_IS_FINAL_AFTER_SECONDS):
                     return self._not_ready(job, folder, f"{name} not ready", receive_count, waited)
                 answers[name] = data
+            return answers
         except ProviderRejected as exc:
             return self._failed(Failed(f"memories.ai refused the query: {exc}", job.video_id))
         except ProviderError as exc:
             if isinstance(exc, ProviderAuthFailure):
                 self._provider.forget_credentials()
             if isinstance(exc, ProviderAuthFailure | ProviderBalanceExhausted):
-                self._metrics.count(type(exc).__name__)
-            return self._retry(job, str(exc), receive_count, waited, metric="ResultsDeferred")
+                self._metrics.count(Metric(type(exc).__name__))
+            return self._retry(job, str(exc), receive_count, waited, metric=Metric.RESULTS_DEFERRED)
+
+    def _write(
+        self, record: VideoRecord, video_no: str, folder: str, key: str, answers: dict[str, object]
+    ) -> Outcome:
+        """The document beside the video, then its event."""
         fetched_at = iso(self._clock.now())
         document = {
             "version": DOCUMENT_VERSION,
@@ -258,7 +273,7 @@ class ResultsWriter:
             "bucket": record.bucket,
             "key": record.key,
             "version_id": record.version_id,
-            "video_no": job.video_no,
+            "video_no": video_no,
             "unique_id": folder,
             "fetched_at": fetched_at,
             **answers,
@@ -272,7 +287,7 @@ class ResultsWriter:
                 bucket=record.bucket,
                 key=record.key,
                 version_id=record.version_id,
-                video_no=job.video_no,
+                video_no=video_no,
                 unique_id=folder,
                 results_bucket=self._config.results_bucket,
                 results_key=key,
@@ -289,7 +304,7 @@ class ResultsWriter:
             status = self._provider.video_status(job.video_no, folder)
         except ProviderError as exc:
             return self._retry(
-                job, f"{reason}; get_metadata: {exc}", receive_count, waited, "ResultsDeferred"
+                job, f"{reason}; get_metadata: {exc}", receive_count, waited, Metric.RESULTS_DEFERRED
             )
         if status is None:
             return self._failed(
@@ -297,9 +312,9 @@ class ResultsWriter:
             )
         if status.upper() in PROVIDER_FAILURES:
             return self._failed(Failed(f"memories.ai reports {job.video_no} {status}", job.video_id))
-        return self._retry(job, reason, receive_count, waited, "ResultsNotReady")
+        return self._retry(job, reason, receive_count, waited, Metric.RESULTS_NOT_READY)
 
-    def _retry(self, job: _Job, reason: str, receive_count: int, waited: float, metric: str) -> Outcome:
+    def _retry(self, job: _Job, reason: str, receive_count: int, waited: float, metric: Metric) -> Outcome:
         delay = min(self._config.delay(receive_count), MAX_VISIBILITY_SECONDS)
         if waited + delay > self._config.max_wait_seconds:
             return self._failed(

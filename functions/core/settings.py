@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from functions.core import env, results
@@ -203,21 +203,91 @@ def _metrics_namespace(environ: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class IngestSettings:
-    table_name: str
-    source_bucket: str
+class ProviderClientSettings:
+    """What every function that calls memories.ai reads (ingest, callback, reconcile, results),
+    described once: the functions' settings extend it."""
+
     api_base_url: str
     api_key_secret_id: str
     unique_id: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    secret_cache_seconds: int
+
+    @staticmethod
+    def read(
+        environ: Mapping[str, str], read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS
+    ) -> dict[str, Any]:
+        """The provider client's values from ``environ``, as keyword arguments of a subclass."""
+        return {
+            "api_base_url": _api_base_url(environ),
+            "api_key_secret_id": _required(environ, env.MEMORIES_API_KEY_SECRET_ID),
+            "unique_id": _unique_id(environ),
+            "connect_timeout_seconds": _connect_timeout(environ),
+            "read_timeout_seconds": _read_timeout(environ, read_timeout),
+            "secret_cache_seconds": _secret_cache(environ),
+        }
+
+
+def _upload_defaults(environ: Mapping[str, str]) -> OptionalFields:
+    """The upload_url fields sent when an object does not give them, validated as the provider's."""
+    defaults = OptionalFields.from_strings(
+        datetime_taken=environ.get(env.DEFAULT_DATETIME_TAKEN),
+        camera_model=environ.get(env.DEFAULT_CAMERA_MODEL),
+        latitude=environ.get(env.DEFAULT_LATITUDE),
+        longitude=environ.get(env.DEFAULT_LONGITUDE),
+        tags=environ.get(env.DEFAULT_TAGS),
+        retain_original_video=environ.get(env.DEFAULT_RETAIN_ORIGINAL_VIDEO),
+        video_transcription_prompt=environ.get(env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT),
+    )
+    problems = validate_optional_fields(defaults)
+    if problems:
+        field, reason = problems[0]
+        raise SettingsError(f"DEFAULT_{field.upper()}", reason)
+    return defaults
+
+
+def _submission_values(environ: Mapping[str, str]) -> dict[str, Any]:
+    """What decides what is submitted and how fast: limits, rate, retries."""
+    return {
+        "presigned_url_ttl_seconds": _parse(
+            environ,
+            env.PRESIGNED_URL_TTL_SECONDS,
+            str(DEFAULT_PRESIGNED_URL_TTL_SECONDS),
+            _bounded_int(60, SIGV4_MAX_PRESIGN_SECONDS),
+        ),
+        "video_suffixes": video_suffixes(environ),
+        "max_object_bytes": _parse(
+            environ, env.MAX_OBJECT_BYTES, str(DEFAULT_MAX_OBJECT_BYTES), _bounded_int(1, 5 * 1024**4)
+        ),
+        "uploads_per_minute": _parse(
+            environ, env.UPLOADS_PER_MINUTE, str(DEFAULT_UPLOADS_PER_MINUTE), _positive_float
+        ),
+        "retry_base_delay_seconds": _parse(
+            environ,
+            env.RETRY_BASE_DELAY_SECONDS,
+            str(DEFAULT_RETRY_BASE_DELAY_SECONDS),
+            _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
+        ),
+        "retry_max_delay_seconds": _parse(
+            environ,
+            env.RETRY_MAX_DELAY_SECONDS,
+            str(MAX_RETRY_DELAY_SECONDS),
+            _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
+        ),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings(ProviderClientSettings):
+    table_name: str
+    source_bucket: str
     callback_base_url: str
     signing_secret_id: str
     presigned_url_ttl_seconds: int
     video_suffixes: tuple[str, ...]
     max_object_bytes: int
     uploads_per_minute: float
-    connect_timeout_seconds: float
-    read_timeout_seconds: float
-    secret_cache_seconds: int
     retry_base_delay_seconds: int
     retry_max_delay_seconds: int
     defaults: OptionalFields
@@ -234,56 +304,14 @@ class IngestSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> IngestSettings:
-        defaults = OptionalFields.from_strings(
-            datetime_taken=environ.get(env.DEFAULT_DATETIME_TAKEN),
-            camera_model=environ.get(env.DEFAULT_CAMERA_MODEL),
-            latitude=environ.get(env.DEFAULT_LATITUDE),
-            longitude=environ.get(env.DEFAULT_LONGITUDE),
-            tags=environ.get(env.DEFAULT_TAGS),
-            retain_original_video=environ.get(env.DEFAULT_RETAIN_ORIGINAL_VIDEO),
-            video_transcription_prompt=environ.get(env.DEFAULT_VIDEO_TRANSCRIPTION_PROMPT),
-        )
-        problems = validate_optional_fields(defaults)
-        if problems:
-            field, reason = problems[0]
-            raise SettingsError(f"DEFAULT_{field.upper()}", reason)
         settings = cls(
+            **ProviderClientSettings.read(environ),
+            **_submission_values(environ),
             table_name=_required(environ, env.STATUS_TABLE_NAME),
             source_bucket=_required(environ, env.SOURCE_BUCKET_NAME),
-            api_base_url=_api_base_url(environ),
-            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_unique_id(environ),
             callback_base_url=_parse(environ, env.CALLBACK_BASE_URL, None, _http_url),
             signing_secret_id=_required(environ, env.CALLBACK_SIGNING_SECRET_ID),
-            presigned_url_ttl_seconds=_parse(
-                environ,
-                env.PRESIGNED_URL_TTL_SECONDS,
-                str(DEFAULT_PRESIGNED_URL_TTL_SECONDS),
-                _bounded_int(60, SIGV4_MAX_PRESIGN_SECONDS),
-            ),
-            video_suffixes=video_suffixes(environ),
-            max_object_bytes=_parse(
-                environ, env.MAX_OBJECT_BYTES, str(DEFAULT_MAX_OBJECT_BYTES), _bounded_int(1, 5 * 1024**4)
-            ),
-            uploads_per_minute=_parse(
-                environ, env.UPLOADS_PER_MINUTE, str(DEFAULT_UPLOADS_PER_MINUTE), _positive_float
-            ),
-            connect_timeout_seconds=_connect_timeout(environ),
-            read_timeout_seconds=_read_timeout(environ),
-            secret_cache_seconds=_secret_cache(environ),
-            retry_base_delay_seconds=_parse(
-                environ,
-                env.RETRY_BASE_DELAY_SECONDS,
-                str(DEFAULT_RETRY_BASE_DELAY_SECONDS),
-                _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
-            ),
-            retry_max_delay_seconds=_parse(
-                environ,
-                env.RETRY_MAX_DELAY_SECONDS,
-                str(MAX_RETRY_DELAY_SECONDS),
-                _bounded_int(1, MAX_RETRY_DELAY_SECONDS),
-            ),
-            defaults=defaults,
+            defaults=_upload_defaults(environ),
             metrics_namespace=_metrics_namespace(environ),
             delete_at_provider=_parse(environ, env.DELETE_AT_PROVIDER, "false", _boolean),
             read_sidecars=_parse(environ, env.READ_SIDECARS, "false", _boolean),
@@ -312,16 +340,10 @@ class IngestSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class CallbackSettings:
+class CallbackSettings(ProviderClientSettings):
     table_name: str
     signing_secret_id: str
     token_ttl_seconds: int
-    api_base_url: str
-    api_key_secret_id: str
-    unique_id: str
-    connect_timeout_seconds: float
-    read_timeout_seconds: float
-    secret_cache_seconds: int
     metrics_namespace: str
 
     @classmethod
@@ -335,12 +357,7 @@ class CallbackSettings:
                 str(DEFAULT_CALLBACK_TOKEN_TTL_SECONDS),
                 _bounded_int(*CALLBACK_TOKEN_TTL_RANGE),
             ),
-            api_base_url=_api_base_url(environ),
-            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_unique_id(environ),
-            connect_timeout_seconds=_connect_timeout(environ),
-            read_timeout_seconds=_read_timeout(environ, DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS),
-            secret_cache_seconds=_secret_cache(environ),
+            **ProviderClientSettings.read(environ, DEFAULT_CALLBACK_READ_TIMEOUT_SECONDS),
             metrics_namespace=_metrics_namespace(environ),
         )
         if (
@@ -356,25 +373,16 @@ class CallbackSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ReconcileSettings:
+class ReconcileSettings(ProviderClientSettings):
     table_name: str
-    api_base_url: str
-    api_key_secret_id: str
-    unique_id: str
     reconcile_after_seconds: int
     stuck_after_seconds: int
-    connect_timeout_seconds: float
-    read_timeout_seconds: float
-    secret_cache_seconds: int
     metrics_namespace: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ReconcileSettings:
         return cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
-            api_base_url=_api_base_url(environ),
-            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_unique_id(environ),
             reconcile_after_seconds=_parse(
                 environ,
                 env.RECONCILE_AFTER_SECONDS,
@@ -387,9 +395,7 @@ class ReconcileSettings:
                 str(DEFAULT_STUCK_AFTER_SECONDS),
                 _bounded_int(0, 30 * 86400),
             ),
-            connect_timeout_seconds=_connect_timeout(environ),
-            read_timeout_seconds=_read_timeout(environ),
-            secret_cache_seconds=_secret_cache(environ),
+            **ProviderClientSettings.read(environ),
             metrics_namespace=_metrics_namespace(environ),
         )
 
@@ -442,14 +448,8 @@ class StatusApiSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ResultsSettings:
+class ResultsSettings(ProviderClientSettings):
     table_name: str
-    api_base_url: str
-    api_key_secret_id: str
-    unique_id: str
-    connect_timeout_seconds: float
-    read_timeout_seconds: float
-    secret_cache_seconds: int
     metrics_namespace: str
     results_bucket: str
     results_prefix: str
@@ -467,12 +467,7 @@ class ResultsSettings:
 
         settings = cls(
             table_name=_required(environ, env.STATUS_TABLE_NAME),
-            api_base_url=_api_base_url(environ),
-            api_key_secret_id=_required(environ, env.MEMORIES_API_KEY_SECRET_ID),
-            unique_id=_unique_id(environ),
-            connect_timeout_seconds=_connect_timeout(environ),
-            read_timeout_seconds=_read_timeout(environ),
-            secret_cache_seconds=_secret_cache(environ),
+            **ProviderClientSettings.read(environ),
             metrics_namespace=_metrics_namespace(environ),
             results_bucket=_required(environ, env.RESULTS_BUCKET_NAME),
             # Empty is a valid prefix: the document then sits right beside the key's path.

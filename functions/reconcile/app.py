@@ -27,7 +27,8 @@ def build(settings: ReconcileSettings, session: boto3.Session | None = None) -> 
             stuck_after_seconds=settings.stuck_after_seconds,
         ),
         store=wiring.status_store(session, settings.table_name),
-        provider=wiring.memories_client(wiring.secrets(session), settings),
+        # Secrets Manager only for a pass that has something to ask memories.ai about.
+        provider=wiring.memories_client(wiring.deferred(lambda: wiring.secrets(session)), settings),
         clock=SystemClock(),
         metrics=PowertoolsMetrics(metrics),
     )

@@ -75,6 +75,11 @@ class StatusEvents(Construct):
             retention_period=_RETENTION,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self._read_stream(table)
+        self.alarms = self._alarms()
+
+    def _read_stream(self, table: StatusTable) -> None:
+        """The table's stream, minus removals and the gate item, with retries and a failure queue."""
         self.function.add_event_source(
             event_sources.DynamoEventSource(
                 table.table,
@@ -98,7 +103,10 @@ class StatusEvents(Construct):
                 ],
             )
         )
-        self.alarms = [
+
+    def _alarms(self) -> list[cloudwatch.Alarm]:
+        """Changes that were never published, and publishing that lags behind."""
+        return [
             cloudwatch.Alarm(
                 self,
                 "FailuresNotEmpty",

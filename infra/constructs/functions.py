@@ -85,7 +85,7 @@ class PipelineFunctions(Construct):
         self._log_level = log_level
         # Functions other constructs add (``add``): alarmed and acknowledged like these.
         self._added: dict[str, lambda_.Function] = {}
-        self.refs = refs = RuntimeRefs(
+        self.refs = RuntimeRefs(
             table_name=table.table.table_name,
             source_bucket_name=storage.bucket.bucket_name,
             callback_base_url=callback_base_url,
@@ -94,130 +94,10 @@ class PipelineFunctions(Construct):
             hls_staging_bucket_name=hls_staging.bucket.bucket_name,
         )
 
-        self.ingest = pipeline_function(
-            self,
-            "Ingest",
-            code=code,
-            log_level=log_level,
-            handler=INGEST_HANDLER,
-            description="Submits each new video in the source bucket to memories.ai.",
-            timeout_seconds=INGEST_TIMEOUT_SECONDS,
-            environment=config.ingest_environment(refs),
-        )
-        self.ingest.add_event_source(
-            event_sources.SqsEventSource(
-                storage.queue,
-                batch_size=config.ingest_batch_size,
-                # The provider's rate limit is per account: a small, fixed number of instances keeps
-                # the shared upload slot uncontended and stops Lambda from scaling into throttling.
-                max_concurrency=config.ingest_max_concurrency,
-                report_batch_item_failures=True,
-            )
-        )
-        iam.Grant.add_to_principal(
-            grantee=self.ingest,
-            # GetObjectVersion too: on a versioned bucket the presigned URL names the version.
-            actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resource_arns=storage.notified_object_arns,
-        )
-        # A delete marker hides a version: ingest lists the key's versions to find which (only keys
-        # under the notified prefixes).
-        iam.Grant.add_to_principal(
-            grantee=self.ingest,
-            actions=["s3:ListBucketVersions"],
-            resource_arns=[storage.bucket.bucket_arn],
-            conditions=(
-                {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in storage.prefixes]}}
-                if storage.prefixes
-                else None
-            ),
-        )
-        # Derived HLS playlists: written, and presigned for the provider (functions.core.hls). Their
-        # segments are found with the ListBucketVersions grant above and read with GetObject.
-        hls_staging.grant_ingest(self.ingest)
-        if config.source_bucket_kms_key_arns:
-            # SSE-KMS objects: the ranged GET and the provider's fetch of the presigned URL (signed
-            # by this role) each make S3 decrypt as this role. Only these keys, and only through S3.
-            iam.Grant.add_to_principal(
-                grantee=self.ingest,
-                actions=["kms:Decrypt"],
-                resource_arns=list(config.source_bucket_kms_key_arns),
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
-            )
-        # Ingest reads and writes records, moves the shared upload gate item (UpdateItem), and reads
-        # the line; it sends no messages (a waiting video waits in its record, not in the queue).
-        _grant_table(
-            table,
-            self.ingest,
-            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
-            query_indexes=(schema.LINE_INDEX,),
-        )
-        secrets.grant_read_api_key(self.ingest)
-        secrets.grant_read_signing_key(self.ingest)
-
-        self.callback = pipeline_function(
-            self,
-            "Callback",
-            code=code,
-            log_level=log_level,
-            handler=CALLBACK_HANDLER,
-            description="Records memories.ai status callbacks for videos with a valid token.",
-            timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
-            environment=config.callback_environment(refs),
-        )
-        # A confirmed status is one conditional UpdateItem (StatusStore.advance); a record without a
-        # videoNo yet may only take one no other record holds (the videoNo index).
-        _grant_table(
-            table,
-            self.callback,
-            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
-            query_indexes=(schema.VIDEO_NO_INDEX,),
-        )
-        secrets.grant_read_signing_key(self.callback)
-        # The callback confirms each status with the provider's get_metadata before applying it.
-        secrets.grant_read_api_key(self.callback)
-
-        self.reconcile = pipeline_function(
-            self,
-            "Reconcile",
-            code=code,
-            log_level=log_level,
-            handler=RECONCILE_HANDLER,
-            description="Asks memories.ai about videos whose callback has not arrived.",
-            timeout_seconds=RECONCILE_TIMEOUT_SECONDS,
-            environment=config.reconcile_environment(refs),
-            # A failed run is not retried: the next scheduled run does the same work.
-            retry_attempts=0,
-        )
-        # The reconciler only writes records it found through the status index (no GetItem); it
-        # counts the line, and asks the videoNo index who holds a video the provider lists. It
-        # resubmits by putting a record back in line, never by calling upload_url itself.
-        _grant_table(
-            table,
-            self.reconcile,
-            record_actions=("dynamodb:PutItem",),
-            query_indexes=(schema.STATUS_INDEX, schema.LINE_INDEX, schema.VIDEO_NO_INDEX),
-        )
-        secrets.grant_read_api_key(self.reconcile)
-
-        self.status_api = pipeline_function(
-            self,
-            "StatusApi",
-            code=code,
-            log_level=log_level,
-            handler=STATUS_API_HANDLER,
-            description="Answers IAM-signed status reads of videos (GET /videos).",
-            timeout_seconds=STATUS_API_TIMEOUT_SECONDS,
-            environment=config.status_api_environment(refs),
-        )
-        # Read-only: a record (GetItem), an object's versions (the by-object index) and, for a
-        # waiting video, its place in the line (a count on the line index). No secret, no write.
-        _grant_table(
-            table,
-            self.status_api,
-            record_actions=("dynamodb:GetItem",),
-            query_indexes=(schema.OBJECT_INDEX, schema.LINE_INDEX),
-        )
+        self.ingest = self._ingest(config, storage, table, secrets, hls_staging)
+        self.callback = self._callback(config, table, secrets)
+        self.reconcile = self._reconcile(config, table, secrets)
+        self.status_api = self._status_api(config, table)
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
@@ -228,6 +108,128 @@ class PipelineFunctions(Construct):
             "StatusApi": self.status_api,
             **self._added,
         }
+
+    def _ingest(
+        self,
+        config: PipelineConfig,
+        storage: IngestStorage,
+        table: StatusTable,
+        secrets: ProviderSecrets,
+        hls_staging: HlsStaging,
+    ) -> lambda_.Function:
+        """Fed by the ingest queue; reads the source bucket, writes the staging bucket, owns the line."""
+        function = pipeline_function(
+            self,
+            "Ingest",
+            code=self._code,
+            log_level=self._log_level,
+            handler=INGEST_HANDLER,
+            description="Submits each new video in the source bucket to memories.ai.",
+            timeout_seconds=INGEST_TIMEOUT_SECONDS,
+            environment=config.ingest_environment(self.refs),
+        )
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                storage.queue,
+                batch_size=config.ingest_batch_size,
+                # The provider's rate limit is per account: a small, fixed number of instances keeps
+                # the shared upload slot uncontended and stops Lambda from scaling into throttling.
+                max_concurrency=config.ingest_max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        _grant_source_bucket(function, config, storage)
+        # Derived HLS playlists: written, and presigned for the provider (functions.core.hls). Their
+        # segments are found with the ListBucketVersions grant and read with GetObject.
+        hls_staging.grant_ingest(function)
+        # Ingest reads and writes records, moves the shared upload gate item (UpdateItem), and reads
+        # the line; it sends no messages (a waiting video waits in its record, not in the queue).
+        _grant_table(
+            table,
+            function,
+            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
+            query_indexes=(schema.LINE_INDEX,),
+        )
+        secrets.grant_read_api_key(function)
+        secrets.grant_read_signing_key(function)
+        return function
+
+    def _callback(
+        self, config: PipelineConfig, table: StatusTable, secrets: ProviderSecrets
+    ) -> lambda_.Function:
+        """Behind the API: confirms a callback with the provider and moves its record forward."""
+        function = pipeline_function(
+            self,
+            "Callback",
+            code=self._code,
+            log_level=self._log_level,
+            handler=CALLBACK_HANDLER,
+            description="Records memories.ai status callbacks for videos with a valid token.",
+            timeout_seconds=CALLBACK_TIMEOUT_SECONDS,
+            environment=config.callback_environment(self.refs),
+        )
+        # A confirmed status is one conditional UpdateItem (StatusStore.advance); a record without a
+        # videoNo yet may only take one no other record holds (the videoNo index).
+        _grant_table(
+            table,
+            function,
+            record_actions=(*RECORD_ACTIONS, "dynamodb:UpdateItem"),
+            query_indexes=(schema.VIDEO_NO_INDEX,),
+        )
+        secrets.grant_read_signing_key(function)
+        # The callback confirms each status with the provider's get_metadata before applying it.
+        secrets.grant_read_api_key(function)
+        return function
+
+    def _reconcile(
+        self, config: PipelineConfig, table: StatusTable, secrets: ProviderSecrets
+    ) -> lambda_.Function:
+        """Scheduled: asks the provider about videos whose callback has not come."""
+        function = pipeline_function(
+            self,
+            "Reconcile",
+            code=self._code,
+            log_level=self._log_level,
+            handler=RECONCILE_HANDLER,
+            description="Asks memories.ai about videos whose callback has not arrived.",
+            timeout_seconds=RECONCILE_TIMEOUT_SECONDS,
+            environment=config.reconcile_environment(self.refs),
+            # A failed run is not retried: the next scheduled run does the same work.
+            retry_attempts=0,
+        )
+        # The reconciler only writes records it found through the status index (no GetItem); it
+        # counts the line, and asks the videoNo index who holds a video the provider lists. It
+        # resubmits by putting a record back in line, never by calling upload_url itself.
+        _grant_table(
+            table,
+            function,
+            record_actions=("dynamodb:PutItem",),
+            query_indexes=(schema.STATUS_INDEX, schema.LINE_INDEX, schema.VIDEO_NO_INDEX),
+        )
+        secrets.grant_read_api_key(function)
+        return function
+
+    def _status_api(self, config: PipelineConfig, table: StatusTable) -> lambda_.Function:
+        """Behind the API (IAM): reads records, nothing else."""
+        function = pipeline_function(
+            self,
+            "StatusApi",
+            code=self._code,
+            log_level=self._log_level,
+            handler=STATUS_API_HANDLER,
+            description="Answers IAM-signed status reads of videos (GET /videos).",
+            timeout_seconds=STATUS_API_TIMEOUT_SECONDS,
+            environment=config.status_api_environment(self.refs),
+        )
+        # Read-only: a record (GetItem), an object's versions (the by-object index) and, for a
+        # waiting video, its place in the line (a count on the line index). No secret, no write.
+        _grant_table(
+            table,
+            function,
+            record_actions=("dynamodb:GetItem",),
+            query_indexes=(schema.OBJECT_INDEX, schema.LINE_INDEX),
+        )
+        return function
 
     def add(
         self, name: str, *, handler: str, description: str, timeout_seconds: int, environment: dict[str, str]
@@ -245,6 +247,38 @@ class PipelineFunctions(Construct):
         )
         self._added[name] = function
         return function
+
+
+def _grant_source_bucket(function: lambda_.Function, config: PipelineConfig, storage: IngestStorage) -> None:
+    """Ingest reads the notified objects (and their versions), lists a key's versions, and decrypts
+    with exactly the bucket's KMS keys through S3."""
+    iam.Grant.add_to_principal(
+        grantee=function,
+        # GetObjectVersion too: on a versioned bucket the presigned URL names the version.
+        actions=["s3:GetObject", "s3:GetObjectVersion"],
+        resource_arns=storage.notified_object_arns,
+    )
+    # A delete marker hides a version: ingest lists the key's versions to find which (only keys
+    # under the notified prefixes).
+    iam.Grant.add_to_principal(
+        grantee=function,
+        actions=["s3:ListBucketVersions"],
+        resource_arns=[storage.bucket.bucket_arn],
+        conditions=(
+            {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in storage.prefixes]}}
+            if storage.prefixes
+            else None
+        ),
+    )
+    if config.source_bucket_kms_key_arns:
+        # SSE-KMS objects: the ranged GET and the provider's fetch of the presigned URL (signed
+        # by this role) each make S3 decrypt as this role. Only these keys, and only through S3.
+        iam.Grant.add_to_principal(
+            grantee=function,
+            actions=["kms:Decrypt"],
+            resource_arns=list(config.source_bucket_kms_key_arns),
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(function).region}.amazonaws.com"}},
+        )
 
 
 def application_log_level(config: PipelineConfig) -> lambda_.ApplicationLogLevel:

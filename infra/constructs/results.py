@@ -23,6 +23,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from functions.core import events as contract
+from functions.core.metrics import Metric
 from functions.core.results import RESULTS_MAX_CONCURRENCY, ResultsConfig, max_receives
 from functions.core.status import PARSE
 from infra.config import (
@@ -71,21 +72,7 @@ class ResultsWriting(Construct):
             max_receive_count=max_receives(ResultsConfig(results_bucket="")),
         )
         self.bus = events.EventBus.from_event_bus_name(self, "Bus", config.bus_name)
-        self.rule = events.Rule(
-            self,
-            "ParsedRule",
-            description="memories-ingest status events to PARSE, to the results queue.",
-            event_bus=self.bus,
-            event_pattern=events.EventPattern(
-                source=[contract.SOURCE],
-                detail_type=[contract.STATUS_CHANGED],
-                detail={"to_status": [PARSE]},
-            ),
-        )
-        # The queue policy admits events.amazonaws.com for this rule only; events EventBridge
-        # cannot deliver go to the dead-letter queue too.
-        self.rule.add_target(targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue))
-
+        self.rule = self._parsed_rule()
         self.function = functions.add(
             "Results",
             handler=RESULTS_HANDLER,
@@ -111,6 +98,24 @@ class ResultsWriting(Construct):
             )
         )
         self._grant(config, table, secrets)
+
+    def _parsed_rule(self) -> events.Rule:
+        """Every status event to PARSE, to the results queue."""
+        rule = events.Rule(
+            self,
+            "ParsedRule",
+            description="memories-ingest status events to PARSE, to the results queue.",
+            event_bus=self.bus,
+            event_pattern=events.EventPattern(
+                source=[contract.SOURCE],
+                detail_type=[contract.STATUS_CHANGED],
+                detail={"to_status": [PARSE]},
+            ),
+        )
+        # The queue policy admits events.amazonaws.com for this rule only; events EventBridge
+        # cannot deliver go to the dead-letter queue too.
+        rule.add_target(targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue))
+        return rule
 
     def _bucket(self, config: PipelineConfig, access_logs: s3.IBucket | None) -> s3.IBucket:
         if config.results_bucket_name is not None:
@@ -167,7 +172,7 @@ class ResultsWriting(Construct):
         """The dead-letter queue and ``ResultsFailed``, to the pipeline's alarm topic."""
         failed = cloudwatch.Metric(
             namespace=metrics_namespace,
-            metric_name="ResultsFailed",
+            metric_name=Metric.RESULTS_FAILED,
             dimensions_map={"service": SERVICE_NAME},
             period=PERIOD,
             statistic="Sum",
@@ -188,7 +193,7 @@ class ResultsWriting(Construct):
             ),
             failed.create_alarm(
                 self,
-                "ResultsFailed",
+                Metric.RESULTS_FAILED,
                 alarm_description="The results function gave up on a video (see its log for the reason).",
                 threshold=1,
                 evaluation_periods=1,

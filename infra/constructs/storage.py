@@ -65,41 +65,47 @@ class IngestStorage(Construct):
             self, function_timeout=ingest_timeout, max_receive_count=MAX_RECEIVE_COUNT
         )
 
-        self.access_log_bucket: s3.Bucket | None
-        self.bucket: s3.IBucket
-        if existing_bucket_name is not None:
-            self.access_log_bucket = None
-            self.bucket = s3.Bucket.from_bucket_name(self, "SourceBucket", existing_bucket_name)
-        else:
-            self.access_log_bucket = access_log_bucket(self, "AccessLogBucket")
-            self.bucket = s3.Bucket(
-                self,
-                "SourceBucket",
-                # SSE-S3 rather than KMS: the provider fetches objects through presigned URLs, which
-                # with SSE-KMS would also need kms:Decrypt for the signer and a KMS request per
-                # fetch, for no protection the bucket policy and block-public-access do not give.
-                encryption=s3.BucketEncryption.S3_MANAGED,
-                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-                enforce_ssl=True,
-                server_access_logs_bucket=self.access_log_bucket,
-                server_access_logs_prefix="source-bucket/",
-                # Versioned: each upload is its own version, so the provider fetches exactly the bytes
-                # the record stands for, even if the key is overwritten meanwhile.
-                versioned=True,
-                event_bridge_enabled=notification_source == "eventbridge",
-                lifecycle_rules=[
-                    s3.LifecycleRule(
-                        noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
-                        abort_incomplete_multipart_upload_after=Duration.days(7),
-                    )
-                ],
-                removal_policy=RemovalPolicy.RETAIN,
-            )
-
+        self.access_log_bucket, self.bucket = self._source_bucket(existing_bucket_name, notification_source)
         self.rule: events.Rule | None = None
         if notification_source == "eventbridge":
             self.rule = self._eventbridge_rule()
-            return
+        else:
+            self._notify_queue()
+
+    def _source_bucket(
+        self, existing_bucket_name: str | None, notification_source: str
+    ) -> tuple[s3.Bucket | None, s3.IBucket]:
+        """The bucket drops land in (the one named, or a new one) and its access-log bucket."""
+        if existing_bucket_name is not None:
+            return None, s3.Bucket.from_bucket_name(self, "SourceBucket", existing_bucket_name)
+        logs = access_log_bucket(self, "AccessLogBucket")
+        bucket = s3.Bucket(
+            self,
+            "SourceBucket",
+            # SSE-S3 rather than KMS: the provider fetches objects through presigned URLs, which
+            # with SSE-KMS would also need kms:Decrypt for the signer and a KMS request per
+            # fetch, for no protection the bucket policy and block-public-access do not give.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            server_access_logs_bucket=logs,
+            server_access_logs_prefix="source-bucket/",
+            # Versioned: each upload is its own version, so the provider fetches exactly the bytes
+            # the record stands for, even if the key is overwritten meanwhile.
+            versioned=True,
+            event_bridge_enabled=notification_source == "eventbridge",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=NONCURRENT_VERSION_EXPIRY,
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        return logs, bucket
+
+    def _notify_queue(self) -> None:
+        """S3 event notifications of the bucket to the ingest queue."""
         destination = _QueueDestination(self.queue)
         # One notification per prefix; S3 filters cannot express "any of these prefixes". Suffixes
         # are not filtered here: S3 matches them case-sensitively, ingest does not.

@@ -42,43 +42,42 @@ class StatusTable(Construct):
             stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES if stream else None,
         )
         # Full projections: the reconciler and operators read whole records from both indexes.
-        self.table.add_global_secondary_index(
-            index_name=schema.STATUS_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=schema.STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=schema.STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
-        self.table.add_global_secondary_index(
-            index_name=schema.VIDEO_NO_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=schema.VIDEO_NO_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.ALL,
-        )
+        self._index(schema.STATUS_INDEX, schema.STATUS_INDEX_PARTITION_KEY, schema.STATUS_INDEX_SORT_KEY)
+        self._index(schema.VIDEO_NO_INDEX, schema.VIDEO_NO_INDEX_PARTITION_KEY)
         # The line of videos waiting for an upload slot: sparse (QUEUED records only), oldest first;
         # entries carry only what a drainer needs to pick the next due video.
-        self.table.add_global_secondary_index(
-            index_name=schema.LINE_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=schema.LINE_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(name=schema.LINE_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
-            projection_type=dynamodb.ProjectionType.INCLUDE,
-            non_key_attributes=list(schema.LINE_INDEX_PROJECTED),
+        self._index(
+            schema.LINE_INDEX,
+            schema.LINE_INDEX_PARTITION_KEY,
+            schema.LINE_INDEX_SORT_KEY,
+            projection=dynamodb.ProjectionType.INCLUDE,
+            projected=schema.LINE_INDEX_PROJECTED,
         )
         # Every recorded version of one object, newest first (the status API). Keys only: the API
         # reads each version's record from the table, so the index holds no copy of any history.
+        self._index(
+            schema.OBJECT_INDEX,
+            schema.OBJECT_INDEX_PARTITION_KEY,
+            schema.OBJECT_INDEX_SORT_KEY,
+            projection=dynamodb.ProjectionType.KEYS_ONLY,
+        )
+
+    def _index(
+        self,
+        name: str,
+        partition_key: str,
+        sort_key: str | None = None,
+        *,
+        projection: dynamodb.ProjectionType = dynamodb.ProjectionType.ALL,
+        projected: tuple[str, ...] = (),
+    ) -> None:
+        """A global secondary index on string keys."""
         self.table.add_global_secondary_index(
-            index_name=schema.OBJECT_INDEX,
-            partition_key=dynamodb.Attribute(
-                name=schema.OBJECT_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            index_name=name,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=(
+                dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None
             ),
-            sort_key=dynamodb.Attribute(
-                name=schema.OBJECT_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+            projection_type=projection,
+            non_key_attributes=list(projected) if projected else None,
         )

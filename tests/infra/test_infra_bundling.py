@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import BundlingOptions, DockerImage
 
 from infra.app import PROJECT_ROOT
-from infra.bundling import LocalPythonBundling, locked_requirements
+from infra.bundling import LAMBDA_TARGET, LocalPythonBundling, locked_requirements, target_python
 
 pytestmark = pytest.mark.infra
 
@@ -46,7 +46,23 @@ def test_asset_holds_the_functions_package_and_its_dependencies(bundle: Path) ->
     assert (bundle / "aws_lambda_powertools").is_dir()
     assert (bundle / "aws_xray_sdk").is_dir()  # the [tracer] extra
     assert (bundle / "requests").is_dir()
-    assert not list(bundle.rglob("__pycache__"))
+
+
+def test_every_module_ships_its_python_3_13_bytecode(bundle: Path) -> None:
+    """/var/task is read-only: a module without bytecode is compiled at every cold start."""
+    if target_python(LAMBDA_TARGET.python_version) is None:
+        pytest.skip("no Python 3.13 here: the asset ships sources only (synth warns)")
+    missing = [
+        path
+        for path in bundle.rglob("*.py")
+        if not (path.parent / "__pycache__" / f"{path.stem}.cpython-313.pyc").is_file()
+    ]
+    assert not missing, missing[:5]
+    # Only the target's bytecode, and none left from this machine's interpreter.
+    assert not [p for p in bundle.rglob("*.pyc") if ".cpython-313." not in p.name]
+    # Unchecked hash (PEP 552 flags 0b01): never compared with the zip's file times.
+    pyc = bundle / "functions" / "core" / "__pycache__" / "settings.cpython-313.pyc"
+    assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 1
 
 
 def test_binary_wheels_are_for_lambda_arm64_python_3_13(bundle: Path) -> None:

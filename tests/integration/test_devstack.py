@@ -58,6 +58,8 @@ AWS_VARIABLES = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_DEFAULT_REGION",
@@ -81,6 +83,7 @@ def aws(
 ) -> boto3.Session:
     """A session whose clients reach the local services through boto3's own endpoint variables."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", dynamodb_local.endpoint_url)
     for service in ("S3", "SQS", "SECRETS_MANAGER", "EVENTBRIDGE"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint_url)
     return boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")

@@ -1,0 +1,86 @@
+"""Clients only some invocations need are made on their first use, not at cold start."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.adapters import wiring
+from functions.core.settings import IngestSettings, ReconcileSettings
+from tests.unit.test_settings import INGEST_ENV, RECONCILE_ENV
+
+
+class Made:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> Any:
+        self.count += 1
+        return {"made": self.count}
+
+
+def test_a_deferred_object_is_made_on_its_first_use_once() -> None:
+    made = Made()
+    value = wiring.deferred(made)
+    assert made.count == 0
+    assert value.get("made") == 1
+    assert value.get("made") == 1
+    assert made.count == 1
+
+
+def test_threads_using_it_at_once_share_one() -> None:
+    made = Made()
+    value = wiring.deferred(made)
+    barrier = threading.Barrier(8)
+
+    def use() -> None:
+        barrier.wait()
+        value.get("made")
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made.count == 1
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> tuple[boto3.Session, list[str]]:
+    """A session that records the clients it makes."""
+    real = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    made: list[str] = []
+    client = real.client
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(name)
+        return client(name, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(real, "client", recording)
+    return real, made
+
+
+def test_the_ingest_cold_start_makes_its_submission_clients_at_once(
+    session: tuple[boto3.Session, list[str]],
+) -> None:
+    """Made on first use, S3 and Secrets Manager would be made between a reserved slot and the
+    upload_url call (the first submission of an instance would leave late, the next one early)."""
+    from functions.ingest import handler  # noqa: PLC0415 (its Logger reads the environment)
+
+    real, made = session
+    handler.build(IngestSettings.from_env(INGEST_ENV), real)
+    assert sorted(made) == ["dynamodb", "s3", "secretsmanager"]
+
+
+def test_the_reconcile_cold_start_makes_only_the_dynamodb_client(
+    session: tuple[boto3.Session, list[str]],
+) -> None:
+    """A pass with nothing to ask memories.ai about (the usual one) never reads a secret."""
+    from functions.reconcile import handler  # noqa: PLC0415
+
+    real, made = session
+    handler.build(ReconcileSettings.from_env(RECONCILE_ENV), real)
+    assert made == ["dynamodb"]
