@@ -91,12 +91,16 @@ def video_record(
     key: str | None = None,
     object_version: str = "v1",
     size: int = 1000,
-    history: bool = True,
+    history: bool | tuple[Transition, ...] = True,
     **changes: Any,
 ) -> VideoRecord:
     """A record as the ingest function writes it, created in ``status`` at ``at``; ``history=False``
-    for one without its creation step (written by hand, as operators' tools or older releases do)."""
-    steps = (Transition(at=at, from_status=None, to_status=status, by="ingest"),) if history else ()
+    for one without its creation step (written by hand, as operators' tools or older releases do),
+    or the steps themselves."""
+    if isinstance(history, tuple):
+        steps = history
+    else:
+        steps = (Transition(at=at, from_status=None, to_status=status, by="ingest"),) if history else ()
     fields: dict[str, Any] = {
         "video_id": video_id,
         "bucket": bucket,

@@ -25,7 +25,7 @@ from devstack.streams import StreamPoller
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.core import env
 from functions.core.clock import iso
-from functions.core.status import PARSE, QUEUED, REJECTED, SKIPPED, Transition, VideoRecord
+from functions.core.status import PARSE, QUEUED, REJECTED, SKIPPED
 from infra.constructs.events import EVENTS_HANDLER
 from infra.constructs.functions import CALLBACK_HANDLER, INGEST_HANDLER, RECONCILE_HANDLER, STATUS_API_HANDLER
 from ops.status_client import signed_get
@@ -33,6 +33,7 @@ from tests.conftest import TEST_STACK
 from tests.infra.synth import Synthesized, synthesize
 from tests.infra.test_infra_security import _table_grants
 from tests.infra.test_infra_template import _as_list, _policy_statements_of_role, _ref_id
+from tests.samples import video_record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.infra]
 
@@ -122,18 +123,16 @@ def read_statuses(stack: LocalStack, key: str, video_id: str) -> None:
     """The status API's reads: by id, by bucket and key, and of a video waiting in line (not due
     for an hour, so the line's schedule leaves it there)."""
     now = time.time()
-    waiting = VideoRecord(
-        video_id=uuid.uuid4().hex,
+    waiting = video_record(
+        uuid.uuid4().hex,
+        status=QUEUED,
+        at=iso(now),
         bucket=stack.bucket,
         key="grants/waiting.mp4",
         object_version="etag",
         size=1,
-        status=QUEUED,
-        created_at=iso(now),
-        updated_at=iso(now),
         queued_at=iso(now),
         not_before=now + 3600,
-        history=(Transition(at=iso(now), from_status=None, to_status=QUEUED, by="ingest"),),
     )
     assert DynamoStatusStore(stack.session.client("dynamodb"), stack.table_name).create(waiting)
     credentials = stack.session.get_credentials()

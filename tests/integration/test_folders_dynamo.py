@@ -14,6 +14,7 @@ from devstack.resources import create_table
 from functions.adapters.dynamo import DynamoStatusStore
 from functions.core.clock import iso
 from functions.core.status import PARSE, UNPARSE, Advance, Transition, VideoRecord
+from tests.samples import video_record
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +30,15 @@ def store(dynamodb_client: Any) -> DynamoStatusStore:
 
 def seeded(store: DynamoStatusStore, video_id: str, unique_id: str | None) -> VideoRecord:
     at = iso(1_800_000_000)
-    record = VideoRecord(
-        video_id=video_id,
+    record = video_record(
+        video_id,
+        status=UNPARSE,
+        at=at,
         bucket="b",
         key="k.mp4",
         object_version="v",
         size=1,
-        status=UNPARSE,
-        created_at=at,
-        updated_at=at,
+        history=False,
         video_no="VI1",
         unique_id=unique_id,
     )

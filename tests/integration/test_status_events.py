@@ -29,6 +29,7 @@ from functions.core.publish import Change, StatusEvent, StatusEventPublisher
 from functions.core.status import PARSE, QUEUED, SUBMITTING, UNPARSE, Transition, VideoRecord
 from functions.events import handler as events_handler
 from functions.events.app import EventsApp
+from tests.samples import video_record
 
 pytestmark = [
     pytest.mark.integration,
@@ -136,15 +137,14 @@ def rig(dynamodb_local: DynamoDBLocal, moto_server: MotoServer) -> Iterator[Rig]
 
 def new_record(rig: Rig, name: str) -> VideoRecord:
     at = iso(T0)
-    return VideoRecord(
-        video_id=uuid.uuid4().hex,
+    return video_record(
+        uuid.uuid4().hex,
+        status=QUEUED,
+        at=at,
         bucket=rig.bucket,
         key=f"in/{name} + día 1.mp4",
         object_version="etag-1",
         size=10,
-        status=QUEUED,
-        created_at=at,
-        updated_at=at,
         reason="waiting in line for an upload slot",
         transitions=1,
         history=(Transition(at=at, from_status=None, to_status=QUEUED, by="ingest", note="waiting in line"),),

@@ -10,6 +10,7 @@ from functions.core.deletes import Deleter
 from functions.core.ingest import Ingestor, Kind
 from functions.core.objects import ObjectRef, parse_object_events
 from functions.core.status import DELETED, QUEUED, UNPARSE
+from tests.samples import s3_notification
 from tests.unit.fakes import (
     BUCKET,
     UNIQUE_ID,
@@ -25,11 +26,8 @@ from tests.unit.test_folders import deleter_for
 
 KEY = "clips/holiday trip.mp4"
 # What S3 sends for a DeleteObject on an unversioned bucket (no versionId, no eTag, no size).
-S3_DELETE = (
-    '{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",'
-    '"eventTime":"2025-10-20T11:00:00.000Z","eventName":"ObjectRemoved:Delete",'
-    '"s3":{"s3SchemaVersion":"1.0","bucket":{"name":"uploads","arn":"arn:aws:s3:::uploads"},'
-    '"object":{"key":"clips/holiday+trip.mp4","sequencer":"0055AED6DCD90281E5"}}}]}'
+S3_DELETE = s3_notification(
+    "uploads", KEY, event="ObjectRemoved:Delete", event_time="2025-10-20T11:00:00.000Z"
 )
 
 
