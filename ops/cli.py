@@ -389,6 +389,17 @@ def cmd_backfill(
     )
 
 
+def cmd_index_objects(store: DynamoStatusStore, dry_run: bool) -> int:
+    """Upgrade step: records written before the status API's ``by-object`` index get its key, so
+    ``GET /videos?bucket=&key=`` finds them too. Safe to run again (the second run finds none)."""
+    missing, given = store.index_objects(dry_run=dry_run)
+    if dry_run:
+        print(f"records without an object index entry: {missing} (dry run: nothing written)")
+    else:
+        print(f"records without an object index entry: {missing}; given one: {given}")
+    return 0
+
+
 def cmd_status(session: boto3.Session, args: argparse.Namespace, sources: Mapping[str, str]) -> int:
     """One video's status from the status API, signed with the caller's credentials (no table access)."""
     url = _setting(args, sources, STATUS_API_VARIABLE, "api_url").rstrip("/")
@@ -450,6 +461,26 @@ def aws_problem(exc: Exception, stack: str | None) -> str:
     return f"AWS: {exc}"
 
 
+def _add_record_commands(sub: Any) -> None:
+    """``show`` and ``resubmit``: one record, named by id, videoNo or bucket/key/version."""
+    for name, text in (
+        ("show", "one video's record and history (and its place in line while it waits)"),
+        ("resubmit", "try a finished or stuck video again"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("video_id", nargs="?", help="the record id (32 hex characters)")
+        command.add_argument("--video-no", help="memories.ai's videoNo")
+        command.add_argument("--bucket")
+        command.add_argument("--key")
+        command.add_argument("--version-id")
+        if name == "resubmit":
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="resubmit even a video memories.ai already accepted (it is billed again)",
+            )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="memories-ingest", description=__doc__.splitlines()[0] if __doc__ else None
@@ -471,23 +502,13 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="the records as a JSON array, for scripts")
     line = sub.add_parser("line", help="how many videos wait for an upload slot, and when the last goes")
     line.add_argument("--limit", type=int, default=10, help="also list the first LIMIT in line")
-    for name, text in (
-        ("show", "one video's record and history (and its place in line while it waits)"),
-        ("resubmit", "try a finished or stuck video again"),
-    ):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("video_id", nargs="?", help="the record id (32 hex characters)")
-        command.add_argument("--video-no", help="memories.ai's videoNo")
-        command.add_argument("--bucket")
-        command.add_argument("--key")
-        command.add_argument("--version-id")
-        if name == "resubmit":
-            command.add_argument(
-                "--force",
-                action="store_true",
-                help="resubmit even a video memories.ai already accepted (it is billed again)",
-            )
+    _add_record_commands(sub)
     backfill.add_parser(sub)
+    index = sub.add_parser(
+        "index-objects",
+        help="upgrade step: records written before the status API get the by-object index's key",
+    )
+    index.add_argument("--dry-run", action="store_true", help="count them, write nothing")
     redrive = sub.add_parser("redrive", help="move dead-lettered messages back to the ingest queue")
     redrive.add_argument("--limit", type=int, default=1000)
     reconcile = sub.add_parser(
@@ -531,6 +552,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_list(store, args)
         if args.command == "backfill":
             return cmd_backfill(store, session, args, sources)
+        if args.command == "index-objects":
+            return cmd_index_objects(store, args.dry_run)
         if args.command in ("show", "line"):
             gate = _gate(_setting(args, sources, env.STATUS_TABLE_NAME, "table"), session)
             line = Line.read(store, gate, SystemClock().now())

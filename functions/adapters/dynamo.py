@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import MISSING, asdict, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
@@ -265,6 +265,59 @@ class DynamoStatusStore:
         )
         items = response.get("Items", [])
         return item_to_record(items[0]) if items else None
+
+    def index_objects(self, *, dry_run: bool = False) -> tuple[int, int]:
+        """Give every record written before the ``by-object`` index its ``object_ref`` (an operator's
+        upgrade step): one Scan of the table and one conditional UpdateItem per such record, which
+        changes nothing else (no status, no revision: a writer racing it is not disturbed, and the
+        status events see no change). Returns (records without it, records given it)."""
+        missing = given = 0
+        for item in self._records_without_object_ref():
+            missing += 1
+            if dry_run:
+                continue
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={table.PARTITION_KEY: item[table.PARTITION_KEY]},
+                    UpdateExpression="SET #o = :o",
+                    ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#o)",
+                    ExpressionAttributeNames={
+                        "#o": table.OBJECT_INDEX_PARTITION_KEY,
+                        "#pk": table.PARTITION_KEY,
+                    },
+                    ExpressionAttributeValues={
+                        ":o": {"S": table.object_ref(item["bucket"]["S"], item["key"]["S"])}
+                    },
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue  # written meanwhile (it has the attribute now), or gone
+            given += 1
+        return missing, given
+
+    def _records_without_object_ref(self) -> Iterator[dict[str, Any]]:
+        start: dict[str, Any] | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "FilterExpression": "attribute_exists(#b) AND attribute_exists(#k) AND attribute_not_exists(#o)",
+                "ExpressionAttributeNames": {
+                    "#b": "bucket",
+                    "#k": "key",
+                    "#o": table.OBJECT_INDEX_PARTITION_KEY,
+                },
+                "ProjectionExpression": "#pk, #b, #k",
+            }
+            kwargs["ExpressionAttributeNames"]["#pk"] = table.PARTITION_KEY
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self._client.scan(**kwargs)
+            yield from response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
 
     def by_object(self, bucket: str, key: str, limit: int) -> Sequence[str]:
         ids: list[str] = []
