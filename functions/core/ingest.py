@@ -132,6 +132,10 @@ class IngestConfig:
     # HLS_SETTLE_SECONDS: an .m3u8 waits this long after its upload before its turn, so that the
     # rest of its set (segments, variants, the master) is in the bucket when it is read.
     playlist_settle_seconds: float = 0.0
+    # The provider's limit as spacing (60 / UPLOADS_PER_MINUTE): two calls this instance makes are
+    # never closer, even when the first left its slot late (a cold S3 client, a first secret read)
+    # and the next leaves on time. Across instances the slots' margin covers that lateness.
+    min_call_spacing_seconds: float = 0.0
 
 
 def unreadable_reason(exc: ObjectUnreadable) -> str:
@@ -191,6 +195,7 @@ class Ingestor:
         self._signing_key = signing_key
         self._clock = clock
         self._metrics = metrics
+        self._last_call_at: float | None = None
 
     @property
     def inline_wait_seconds(self) -> float:
@@ -310,7 +315,18 @@ class Ingestor:
         pinned_record = pinned(self._store, record, prepared.unique_id)
         if pinned_record is None:
             return Outcome(Kind.DELETED, "deleted from S3 before its call: not submitted", record.video_id)
+        self._keep_call_spacing()
         return self._submit(pinned_record, prepared)
+
+    def _keep_call_spacing(self) -> None:
+        """Wait, if need be, until the limit's spacing has passed since this instance's last call."""
+        now = self._clock.now()
+        if self._last_call_at is not None:
+            earliest = self._last_call_at + self._config.min_call_spacing_seconds
+            if now < earliest:
+                self._clock.sleep(earliest - now)
+                now = self._clock.now()
+        self._last_call_at = now
 
     def _prepare(self, record: VideoRecord) -> UploadRequest | Outcome:
         # Checked again now, on what S3 itself reports: it may have waited days, an operator may have

@@ -119,6 +119,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
             read_sidecars=settings.read_sidecars,
             provider_folders=settings.provider_folders,
             playlist_settle_seconds=settings.hls_settle_seconds,
+            min_call_spacing_seconds=60.0 / settings.uploads_per_minute,
         ),
         store=store,
         objects=objects,

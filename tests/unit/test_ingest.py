@@ -11,7 +11,7 @@ import pytest
 
 from functions.core.callbacks import CallbackService
 from functions.core.clock import iso
-from functions.core.contract import OptionalFields, trace_tag
+from functions.core.contract import Accepted, OptionalFields, UploadRequest, trace_tag
 from functions.core.errors import (
     AmbiguousSubmit,
     ObjectUnreadable,
@@ -1011,3 +1011,33 @@ def test_the_sidecar_itself_is_never_submitted(
     objects.add(f"{KEY}.json", content=b"{}", size=2)
     assert ingestor.enqueue(created(f"{KEY}.json")).kind is Kind.REJECTED  # not a video suffix
     assert drain(ingestor, clock) == [] and provider.calls == 0
+
+
+def test_two_calls_of_one_instance_are_never_closer_than_the_limit_even_when_slots_are(
+    make_ingestor: MakeIngestor,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    gate: FakeGate,
+    clock: FakeClock,
+) -> None:
+    """Given slots only 10 s apart (as when the first call of an instance left its slot late and the
+    next leaves on time) and a limit of one call per 60 s, when two videos are drained, then the
+    second call waits until 60 s after the first."""
+    gate.interval = 10.0
+    ingestor = make_ingestor(min_call_spacing_seconds=60.0)
+    called_at: list[float] = []
+    upload_url = provider.upload_url
+
+    def timed(request: UploadRequest) -> Accepted:
+        called_at.append(clock.now())
+        return upload_url(request)
+
+    provider.upload_url = timed  # type: ignore[method-assign]
+    for key in ("clips/a.mp4", "clips/b.mp4"):
+        objects.add(key)
+        ingestor.enqueue(created(key))
+
+    outcomes = drain(ingestor, clock, wait=120.0, runs_for=300.0)
+
+    assert [o.kind for o in outcomes] == [Kind.SUBMITTED, Kind.SUBMITTED]
+    assert called_at[1] - called_at[0] == pytest.approx(60.0)
