@@ -165,6 +165,8 @@ def test_a_video_is_found_by_status_while_parsing_and_by_tag_once_parsed(
 
 
 def test_listing_reads_every_page(client: MemoriesClient, emulator: MemoriesEmulator, video_url: str) -> None:
+    # Only this test's uploads (an earlier test's video may still be unparsed in the shared emulator).
+    emulator.reset()
     emulator.set_callback_delays((0.05, 60))
     for _ in range(PAGE_SIZE + 5):
         client.upload_url(request(video_url))
