@@ -368,6 +368,11 @@ def _results_prefix(key: str, value: object) -> str:
     return value
 
 
+def _bus_name(event_bus_name: str | None) -> str:
+    """The bus ``eventBusName`` names: unset is the account's default bus."""
+    return event_bus_name or DEFAULT_EVENT_BUS_NAME
+
+
 def _https_url(key: str, value: object) -> str:
     """The API key travels in every request: a deployed stack reaches the provider over https only."""
     url = _text(key, value)
@@ -598,7 +603,7 @@ class PipelineConfig:
         "the event bus of this account and region the status events go to (default: the default bus)",
         variable=env.EVENT_BUS_NAME,
         functions=(EVENTS, RESULTS),
-        as_text=lambda name: name or DEFAULT_EVENT_BUS_NAME,
+        as_text=_bus_name,
     )
     write_results: bool = setting(
         False,
@@ -699,7 +704,7 @@ class PipelineConfig:
     @property
     def bus_name(self) -> str:
         """The bus the status events go to."""
-        return self.event_bus_name or DEFAULT_EVENT_BUS_NAME
+        return _bus_name(self.event_bus_name)
 
     def results_environment(self, refs: RuntimeRefs, results_refs: ResultsRefs) -> dict[str, str]:
         """Exactly what ``ResultsSettings.from_env`` reads, plus the Powertools variables."""

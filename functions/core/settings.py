@@ -474,7 +474,7 @@ class ResultsSettings(ProviderClientSettings):
             results_prefix=_results_prefix(environ.get(env.RESULTS_PREFIX, "")),
             queue_url=_parse(environ, env.RESULTS_QUEUE_URL, None, _http_url),
             dead_letter_queue_url=_parse(environ, env.RESULTS_DEAD_LETTER_QUEUE_URL, None, _http_url),
-            event_bus_name=_raw(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME),
+            event_bus_name=_parse(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME, _event_bus_name),
             retry_base_seconds=seconds(
                 env.RESULTS_RETRY_BASE_SECONDS,
                 results.DEFAULT_RETRY_BASE_SECONDS,
