@@ -70,9 +70,12 @@ class SigningKeyRing:
     """The callback signing keys: AWSCURRENT of the secret, and AWSPREVIOUS once it has been rotated
     (``put-secret-value`` moves the labels), so tokens signed before a rotation stay valid.
 
-    A refresh after a token matched none is honoured at most every ``refresh_seconds``, and a
-    missing AWSPREVIOUS is remembered for ``max_age`` seconds like a cached value: a stream of forged
-    tokens costs no Secrets Manager reads beyond that."""
+    A refresh after a token matched none is honoured at most every ``refresh_seconds``, and not
+    within ``fresh_seconds`` of the first read (a cold start's: a forged token then costs no second
+    pair of reads; a token signed with a key rotated in less than a second before it arrives cannot
+    exist, as ingest signs with a key it read and the provider calls back only after fetching the
+    video), and a missing AWSPREVIOUS is remembered for ``max_age`` seconds like a cached value: a
+    stream of forged tokens costs no Secrets Manager reads beyond that."""
 
     def __init__(
         self,
@@ -81,19 +84,28 @@ class SigningKeyRing:
         *,
         max_age: float,
         refresh_seconds: float = 30.0,
+        fresh_seconds: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._current = current
         self._previous = previous
         self._max_age = max_age
         self._refresh_seconds = refresh_seconds
+        self._fresh_seconds = fresh_seconds
+        self._first_read_at: float | None = None
         self._monotonic = monotonic
         self._refreshed_at: float | None = None
         self._no_previous_until = -math.inf
 
     def verifying(self, refresh: bool) -> tuple[bytes, ...]:
         now = self._monotonic()
-        force = refresh and (self._refreshed_at is None or now - self._refreshed_at >= self._refresh_seconds)
+        if self._first_read_at is None:
+            self._first_read_at = now  # the cache is empty: these reads go to Secrets Manager anyway
+        force = (
+            refresh
+            and now - self._first_read_at >= self._fresh_seconds
+            and (self._refreshed_at is None or now - self._refreshed_at >= self._refresh_seconds)
+        )
         if force:
             self._refreshed_at = now
         current = checked_signing_key(self._current(force).encode("utf-8"))

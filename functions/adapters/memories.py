@@ -138,6 +138,10 @@ class MemoriesClient:
     def find_by_tag(self, unique_id: str, tag: str) -> Sequence[ListedVideo]:
         return self._list_all({"unique_id": unique_id, "tag": tag})
 
+    def read_credentials(self) -> None:
+        """Reads the API key now (cached), so that the next call does not wait for Secrets Manager."""
+        self._key()
+
     def forget_credentials(self) -> None:
         self._api_key.forget()
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.client import BaseClient
 from botocore.config import Config
 
 from functions.adapters.aws import SigningKeyRing, secret_reader
@@ -85,11 +86,10 @@ def secrets_client(session: boto3.Session) -> SecretsManagerClient:
 
 def deferred(create: Callable[[], T]) -> T:
     """``create()``'s result, made on its first use: a client only some invocations need (the
-    reconciler's Secrets Manager client, for a pass that finds something to ask the provider about)
-    costs its 10-40 ms of model loading only in the cold starts that use it.
-
-    Not for ingest's submission clients: made on first use, they would be made between a reserved
-    upload slot and the call, which then leaves late and the next one closer than the limit."""
+    reconciler's Secrets Manager client, for a pass that finds something to ask the provider about;
+    ingest's S3 client, for a turn) costs its 4-40 ms of model loading only in the cold starts that
+    use it. Ingest makes its own with ``ready`` before it reserves a slot: made between the slot and
+    the call, they would make the call leave late and the next one closer than the limit."""
     return cast(T, _Deferred(create))
 
 
@@ -107,6 +107,16 @@ class _Deferred:
                     self._made = self._create()
                 made = self._made
         return getattr(made, name)
+
+
+def ready(client: BaseClient, *secrets: Callable[[], object]) -> None:
+    """Makes a deferred ``client`` and reads ``secrets`` (each cached): what an upload_url call needs.
+    A failure here is not reported: the step that needs it fails again, where it is handled."""
+    for step in (lambda: client.meta, *secrets):
+        try:
+            step()
+        except Exception:  # noqa: S112 - reported where it is used, not here
+            continue
 
 
 def secrets(session: boto3.Session, client: SecretsManagerClient | None = None) -> SecretsProvider:

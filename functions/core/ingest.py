@@ -133,8 +133,8 @@ class IngestConfig:
     # rest of its set (segments, variants, the master) is in the bucket when it is read.
     playlist_settle_seconds: float = 0.0
     # The provider's limit as spacing (60 / UPLOADS_PER_MINUTE): two calls this instance makes are
-    # never closer, even when the first left its slot late (a cold S3 client, a first secret read)
-    # and the next leaves on time. Across instances the slots' margin covers that lateness.
+    # never closer, even when the first left its slot late (a slow ranged GET) and the next leaves on
+    # time. Across instances the slots' margin covers that lateness.
     min_call_spacing_seconds: float = 0.0
 
 
@@ -184,8 +184,12 @@ class Ingestor:
         clock: Clock,
         metrics: Metrics,
         playlists: Playlists | None = None,
+        ready: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
+        # Before each slot is reserved: what a call needs is made now (clients, secrets read), so
+        # that a cold instance's first call leaves at its slot rather than after a client's making.
+        self._ready = ready or (lambda: None)
         # HLS playlists with relative URIs are submitted as derived ones (functions.core.hls).
         self._playlists = playlists
         self._store = store
@@ -240,6 +244,8 @@ class Ingestor:
             due: list[str] | None = self._due(now) if latest >= now else []
             if not due:
                 return outcomes
+            self._ready()
+            now = self._clock.now()
             slot = self._gate.reserve(now, latest)
             if slot is None:
                 return outcomes  # the next slot is someone else's, or the line is paused

@@ -94,9 +94,11 @@ class IngestApp:
 def build(settings: IngestSettings, session: boto3.Session | None = None) -> IngestApp:
     session = session or boto3.Session()
     metrics.namespace = settings.metrics_namespace
-    secrets = wiring.secrets(session)
+    # S3 and Secrets Manager are made on first use (a tick with nothing due never loads their
+    # models, S3's the largest), and before a slot is reserved (``ready``), never after it.
+    secrets = wiring.deferred(lambda: wiring.secrets(session))
     dynamodb = wiring.dynamodb(session)
-    s3 = wiring.s3(session)
+    s3 = wiring.deferred(lambda: wiring.s3(session))
     signing_key = wiring.signing_key(secrets, settings.signing_secret_id, settings.secret_cache_seconds)
     clock = SystemClock()
     store = DynamoStatusStore(dynamodb, settings.table_name)
@@ -128,6 +130,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
         signing_key=lambda: signing_key().encode("utf-8"),
         clock=clock,
         metrics=app_metrics,
+        ready=lambda: wiring.ready(s3, signing_key, provider.read_credentials),
         playlists=Playlists(
             HlsConfig(
                 staging_bucket=settings.hls_staging_bucket,

@@ -181,13 +181,18 @@ def test_a_pending_videos_url_survives_a_signing_key_rotation(local_stack: Local
     old_key, new_key = "o" * 24 + uuid.uuid4().hex, "n" * 24 + uuid.uuid4().hex
     secrets.create_secret(Name=name, SecretString=old_key)
     settings = CallbackSettings.from_env({**os.environ, env.CALLBACK_SIGNING_SECRET_ID: name})
-    app = callback_app.build(settings)
+    app = callback_app.build(settings)  # its cold start reads the keys
+    read_at = time.monotonic()
     pending_url = callback_url(local_stack.gateway_url, old_key.encode(), record.video_id)
 
     # When the key is rotated (put-secret-value moves the old value to AWSPREVIOUS)
     secrets.put_secret_value(SecretId=name, SecretString=new_key)
     fresh_url = callback_url(local_stack.gateway_url, new_key.encode(), record.video_id)
     wait_provider_parsed(local_stack, record.video_no)
+    # A token signed with the new key comes at least a second after the instance's read (a real one
+    # much later: ingest reads the new key, submits, the provider fetches, then calls back); within
+    # that second the ring does not read again (a cold start's forged token costs no second read).
+    time.sleep(max(0.0, read_at + 1.0 - time.monotonic()))
 
     # Then a URL signed with the new key is accepted (the keys are read again once)...
     duplicate = _invoke(app, fresh_url, {"videoNo": record.video_no, "status": UNPARSE})

@@ -63,16 +63,16 @@ def session(monkeypatch: pytest.MonkeyPatch) -> tuple[boto3.Session, list[str]]:
     return real, made
 
 
-def test_the_ingest_cold_start_makes_its_submission_clients_at_once(
+def test_the_ingest_cold_start_makes_only_the_dynamodb_client(
     session: tuple[boto3.Session, list[str]],
 ) -> None:
-    """Made on first use, S3 and Secrets Manager would be made between a reserved slot and the
-    upload_url call (the first submission of an instance would leave late, the next one early)."""
+    """A tick with nothing due never loads S3's model (the largest) nor Secrets Manager's: a turn
+    makes them before its slot is reserved (tests/unit/test_ingest.py, ``ready``)."""
     from functions.ingest import handler  # noqa: PLC0415 (its Logger reads the environment)
 
     real, made = session
     handler.build(IngestSettings.from_env(INGEST_ENV), real)
-    assert sorted(made) == ["dynamodb", "s3", "secretsmanager"]
+    assert made == ["dynamodb"]
 
 
 def test_the_reconcile_cold_start_makes_only_the_dynamodb_client(

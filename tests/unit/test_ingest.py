@@ -24,7 +24,7 @@ from functions.core.errors import (
     ProviderTransient,
     ProviderUnavailable,
 )
-from functions.core.ingest import Ingestor, Kind, Outcome, fields_from_metadata
+from functions.core.ingest import IngestConfig, Ingestor, Kind, Outcome, fields_from_metadata
 from functions.core.objects import ObjectRef
 from functions.core.signing import callback_url, token_for, token_matches
 from functions.core.status import (
@@ -1041,3 +1041,59 @@ def test_two_calls_of_one_instance_are_never_closer_than_the_limit_even_when_slo
 
     assert [o.kind for o in outcomes] == [Kind.SUBMITTED, Kind.SUBMITTED]
     assert called_at[1] - called_at[0] == pytest.approx(60.0)
+
+
+def test_what_a_call_needs_is_made_before_the_slot_is_reserved_and_only_when_a_video_is_due(
+    ingest_config: IngestConfig,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    provider: FakeProvider,
+    gate: FakeGate,
+    clock: FakeClock,
+    metrics: FakeMetrics,
+) -> None:
+    """Given a cold instance whose clients and secrets take 0.4 s to make (``ready``), when the line
+    is empty nothing is made; when a video is due, they are made first and the call leaves at its
+    slot, not 0.4 s after it."""
+    steps: list[tuple[str, float]] = []
+
+    def ready() -> None:
+        steps.append(("ready", clock.now()))
+        clock.advance(0.4)
+
+    reserve = gate.reserve
+
+    def reserving(now: float, latest: float) -> float | None:
+        slot = reserve(now, latest)
+        steps.append(("slot", -1.0 if slot is None else slot))
+        return slot
+
+    gate.reserve = reserving  # type: ignore[method-assign]
+    upload_url = provider.upload_url
+
+    def timed(request: UploadRequest) -> Accepted:
+        steps.append(("call", clock.now()))
+        return upload_url(request)
+
+    provider.upload_url = timed  # type: ignore[method-assign]
+    ingestor = Ingestor(
+        ingest_config,
+        store=store,
+        objects=objects,
+        provider=provider,
+        gate=gate,
+        signing_key=lambda: SIGNING_KEY,
+        clock=clock,
+        metrics=metrics,
+        ready=ready,
+    )
+    assert drain(ingestor, clock) == [] and steps == []  # nothing due: nothing made
+
+    objects.add("clips/a.mp4")
+    ingestor.enqueue(created("clips/a.mp4"))
+    outcomes = drain(ingestor, clock)
+
+    assert [o.kind for o in outcomes] == [Kind.SUBMITTED]
+    assert [name for name, _ in steps] == ["ready", "slot", "call"]
+    (_, slot), (_, called) = steps[1], steps[2]
+    assert slot == pytest.approx(steps[0][1] + 0.4) and called == pytest.approx(slot)

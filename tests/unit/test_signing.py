@@ -167,13 +167,17 @@ def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seco
 
     ring = SigningKeyRing(current, previous, max_age=300, refresh_seconds=30, monotonic=lambda: now[0])
     assert ring.verifying(False) == (b"c" * 40,)  # no AWSPREVIOUS yet: the current key alone
+    # Within a second of the first read (a cold start's), a forged token reads nothing again.
+    now[0] = 0.5
     assert ring.verifying(True) == (b"c" * 40,)
+    now[0] = 1.0
+    assert ring.verifying(True) == (b"c" * 40,)  # a second after it: honoured
     now[0] = 10.0
     ring.verifying(True)  # within 30 s of the last refresh: served from the cache
     ring.verifying(False)
     now[0] = 31.0
     ring.verifying(True)
-    assert [force for name, force in reads if name == "current"] == [False, True, False, False, True]
+    assert [force for name, force in reads if name == "current"] == [False, False, True, False, False, True]
     # The missing AWSPREVIOUS is asked for only on the first read and on each honoured refresh.
     assert [force for name, force in reads if name == "previous"] == [False, True, True]
 
@@ -188,8 +192,10 @@ def test_the_key_ring_uses_the_previous_key_as_soon_as_a_refresh_finds_one() -> 
             raise EmptySecret("never rotated")
         return "o" * 40
 
-    ring = SigningKeyRing(lambda force: "n" * 40, previous, max_age=300, monotonic=lambda: 0.0)
+    now = [0.0]
+    ring = SigningKeyRing(lambda force: "n" * 40, previous, max_age=300, monotonic=lambda: now[0])
     assert ring.verifying(False) == (b"n" * 40,)
     rotated[0] = True
+    now[0] = 1.0
     assert ring.verifying(True) == (b"n" * 40, b"o" * 40)
     assert ring.verifying(False) == (b"n" * 40, b"o" * 40)
