@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
-from functions.core import env, results
+from functions.core import env
 from functions.core.errors import SettingsError
 from functions.core.folders import folder_map_json, parse_folder_map
 from functions.core.objects import NOTIFICATION_SOURCES
@@ -40,6 +40,9 @@ from functions.core.settings import (
     DEFAULT_PRESIGNED_URL_TTL_SECONDS,
     DEFAULT_READ_TIMEOUT_SECONDS,
     DEFAULT_RECONCILE_AFTER_SECONDS,
+    DEFAULT_RESULTS_MAX_WAIT_SECONDS,
+    DEFAULT_RESULTS_RETRY_BASE_SECONDS,
+    DEFAULT_RESULTS_RETRY_MAX_SECONDS,
     DEFAULT_RETRY_BASE_DELAY_SECONDS,
     DEFAULT_SECRET_CACHE_SECONDS,
     DEFAULT_STUCK_AFTER_SECONDS,
@@ -718,9 +721,9 @@ class PipelineConfig:
             env.RESULTS_QUEUE_URL: results_refs.queue_url,
             env.RESULTS_DEAD_LETTER_QUEUE_URL: results_refs.dead_letter_queue_url,
             # Not context settings: the retry schedule the queue's maxReceiveCount is sized for.
-            env.RESULTS_RETRY_BASE_SECONDS: str(results.DEFAULT_RETRY_BASE_SECONDS),
-            env.RESULTS_RETRY_MAX_SECONDS: str(results.DEFAULT_RETRY_MAX_SECONDS),
-            env.RESULTS_MAX_WAIT_SECONDS: str(results.DEFAULT_MAX_WAIT_SECONDS),
+            env.RESULTS_RETRY_BASE_SECONDS: str(DEFAULT_RESULTS_RETRY_BASE_SECONDS),
+            env.RESULTS_RETRY_MAX_SECONDS: str(DEFAULT_RESULTS_RETRY_MAX_SECONDS),
+            env.RESULTS_MAX_WAIT_SECONDS: str(DEFAULT_RESULTS_MAX_WAIT_SECONDS),
         }
 
     def status_api_environment(self, refs: RuntimeRefs) -> dict[str, str]:

@@ -31,6 +31,12 @@ from functions.core.errors import (
 from functions.core.events import ResultsWrittenDetail
 from functions.core.metrics import Metric
 from functions.core.ports import Clock, Metrics, Provider, StatusStore
+from functions.core.settings import (
+    DEFAULT_RESULTS_MAX_WAIT_SECONDS,
+    DEFAULT_RESULTS_RETRY_BASE_SECONDS,
+    DEFAULT_RESULTS_RETRY_MAX_SECONDS,
+    MAX_VISIBILITY_SECONDS,
+)
 from functions.core.status import PARSE, PROVIDER_FAILURES, VideoRecord
 
 __all__ = [
@@ -68,11 +74,6 @@ RESULTS_QUERIES_PER_SECOND: Final = 4.0
 RESULTS_MAX_CONCURRENCY: Final = 2
 CALL_INTERVAL_SECONDS: Final = RESULTS_MAX_CONCURRENCY / RESULTS_QUERIES_PER_SECOND
 
-# Retries: first delay, longest delay (SQS allows 12 h), and the longest a job may wait in all.
-DEFAULT_RETRY_BASE_SECONDS: Final = 60
-DEFAULT_RETRY_MAX_SECONDS: Final = 3600
-DEFAULT_MAX_WAIT_SECONDS: Final = 86400
-MAX_VISIBILITY_SECONDS: Final = 12 * 3600
 # An empty answer (not null) is retried this long after the job was queued, then written as given.
 EMPTY_IS_FINAL_AFTER_SECONDS: Final = 3600
 # Receives beyond the retry schedule before SQS itself moves a job that keeps crashing the function.
@@ -84,9 +85,9 @@ class ResultsConfig:
     results_bucket: str
     results_prefix: str = ""
     unique_id: str = "default"
-    retry_base_seconds: int = DEFAULT_RETRY_BASE_SECONDS
-    retry_max_seconds: int = DEFAULT_RETRY_MAX_SECONDS
-    max_wait_seconds: int = DEFAULT_MAX_WAIT_SECONDS
+    retry_base_seconds: int = DEFAULT_RESULTS_RETRY_BASE_SECONDS
+    retry_max_seconds: int = DEFAULT_RESULTS_RETRY_MAX_SECONDS
+    max_wait_seconds: int = DEFAULT_RESULTS_MAX_WAIT_SECONDS
 
     def delay(self, receive_count: int) -> int:
         """The wait before the next try after the ``receive_count``-th one failed: doubling, capped."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from functions.core import env, results
+from functions.core import env
 from functions.core.contract import CALLBACK_MAX_LENGTH, OptionalFields, validate_optional_fields
 from functions.core.errors import SettingsError
 from functions.core.folders import parse_folder_map
@@ -83,6 +83,11 @@ STATUS_API_TIMEOUT_SECONDS = 10
 # The results function: per job two paced provider calls (each at most connect 3.05 s + read 20 s),
 # and get_metadata when not ready, plus DynamoDB, S3 and EventBridge; two jobs per batch fit.
 RESULTS_TIMEOUT_SECONDS = 180
+# Results jobs' retries: first delay, longest delay (SQS allows 12 h), the longest a job may wait in all.
+DEFAULT_RESULTS_RETRY_BASE_SECONDS = 60
+DEFAULT_RESULTS_RETRY_MAX_SECONDS = 3600
+DEFAULT_RESULTS_MAX_WAIT_SECONDS = 86400
+MAX_VISIBILITY_SECONDS = 12 * 3600
 FUNCTION_TIMEOUT_SECONDS = {
     "ingest": INGEST_TIMEOUT_SECONDS,
     "callback": CALLBACK_TIMEOUT_SECONDS,
@@ -477,16 +482,16 @@ class ResultsSettings(ProviderClientSettings):
             event_bus_name=_parse(environ, env.EVENT_BUS_NAME, DEFAULT_EVENT_BUS_NAME, _event_bus_name),
             retry_base_seconds=seconds(
                 env.RESULTS_RETRY_BASE_SECONDS,
-                results.DEFAULT_RETRY_BASE_SECONDS,
-                results.MAX_VISIBILITY_SECONDS,
+                DEFAULT_RESULTS_RETRY_BASE_SECONDS,
+                MAX_VISIBILITY_SECONDS,
             ),
             retry_max_seconds=seconds(
                 env.RESULTS_RETRY_MAX_SECONDS,
-                results.DEFAULT_RETRY_MAX_SECONDS,
-                results.MAX_VISIBILITY_SECONDS,
+                DEFAULT_RESULTS_RETRY_MAX_SECONDS,
+                MAX_VISIBILITY_SECONDS,
             ),
             max_wait_seconds=seconds(
-                env.RESULTS_MAX_WAIT_SECONDS, results.DEFAULT_MAX_WAIT_SECONDS, 14 * 86400
+                env.RESULTS_MAX_WAIT_SECONDS, DEFAULT_RESULTS_MAX_WAIT_SECONDS, 14 * 86400
             ),
         )
         if settings.retry_max_seconds < settings.retry_base_seconds:
