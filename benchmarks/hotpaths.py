@@ -489,7 +489,7 @@ class CallbackRig:
 
     def invoke(self, event: dict[str, Any]) -> None:
         """The real handler on ``event``; anything but an applied or duplicate answer ends the run."""
-        answer = self._handler(event, self._context, service=self._full)
+        answer = self._handler(event, self._context, app=self._full)
         if answer["statusCode"] != 200 or json.loads(answer["body"])["result"] not in (
             "applied",
             "duplicate",
