@@ -241,6 +241,9 @@ class DynamoStatusStore:
                     "#u": table.STATUS_INDEX_SORT_KEY,
                 },
                 "ExpressionAttributeValues": {":s": {"S": status}, ":u": {"S": updated_before}},
+                # Oldest first (the sort key, ISO-8601 UTC in one format, sorts as time does), the
+                # default made explicit: the port promises this order (StatusStore.by_status).
+                "ScanIndexForward": True,
                 "Limit": min(100, limit - len(records)),
             }
             if start:

@@ -47,7 +47,10 @@ class StatusStore(Protocol):
         """One conditional write of ``change`` (no read first): None when written; the record as
         stored when it was not as ``change`` expects. Raises RecordNotFound when there is none."""
 
-    def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]: ...
+    def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
+        """The first ``limit`` records in ``status`` last written before ``updated_before``, oldest
+        (``updated_at``) first: those written before an earlier time are a prefix (the reconciler
+        relies on it). Eventually consistent."""
 
     def by_video_no(self, video_no: str) -> VideoRecord | None:
         """The record that holds this videoNo (eventually consistent), or None."""

@@ -18,12 +18,20 @@
   (``record.folder(default)``): get_metadata per record, and the listings per folder, once per pass
   for each folder that holds an UNCERTAIN record.
 - Every run counts the videos that have not reached a final state within ``stuck_after`` (those in
-  line excluded: a long line is expected at the provider's rate) and how many wait in line.
+  line excluded: a long line is expected at the provider's rate) and how many wait in line. A video
+  counts in the status the pass left it in: one the pass finished, or put back in line, is not
+  stuck; one it moved between the statuses it checks (SUBMITTING -> UNCERTAIN, UNCERTAIN ->
+  UNPARSE) still is, its age counting from its drop.
+- A pass lists each status it checks once (the records last written before the pass began, oldest
+  first, at most ``batch_limit``): the checks take those older than ``reconcile_after`` from that
+  listing, and the stuck count reads the same listing: three Queries of the status index and the
+  line's count per pass, beside what the checks read.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from functions.core.clock import epoch, iso
@@ -121,11 +129,17 @@ class Reconciler:
         # Per pass: the provider's unparsed videos in each folder asked, and which record holds a videoNo.
         self._listed: dict[str, list[ListedVideo]] = {}
         self._holders: dict[str, str | None] = {}
+        # Per pass: the table's listing of each status checked, and the status this pass left each
+        # record it wrote in (by video_id).
+        self._listings: dict[str, Sequence[VideoRecord]] = {}
+        self._left_in: dict[str, str] = {}
 
     def run(self) -> Counter[str]:
         """One pass; returns what it did, by action."""
         self._listed = {}
         self._holders = {}
+        self._listings = {}
+        self._left_in = {}
         now = self._clock.now()
         cutoff = iso(now - self._config.reconcile_after_seconds)
         actions: Counter[str] = Counter()
@@ -142,9 +156,23 @@ class Reconciler:
         actions["waiting-in-line"] = waiting
         return actions
 
+    def _listing(self, status: str, now: float) -> Sequence[VideoRecord]:
+        """The pass's one listing of ``status``: the records last written before ``now``, oldest first
+        (``by_status`` reads the by-status index forward: its sort key is ``updated_at``), at most
+        ``batch_limit``. Made when the checks reach the status (as its own listing used to be), or
+        by the stuck count when an unusable account stopped them first."""
+        if status not in self._listings:
+            self._listings[status] = self._store.by_status(status, iso(now), self._config.batch_limit)
+        return self._listings[status]
+
     def _check_all(self, cutoff: str, now: float, actions: Counter[str]) -> None:
         for status in RECONCILED:
-            for record in self._store.by_status(status, cutoff, self._config.batch_limit):
+            # Oldest first, so the records written before the cutoff are a prefix of the listing:
+            # exactly those ``by_status(status, cutoff, batch_limit)`` returns, under the limit too
+            # (the first min(limit, older) of the same order), as each pass checked before.
+            for record in self._listing(status, now):
+                if record.updated_at >= cutoff:
+                    continue  # (all the rest too, by the order)
                 try:
                     actions[self._check(record, now)] += 1
                 except (ProviderAuthFailure, ProviderBalanceExhausted):
@@ -163,7 +191,7 @@ class Reconciler:
             return self._check_uncertain(record)
         if record.status == SUBMITTING and (record.lease_until or 0) < now:
             note = "the attempt submitting it stopped; it may have been accepted"
-            self._store.save(
+            self._save(
                 record.moved(
                     UNCERTAIN, by=BY_RECONCILE, at=iso(now), note=note, reason=note, lease_until=None
                 )
@@ -178,7 +206,7 @@ class Reconciler:
             note = f"memories.ai does not know videoNo {record.video_no}"
             self._metrics.count(Metric.VIDEOS_UNKNOWN_TO_PROVIDER)
             if record.reason != note:
-                self._store.save(replace(record, reason=note))
+                self._save(replace(record, reason=note))
             return "unknown-to-provider"
         return self._adopt(record, record.video_no, status)
 
@@ -208,7 +236,7 @@ class Reconciler:
             "memories.ai holds no upload that may be it (none tagged, none unclaimed still parsing); "
             "resubmitted (back in line at its place)"
         )
-        self._store.save(
+        self._save(
             resubmission(
                 record, at=iso(now), by=BY_RECONCILE, note=note, queued_at=record.queued_at or iso(now)
             )
@@ -249,18 +277,34 @@ class Reconciler:
         moved = record.moved(
             status, by=BY_RECONCILE, at=iso(self._clock.now()), note=note, video_no=video_no, lease_until=None
         )
-        self._store.save(moved)
+        self._save(moved)
         self._metrics.count(Metric.VIDEOS_RECONCILED)
         return "updated"
 
+    def _save(self, record: VideoRecord) -> None:
+        self._store.save(record)
+        self._left_in[record.video_id] = record.status
+
     def _count_stuck(self, now: float) -> int:
+        """The videos not final ``stuck_after`` after their drop, from the pass's listings (at most
+        ``batch_limit`` per status, as the checks), each in the status this pass left it in.
+
+        Age counts from creation: a video bouncing between attempts for hours is stuck too, and so
+        is one this pass moved between the statuses it checks (SUBMITTING -> UNCERTAIN, UNCERTAIN
+        -> UNPARSE): it is no nearer its end. Not counted: those this pass finished (``is_final``)
+        or put back in line (QUEUED: those in line are not stuck). A record another writer moved
+        during the pass counts as it was listed (the next pass sees the move).
+        """
         stuck_cutoff = now - self._config.stuck_after_seconds
-        stuck = 0
+        listed: dict[str, VideoRecord] = {}
         for status in RECONCILED:
-            # Age counts from creation: a video bouncing between attempts for hours is stuck too.
-            for record in self._store.by_status(status, iso(now), self._config.batch_limit):
-                if not is_final(record.status) and epoch(record.created_at) < stuck_cutoff:
-                    stuck += 1
+            for record in self._listing(status, now):
+                listed[record.video_id] = record  # one moved by another writer meanwhile counts once
+        stuck = 0
+        for record in listed.values():
+            status = self._left_in.get(record.video_id, record.status)
+            if not is_final(status) and status != QUEUED and epoch(record.created_at) < stuck_cutoff:
+                stuck += 1
         return stuck
 
 

@@ -20,6 +20,7 @@ from functions.core.errors import RecordNotFound, StaleRecord
 from functions.core.ingest import IngestConfig, Ingestor, Kind
 from functions.core.objects import ObjectRef
 from functions.core.ports import ObjectInfo
+from functions.core.reconcile import ReconcileConfig, Reconciler
 from functions.core.status import (
     HISTORY_LIMIT,
     PARSE,
@@ -31,7 +32,7 @@ from functions.core.status import (
     VideoRecord,
 )
 from tests.samples import video_record
-from tests.unit.fakes import MP4_HEAD
+from tests.unit.fakes import MP4_HEAD, FakeClock, FakeMetrics, FakeProvider
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +130,50 @@ def test_status_index_finds_old_records_and_video_no_index_finds_one(ddb: object
     assert [r.video_id for r in old] == ["1" * 32]
     found = store.by_video_no("VI1")
     assert found is not None and found.video_id == "1" * 32
+
+
+def test_status_index_lists_oldest_first_so_an_earlier_cutoff_lists_a_prefix(
+    ddb: object, table_name: str
+) -> None:
+    """The reconciler lists each status once, up to the pass's start, and checks the records older
+    than its cutoff from that listing: the same ones a listing up to the cutoff gives, limit or not."""
+    store = DynamoStatusStore(ddb, table_name)  # type: ignore[arg-type]
+    minutes = (5, 1, 7, 3, 0, 6, 2, 4)
+    for i, minute in enumerate(minutes):
+        store.create(record(f"{i:032x}", SUBMITTING, 1_800_000_000 + 60 * minute))
+    now = iso(1_800_000_000 + 3600)
+    listed = store.by_status(SUBMITTING, now, 100)
+    assert [r.updated_at for r in listed] == sorted(iso(1_800_000_000 + 60 * m) for m in minutes)
+    for limit in (1, 3, 8):
+        for minute in (0, 2, 5, 9):
+            cutoff = iso(1_800_000_000 + 60 * minute)
+            older = [r for r in store.by_status(SUBMITTING, now, limit) if r.updated_at < cutoff]
+            assert older == list(store.by_status(SUBMITTING, cutoff, limit)), (limit, minute)
+
+
+def test_a_reconcile_pass_on_an_empty_table_makes_four_queries(ddb: Any, table_name: str) -> None:
+    """One listing of each status it checks and the line's count, nothing else (it made 7 Queries
+    when the stuck count listed the statuses again)."""
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    config = ReconcileConfig(unique_id="default", reconcile_after_seconds=900, stuck_after_seconds=21600)
+    reconciler = Reconciler(
+        config,
+        store=DynamoStatusStore(ddb, table_name),
+        provider=FakeProvider(),
+        clock=FakeClock(1_800_000_000.0),
+        metrics=FakeMetrics(),
+    )
+    ddb.meta.events.register("before-call.dynamodb", count, unique_id="count-reconcile-calls")
+    try:
+        actions = reconciler.run()
+    finally:
+        ddb.meta.events.unregister("before-call.dynamodb", unique_id="count-reconcile-calls")
+    assert calls == ["Query"] * 4
+    assert (actions["stuck"], actions["waiting-in-line"]) == (0, 0)
 
 
 class _CountingProvider:

@@ -46,6 +46,8 @@ class InMemoryStore:
         self._line: list[str] = []  # line positions, sorted
         self._before_next_save: Callable[[], object] | None = None
         self.reads = 0
+        # by_status calls (each one Query on the by-status index), as (status, updated_before, limit).
+        self.listings: list[tuple[str, str, int]] = []
         # Unversioned keys' newest records (remember_latest).
         self.latest_of: dict[tuple[str, str], str] = {}
         self.writes = 0
@@ -145,6 +147,7 @@ class InMemoryStore:
 
     def by_status(self, status: str, updated_before: str, limit: int) -> Sequence[VideoRecord]:
         self.reads += 1
+        self.listings.append((status, updated_before, limit))
         in_status = self._statuses.get(status, {}).values()
         matching = [r for r in in_status if r.updated_at < updated_before]
         return sorted(matching, key=lambda r: r.updated_at)[:limit]
