@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Metrics
@@ -97,7 +97,9 @@ class SigningKeyRing:
         self._refreshed_at: float | None = None
         self._no_previous_until = -math.inf
 
-    def verifying(self, refresh: bool) -> tuple[bytes, ...]:
+    def verifying(self, refresh: bool) -> Iterator[bytes]:
+        """AWSCURRENT, then AWSPREVIOUS: each read when the caller comes to it, so a token the
+        current key signed (nearly all) never costs the previous key's read."""
         now = self._monotonic()
         if self._first_read_at is None:
             self._first_read_at = now  # the cache is empty: these reads go to Secrets Manager anyway
@@ -108,16 +110,17 @@ class SigningKeyRing:
         )
         if force:
             self._refreshed_at = now
-        current = checked_signing_key(self._current(force).encode("utf-8"))
+        yield checked_signing_key(self._current(force).encode("utf-8"))
         if not force and now < self._no_previous_until:
-            return (current,)
+            return
         try:
             previous = self._previous(force).encode("utf-8")
         except EmptySecret:  # never rotated: there is no AWSPREVIOUS version
             self._no_previous_until = now + self._max_age
-            return (current,)
+            return
         self._no_previous_until = -math.inf
-        return (current, previous) if len(previous) >= MIN_SIGNING_KEY_LENGTH else (current,)
+        if len(previous) >= MIN_SIGNING_KEY_LENGTH:
+            yield previous
 
 
 class SystemClock:

@@ -49,7 +49,7 @@ def build(settings: CallbackSettings, session: boto3.Session | None = None) -> C
     metrics.namespace = settings.metrics_namespace
     client = wiring.secrets_client(session)
     keys = wiring.signing_keys(session, settings.signing_secret_id, settings.secret_cache_seconds, client)
-    keys.verifying(False)  # a missing or too short signing key stops the cold start, naming it
+    next(keys.verifying(False))  # a missing or too short signing key stops the cold start, naming it
     service = CallbackService(
         CallbackConfig(unique_id=settings.unique_id, token_ttl_seconds=settings.token_ttl_seconds),
         store=wiring.status_store(session, settings.table_name),

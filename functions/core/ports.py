@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -134,10 +134,10 @@ class UploadGate(Protocol):
 
 
 class SigningKeys(Protocol):
-    def verifying(self, refresh: bool) -> Sequence[bytes]:
+    def verifying(self, refresh: bool) -> Iterable[bytes]:
         """The keys a callback token may be signed with: the current one, then the previous one
-        (during a rotation). ``refresh`` re-reads them, at most every few seconds, after a token
-        matched none of the cached ones."""
+        (during a rotation), each read when it is come to. ``refresh`` re-reads them, at most every
+        few seconds, after a token matched none of the cached ones."""
 
 
 class Clock(Protocol):

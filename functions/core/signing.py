@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote
 
@@ -65,14 +65,17 @@ def token_for(signing_key: bytes, video_id: str, issued_at: float | None = None)
     return f"{issued:0{ISSUED_DIGITS}d}.{_mac(signing_key, video_id, issued)}"
 
 
-def token_issued_at(signing_keys: Sequence[bytes], video_id: str, token: str | None) -> int | None:
-    """When the token was issued, if one of ``signing_keys`` signed it for ``video_id``; else None."""
+def token_issued_at(signing_keys: Iterable[bytes], video_id: str, token: str | None) -> int | None:
+    """When the token was issued, if one of ``signing_keys`` signed it for ``video_id``; else None.
+    The keys are tried in order, up to the first that signed it (a later one may cost a read)."""
     match = _TOKEN_PATTERN.match(token or "")
     if match is None or not VIDEO_ID_PATTERN.match(video_id):
         return None
     issued, mac = int(match.group(1)), match.group(2).encode("ascii")
-    matched = [hmac.compare_digest(_mac(key, video_id, issued).encode("ascii"), mac) for key in signing_keys]
-    return issued if any(matched) else None
+    for key in signing_keys:
+        if hmac.compare_digest(_mac(key, video_id, issued).encode("ascii"), mac):
+            return issued
+    return None
 
 
 def token_matches(signing_key: bytes, video_id: str, token: str | None) -> bool:

@@ -166,17 +166,17 @@ def test_the_key_ring_reads_the_previous_key_and_refreshes_at_most_every_30_seco
         raise EmptySecret("never rotated")
 
     ring = SigningKeyRing(current, previous, max_age=300, refresh_seconds=30, monotonic=lambda: now[0])
-    assert ring.verifying(False) == (b"c" * 40,)  # no AWSPREVIOUS yet: the current key alone
+    assert tuple(ring.verifying(False)) == (b"c" * 40,)  # no AWSPREVIOUS yet: the current key alone
     # Within a second of the first read (a cold start's), a forged token reads nothing again.
     now[0] = 0.5
-    assert ring.verifying(True) == (b"c" * 40,)
+    assert tuple(ring.verifying(True)) == (b"c" * 40,)
     now[0] = 1.0
-    assert ring.verifying(True) == (b"c" * 40,)  # a second after it: honoured
+    assert tuple(ring.verifying(True)) == (b"c" * 40,)  # a second after it: honoured
     now[0] = 10.0
-    ring.verifying(True)  # within 30 s of the last refresh: served from the cache
-    ring.verifying(False)
+    tuple(ring.verifying(True))  # within 30 s of the last refresh: served from the cache
+    tuple(ring.verifying(False))
     now[0] = 31.0
-    ring.verifying(True)
+    tuple(ring.verifying(True))
     assert [force for name, force in reads if name == "current"] == [False, False, True, False, False, True]
     # The missing AWSPREVIOUS is asked for only on the first read and on each honoured refresh.
     assert [force for name, force in reads if name == "previous"] == [False, True, True]
@@ -194,8 +194,29 @@ def test_the_key_ring_uses_the_previous_key_as_soon_as_a_refresh_finds_one() -> 
 
     now = [0.0]
     ring = SigningKeyRing(lambda force: "n" * 40, previous, max_age=300, monotonic=lambda: now[0])
-    assert ring.verifying(False) == (b"n" * 40,)
+    assert tuple(ring.verifying(False)) == (b"n" * 40,)
     rotated[0] = True
     now[0] = 1.0
-    assert ring.verifying(True) == (b"n" * 40, b"o" * 40)
-    assert ring.verifying(False) == (b"n" * 40, b"o" * 40)
+    assert tuple(ring.verifying(True)) == (b"n" * 40, b"o" * 40)
+    assert tuple(ring.verifying(False)) == (b"n" * 40, b"o" * 40)
+
+
+def test_a_token_the_current_key_signed_never_costs_the_previous_keys_read() -> None:
+    """Given a rotated secret (both labels exist), when a token signed with the current key is
+    verified, then AWSPREVIOUS is not read; a token signed with the previous key reads it."""
+    reads: list[str] = []
+
+    def current(force: bool) -> str:
+        reads.append("current")
+        return "n" * 40
+
+    def previous(force: bool) -> str:
+        reads.append("previous")
+        return "o" * 40
+
+    ring = SigningKeyRing(current, previous, max_age=300, monotonic=lambda: 0.0)
+    video_id = "0" * 32
+    assert token_issued_at(ring.verifying(False), video_id, token_for(b"n" * 40, video_id, 1000)) == 1000
+    assert reads == ["current"]
+    assert token_issued_at(ring.verifying(False), video_id, token_for(b"o" * 40, video_id, 1000)) == 1000
+    assert reads == ["current", "current", "previous"]
