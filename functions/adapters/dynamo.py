@@ -14,7 +14,7 @@ from functions.core import table
 from functions.core.errors import RecordNotFound, StaleRecord
 from functions.core.gate import GateState, slot_for, slot_interval
 from functions.core.ports import LineEntry
-from functions.core.status import HISTORY_LIMIT, Advance, Transition, VideoRecord
+from functions.core.status import FIRST_REVISION, HISTORY_LIMIT, Advance, Transition, VideoRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -127,7 +127,7 @@ class DynamoStatusStore:
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=record_to_item(replace(record, revision=1)),
+                Item=record_to_item(replace(record, revision=FIRST_REVISION)),
                 ConditionExpression="attribute_not_exists(#pk)",
                 ExpressionAttributeNames={"#pk": table.PARTITION_KEY},
             )

@@ -62,6 +62,7 @@ from functions.core.signing import callback_url, video_id_for
 from functions.core.status import (
     BY_INGEST,
     DELETED,
+    FIRST_REVISION,
     QUEUED,
     REJECTED,
     SKIPPED,
@@ -200,6 +201,9 @@ class Ingestor:
         self._clock = clock
         self._metrics = metrics
         self._last_call_at: float | None = None
+        # The QUEUED records this instance created since its last drain, as stored: a drop taken in
+        # the same invocation is claimed without a read (the claim's conditional write checks it).
+        self._created: dict[str, VideoRecord] = {}
 
     @property
     def inline_wait_seconds(self) -> float:
@@ -232,11 +236,18 @@ class Ingestor:
         fresh = replace(fresh, queued_at=queued_at, unique_id=folder, not_before=settled)
         if not self._store.create(fresh):
             return self._duplicate(ref, video_id)
+        self._created[video_id] = replace(fresh, revision=FIRST_REVISION)
         return Outcome(Kind.QUEUED, "waiting in line for an upload slot", video_id)
 
     def drain(self, *, deadline: float, max_wait_seconds: float) -> list[Outcome]:
         """Submit the videos that are due, first in line first, one per upload slot, as long as a
         slot starts within ``max_wait_seconds`` and the submission can end before ``deadline``."""
+        try:
+            return self._drain(deadline, max_wait_seconds)
+        finally:
+            self._created.clear()  # what is left was not its turn: read again when it is
+
+    def _drain(self, deadline: float, max_wait_seconds: float) -> list[Outcome]:
         outcomes: list[Outcome] = []
         while True:
             now = self._clock.now()
@@ -286,28 +297,44 @@ class Ingestor:
         """Claim the first due video in line (a conditional write); None when there is none left.
         ``due``: the line as just read, when nothing waited since (one Query less per submission)."""
         for video_id in self._due(now) if due is None else due:
-            current = self._store.get(video_id)  # the index may lag: decide on the record itself
-            if current is None or current.status != QUEUED:
-                continue
-            if current.not_before is not None and current.not_before > now:
-                continue
-            try:
-                return self._store.save(
-                    current.moved(
-                        SUBMITTING,
-                        by=BY_INGEST,
-                        at=iso(now),
-                        note="its turn",
-                        attempts=current.attempts + 1,
-                        lease_until=now + self._config.lease_seconds,
-                        reason=None,
-                        not_before=None,
-                    )
-                )
-            except StaleRecord:
-                continue  # another drainer took it
+            claimed = self._claim(video_id, now)
+            if claimed is not None:
+                return claimed
         # Every one read was taken meanwhile: the line as it is now may hold another.
         return None if due is None else self._take_turn(now)
+
+    def _claim(self, video_id: str, now: float) -> VideoRecord | None:
+        """The video moved to SUBMITTING, if it is still QUEUED and due; else None. One this instance
+        has just created is claimed as it was stored; if it changed since, the stored one decides."""
+        created = self._created.pop(video_id, None)
+        if created is not None:
+            try:
+                return self._claimed(created, now)
+            except StaleRecord:
+                pass  # changed since it was created here: read it
+        try:
+            # The line's index may lag: decide on the record itself.
+            return self._claimed(self._store.get(video_id), now)
+        except StaleRecord:
+            return None  # another drainer took it
+
+    def _claimed(self, current: VideoRecord | None, now: float) -> VideoRecord | None:
+        if current is None or current.status != QUEUED:
+            return None
+        if current.not_before is not None and current.not_before > now:
+            return None
+        return self._store.save(
+            current.moved(
+                SUBMITTING,
+                by=BY_INGEST,
+                at=iso(now),
+                note="its turn",
+                attempts=current.attempts + 1,
+                lease_until=now + self._config.lease_seconds,
+                reason=None,
+                not_before=None,
+            )
+        )
 
     def _submit_turn(self, record: VideoRecord) -> Outcome:
         try:

@@ -37,7 +37,8 @@ class StatusStore(Protocol):
     def get(self, video_id: str) -> VideoRecord | None: ...
 
     def create(self, record: VideoRecord) -> bool:
-        """Write a new record; False when one already exists (somebody else got there first)."""
+        """Write a new record, at revision ``FIRST_REVISION``; False when one already exists
+        (somebody else got there first)."""
 
     def save(self, record: VideoRecord) -> VideoRecord:
         """Write ``record`` if the stored revision is still ``record.revision``; returns it with

@@ -109,6 +109,10 @@ def known_status(name: str) -> str | None:
     return upper if upper in (*PIPELINE_STATUSES, *PROVIDER_STATUSES) else None
 
 
+# The revision a record is stored at when it is created (``StatusStore.create``); each save adds one.
+FIRST_REVISION: Final = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     at: str

@@ -20,7 +20,7 @@ from functions.core.ingest import Ingestor
 from functions.core.objects import ObjectRef
 from functions.core.ports import LineEntry, ObjectInfo
 from functions.core.signing import video_id_for
-from functions.core.status import SKIPPED, Advance, VideoRecord
+from functions.core.status import FIRST_REVISION, SKIPPED, Advance, VideoRecord
 from tests.samples import video_record
 
 # 2025-10-09T08:53:20Z: a fixed "now" so timestamps in records are predictable.
@@ -116,7 +116,7 @@ class InMemoryStore:
         self.writes += 1
         if record.video_id in self._records:
             return False
-        self._store(replace(record, revision=1))
+        self._store(replace(record, revision=FIRST_REVISION))
         return True
 
     def save(self, record: VideoRecord) -> VideoRecord:

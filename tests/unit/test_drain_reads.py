@@ -8,7 +8,7 @@ import pytest
 
 from functions.core.ingest import Ingestor, Kind
 from functions.core.ports import LineEntry
-from functions.core.status import SUBMITTING
+from functions.core.status import SUBMITTING, UNPARSE, VideoRecord
 from tests.unit.fakes import T0, FakeClock, FakeGate, FakeObjects, InMemoryStore, created
 
 
@@ -81,7 +81,7 @@ def test_when_the_video_read_was_taken_meanwhile_the_next_one_in_line_goes(
         entries = list(read(limit))
         if not taken:  # the other drainer's claim lands right after this read
             taken = True
-            store.put(head.moved(SUBMITTING, by="ingest", at="2026-01-01T00:00:00Z", note="elsewhere"))
+            store.save(head.moved(SUBMITTING, by="ingest", at="2026-01-01T00:00:00Z", note="elsewhere"))
             return [e for e in entries if e.video_id == head.video_id]
         return entries
 
@@ -90,3 +90,77 @@ def test_when_the_video_read_was_taken_meanwhile_the_next_one_in_line_goes(
     outcomes = ingestor.drain(deadline=clock.now() + 120, max_wait_seconds=5.0)
     assert [(o.kind, o.video_id) for o in outcomes] == [(Kind.SUBMITTED, second.video_id)]
     assert [r.status for r in store.all() if r.video_id == head.video_id] == [SUBMITTING]
+
+
+class CountingGets:
+    """Counts ``store.get`` calls (GetItem on DynamoDB)."""
+
+    def __init__(self, store: InMemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        read = store.get
+
+        def get(video_id: str) -> VideoRecord | None:
+            self.calls += 1
+            return read(video_id)
+
+        monkeypatch.setattr(store, "get", get)
+
+
+def test_a_drop_taken_in_the_invocation_that_enqueued_it_is_claimed_without_a_read(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a drop below the limit, when its batch's drain takes its turn, then the record this
+    instance just created is claimed as stored (its conditional write checks it): no GetItem."""
+    objects.add("clips/a.mp4")
+    ingestor.enqueue(created("clips/a.mp4"))
+    reads = CountingGets(store, monkeypatch)
+    assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
+    assert reads.calls == 0
+    assert store.only().status == UNPARSE
+
+
+def test_a_drop_changed_since_it_was_enqueued_is_judged_on_the_stored_record(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a drop another drainer claimed between its enqueue here and this drain, while the line's
+    index still lists it (it lags), then the claim of the record as created here is refused, the
+    stored one is read, and it is not submitted twice."""
+    objects.add("clips/a.mp4")
+    ingestor.enqueue(created("clips/a.mp4"))
+    lagging = list(store.line(25))
+    store.save(store.only().moved(SUBMITTING, by="ingest", at="2026-01-01T00:00:00Z", note="elsewhere"))
+    read = store.line
+    reads_of_line = iter([lagging])
+    monkeypatch.setattr(store, "line", lambda limit: next(reads_of_line, None) or read(limit))
+    reads = CountingGets(store, monkeypatch)
+    assert _drain(ingestor, clock, wait=5.0) == []
+    assert reads.calls == 1
+    assert store.only().status == SUBMITTING and store.only().attempts == 0
+
+
+def test_what_a_drain_did_not_take_is_read_again_at_its_turn(
+    ingestor: Ingestor,
+    store: InMemoryStore,
+    objects: FakeObjects,
+    gate: FakeGate,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a drop whose slot is beyond the batch's wait, then the record is not kept: at its turn,
+    on a later tick, it is read (another instance may have changed it meanwhile)."""
+    gate.next_free = T0 + 30
+    objects.add("clips/a.mp4")
+    ingestor.enqueue(created("clips/a.mp4"))
+    assert _drain(ingestor, clock, wait=5.0) == []
+    clock.advance(30)
+    reads = CountingGets(store, monkeypatch)
+    assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
+    assert reads.calls == 1
