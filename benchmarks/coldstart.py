@@ -6,8 +6,9 @@ gets a canonical event (``events/``: an S3 test event for ingest, a forged callb
 a schedule event for reconcile), so its first invocation builds its clients, reads its secrets
 (what a cold start does) and answers. With a Lambda-like environment (``LAMBDA_TASK_ROOT``,
 ``AWS_LAMBDA_FUNCTION_NAME``, a trace header, and not the local stack's
-``POWERTOOLS_TRACE_DISABLED``: the Tracer patches and records as deployed) and without (tests, the
-local stack, the operator command). Runs are interleaved; medians.
+``POWERTOOLS_TRACE_DISABLED``: the Tracer patches and records as deployed; ``AWS_DATA_PATH`` at the
+trimmed service models the asset ships) and without (the operator command, tests of the handlers
+alone: botocore's whole models). Runs are interleaved; medians.
 
 Every process reads the same compiled bytecode: a cache of the benchmark's own
 (``PYTHONPYCACHEPREFIX``), filled by one uncounted round, whatever ``PYTHONDONTWRITEBYTECODE`` and
@@ -32,6 +33,8 @@ from pathlib import Path
 
 from benchmarks._report import Row, interleaved, ratio_row, run_alone
 from devstack.stack import LocalStack, StackConfig
+from functions.core import env
+from infra.botocore_models import cached_models
 
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ("ingest", "callback", "reconcile")
@@ -119,8 +122,11 @@ _BASELINE = (
 def environments(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """The two environments the processes run in, each with the benchmark's bytecode cache."""
     plain = {k: v for k, v in environ.items() if k not in LAMBDA_ENV and k not in _UNSET}
+    plain.pop(env.AWS_DATA_PATH, None)
     plain["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     lambda_like = {k: v for k, v in plain.items() if k != "POWERTOOLS_TRACE_DISABLED"}
+    # As deployed: botocore reads the asset's trimmed service models (infra/botocore_models.py).
+    lambda_like[env.AWS_DATA_PATH] = str(cached_models(ROOT / ".cache" / "botocore-models"))
     return {"Lambda-like": {**lambda_like, **LAMBDA_ENV}, "outside Lambda": plain}
 
 

@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import boto3
+import botocore.session
 
 from devstack.emulator import MemoriesEmulator
 from devstack.gateway import CallbackGateway, StatusRoutes
@@ -43,7 +44,7 @@ from devstack.poller import PollerConfig, SqsPoller
 from devstack.resources import Resources, create_resources
 from devstack.results import LOCAL_RESULTS_DEFAULTS, ResultsResources, create_results_resources, redrive
 from devstack.running import Running
-from devstack.services import LOCALHOST, DynamoDBLocal, MotoServer, start_together
+from devstack.services import LOCALHOST, REPO_ROOT, DynamoDBLocal, MotoServer, start_together
 from devstack.sigv4 import SigV4Verifier
 from devstack.streams import StreamPoller, StreamPollerConfig
 from functions.adapters.dynamo import DynamoStatusStore, item_to_record
@@ -64,6 +65,7 @@ from functions.core.settings import (
 from functions.core.signing import video_id_for
 from functions.core.status import VideoRecord
 from functions.core.views import STATUS_PATH
+from infra.botocore_models import cached_models
 
 if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
@@ -290,6 +292,15 @@ def user_environ() -> dict[str, str]:
     return environ
 
 
+def function_session() -> boto3.Session:
+    """A session like a deployed function's: botocore reads the trimmed service models the asset
+    ships (``infra/botocore_models.py``; ``AWS_DATA_PATH`` in Lambda) before its own, so a call
+    the trimmed models lack fails here as it would there."""
+    core = botocore.session.Session()
+    core.set_config_variable("data_path", str(cached_models(REPO_ROOT / ".cache" / "botocore-models")))
+    return boto3.Session(botocore_session=core)
+
+
 def _app_module(function: str) -> Any:
     """``functions.<function>.app``: its ``build`` composes the app the stack hands the handler."""
     return importlib.import_module(f"functions.{function}.app")
@@ -494,16 +505,20 @@ class LocalStack(Running):
             "events": publisher,
             "status_api": status_api,
         }
-        self.ingest_app = _app_module("ingest").build(IngestSettings.from_env(os.environ))
-        self._callback_app = _app_module("callback").build(CallbackSettings.from_env(os.environ))
-        self.events_app = _app_module("events").build(EventsSettings.from_env(os.environ))
-        self._status_app = _app_module("status_api").build(StatusApiSettings.from_env(os.environ))
+        self.ingest_app = _app_module("ingest").build(IngestSettings.from_env(os.environ), function_session())
+        self._callback_app = _app_module("callback").build(
+            CallbackSettings.from_env(os.environ), function_session()
+        )
+        self.events_app = _app_module("events").build(EventsSettings.from_env(os.environ), function_session())
+        self._status_app = _app_module("status_api").build(
+            StatusApiSettings.from_env(os.environ), function_session()
+        )
         if self._results is not None:
             results = importlib.import_module("functions.results.handler")
             self._modules["results"] = results
             settings = ResultsSettings.from_env(os.environ)
             redrive(self.session, self._results, settings)
-            self.results_app = _app_module("results").build(settings)
+            self.results_app = _app_module("results").build(settings, function_session())
         try:
             reconcile = importlib.import_module("functions.reconcile.handler")
         except ModuleNotFoundError as exc:
@@ -512,7 +527,9 @@ class LocalStack(Running):
             logger.warning("functions/reconcile/handler.py is not there yet: the reconcile ticker is off")
             return
         self._modules["reconcile"] = reconcile
-        self._reconciler = _app_module("reconcile").build(ReconcileSettings.from_env(os.environ))
+        self._reconciler = _app_module("reconcile").build(
+            ReconcileSettings.from_env(os.environ), function_session()
+        )
 
     def _start_workers(self, stack: contextlib.ExitStack) -> None:
         assert self._session is not None

@@ -27,6 +27,8 @@ import jsii
 from aws_cdk import BundlingOptions, DockerImage, FileSystem, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from infra import botocore_models
+
 __all__ = [
     "LAMBDA_TARGET",
     "BundlingError",
@@ -178,6 +180,8 @@ class LocalPythonBundling:
         )
         if self.bytecode_python:
             compile_bytecode(self.bytecode_python, output / self._package_dir.name)
+        # The service models cut to what the functions call, from the asset's own botocore.
+        botocore_models.write_models(output / botocore_models.ASSET_FOLDER, output / "botocore" / "data")
         return True
 
     def dependencies_dir(self) -> Path:
@@ -243,7 +247,9 @@ def function_code(*, project_root: Path, package: str = "functions") -> lambda_.
     return lambda_.Code.from_asset(
         str(package_dir),
         asset_hash=FileSystem.fingerprint(
-            str(package_dir), exclude=list(_IGNORED), extra_hash=bundler.cache_key
+            str(package_dir),
+            exclude=list(_IGNORED),
+            extra_hash=bundler.cache_key + botocore_models.fingerprint(),
         ),
         bundling=BundlingOptions(
             # Required by the type; never pulled, because local bundling always succeeds or raises.

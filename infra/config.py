@@ -64,6 +64,7 @@ from functions.core.settings import (
     ResultsSettings,
     StatusApiSettings,
 )
+from infra.botocore_models import LAMBDA_DATA_PATH
 
 __all__ = [
     "CALLBACK_TIMEOUT_SECONDS",
@@ -661,9 +662,9 @@ class PipelineConfig:
         }
 
     def ingest_environment(self, refs: RuntimeRefs) -> dict[str, str]:
-        """Exactly what ``IngestSettings.from_env`` reads, plus the Powertools variables."""
+        """Exactly what ``IngestSettings.from_env`` reads, plus what the libraries read."""
         return {
-            **self._powertools_environment(),
+            **self._runtime_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.SOURCE_BUCKET_NAME: refs.source_bucket_name,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
@@ -677,9 +678,9 @@ class PipelineConfig:
         }
 
     def callback_environment(self, refs: RuntimeRefs) -> dict[str, str]:
-        """Exactly what ``CallbackSettings.from_env`` reads, plus the Powertools variables."""
+        """Exactly what ``CallbackSettings.from_env`` reads, plus what the libraries read."""
         return {
-            **self._powertools_environment(),
+            **self._runtime_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.CALLBACK_SIGNING_SECRET_ID: refs.signing_secret_id,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
@@ -688,9 +689,9 @@ class PipelineConfig:
         }
 
     def reconcile_environment(self, refs: RuntimeRefs) -> dict[str, str]:
-        """Exactly what ``ReconcileSettings.from_env`` reads, plus the Powertools variables."""
+        """Exactly what ``ReconcileSettings.from_env`` reads, plus what the libraries read."""
         return {
-            **self._powertools_environment(),
+            **self._runtime_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             **self._context_variables(RECONCILE),
@@ -698,9 +699,9 @@ class PipelineConfig:
         }
 
     def events_environment(self) -> dict[str, str]:
-        """Exactly what ``EventsSettings.from_env`` reads, plus the Powertools variables."""
+        """Exactly what ``EventsSettings.from_env`` reads, plus what the libraries read."""
         return {
-            **self._powertools_environment(),
+            **self._runtime_environment(),
             **self._context_variables(EVENTS),
         }
 
@@ -710,9 +711,9 @@ class PipelineConfig:
         return _bus_name(self.event_bus_name)
 
     def results_environment(self, refs: RuntimeRefs, results_refs: ResultsRefs) -> dict[str, str]:
-        """Exactly what ``ResultsSettings.from_env`` reads, plus the Powertools variables."""
+        """Exactly what ``ResultsSettings.from_env`` reads, plus what the libraries read."""
         return {
-            **self._powertools_environment(),
+            **self._runtime_environment(),
             env.STATUS_TABLE_NAME: refs.table_name,
             env.MEMORIES_API_KEY_SECRET_ID: refs.api_key_secret_id,
             **self._context_variables(RESULTS),
@@ -727,11 +728,12 @@ class PipelineConfig:
         }
 
     def status_api_environment(self, refs: RuntimeRefs) -> dict[str, str]:
-        """Exactly what ``StatusApiSettings.from_env`` reads, plus the Powertools variables."""
-        return {**self._powertools_environment(), env.STATUS_TABLE_NAME: refs.table_name}
+        """Exactly what ``StatusApiSettings.from_env`` reads, plus what the libraries read."""
+        return {**self._runtime_environment(), env.STATUS_TABLE_NAME: refs.table_name}
 
-    def _powertools_environment(self) -> dict[str, str]:
+    def _runtime_environment(self) -> dict[str, str]:
         return {
+            env.AWS_DATA_PATH: LAMBDA_DATA_PATH,
             env.POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
             env.POWERTOOLS_METRICS_NAMESPACE: self.metrics_namespace,
             env.POWERTOOLS_LOG_LEVEL: self.log_level,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import BundlingOptions, DockerImage
 
+from infra import botocore_models
 from infra.app import PROJECT_ROOT
 from infra.bundling import LAMBDA_TARGET, LocalPythonBundling, locked_requirements, target_python
 
@@ -46,6 +48,18 @@ def test_asset_holds_the_functions_package_and_its_dependencies(bundle: Path) ->
     assert (bundle / "aws_lambda_powertools").is_dir()
     assert (bundle / "aws_xray_sdk").is_dir()  # the [tracer] extra
     assert (bundle / "requests").is_dir()
+
+
+def test_asset_ships_the_trimmed_service_models_the_functions_are_pointed_at(bundle: Path) -> None:
+    """``AWS_DATA_PATH`` (/var/task/botocore-models) holds each service's model, cut to the kept
+    operations, from the asset's own botocore (the same API versions as its data)."""
+    folder = bundle / botocore_models.ASSET_FOLDER
+    assert f"/var/task/{botocore_models.ASSET_FOLDER}" == botocore_models.LAMBDA_DATA_PATH
+    for service, operations in botocore_models.OPERATIONS.items():
+        (model_file,) = folder.glob(f"{service}/*/service-2.json")
+        version = model_file.parent.name
+        assert (bundle / "botocore" / "data" / service / version).is_dir()
+        assert set(json.loads(model_file.read_text())["operations"]) == set(operations)
 
 
 def test_every_module_ships_its_python_3_13_bytecode(bundle: Path) -> None:

@@ -82,7 +82,7 @@ def test_function_environment_is_exactly_what_its_settings_read(
     _, function = synthesized.function_with_handler(handler)
     variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
     # When its settings class reads a complete environment
-    expected = _variables_read_by(SETTINGS_OF_HANDLER[handler]) | set(env.POWERTOOLS_VARIABLES)
+    expected = _variables_read_by(SETTINGS_OF_HANDLER[handler]) | set(env.RUNTIME_VARIABLES)
     # Then the stack sets every variable read, and nothing that is not read
     assert not expected - set(variables), f"{handler}: missing {sorted(expected - set(variables))}"
     assert not set(variables) - expected, f"{handler}: never read {sorted(set(variables) - expected)}"
@@ -101,4 +101,4 @@ def test_every_variable_name_is_read_by_some_function() -> None:
     # The results function (writeResults) is checked in tests/infra/test_infra_results.py.
     readers = (*SETTINGS_OF_HANDLER.values(), ResultsSettings.from_env)
     read = set().union(*(_variables_read_by(from_env) for from_env in readers))
-    assert _all_names_in_env_module() == read | set(env.POWERTOOLS_VARIABLES)
+    assert _all_names_in_env_module() == read | set(env.RUNTIME_VARIABLES)

@@ -149,7 +149,7 @@ def test_the_function_reads_the_queue_two_at_a_time_with_partial_failures(with_r
 def test_the_function_environment_is_exactly_what_its_settings_read(with_results: Synthesized) -> None:
     _, function = with_results.function_with_handler(RESULTS_HANDLER)
     variables = function["Properties"]["Environment"]["Variables"]
-    read = _variables_read_by(ResultsSettings.from_env) | set(env.POWERTOOLS_VARIABLES)
+    read = _variables_read_by(ResultsSettings.from_env) | set(env.RUNTIME_VARIABLES)
     assert set(variables) == read
     assert variables[env.RESULTS_PREFIX] == "" and variables[env.EVENT_BUS_NAME] == "default"
 

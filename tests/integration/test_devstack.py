@@ -43,6 +43,7 @@ from devstack.stack import (
     LocalStack,
     StackConfig,
     _Environment,
+    function_session,
     user_environ,
 )
 from functions.core import env, table
@@ -660,3 +661,12 @@ def test_a_message_that_is_not_an_s3_notification_is_one_line_on_the_terminal(
     assert "the whole batch of 1 will be retried: InvalidEvent: message body is not JSON" in line
     assert "trace in" in line and "functions.log" in line
     assert "Traceback" in log_file.getvalue()
+
+
+def test_the_functions_clients_are_made_from_the_trimmed_models_the_asset_ships() -> None:
+    """The local stack builds each function with ``function_session()``: a call the trimmed models
+    (infra/botocore_models.py) lack fails in every end-to-end test, as it would in Lambda."""
+    dynamodb = function_session().client("dynamodb", region_name="us-east-1")
+    assert hasattr(dynamodb, "update_item")
+    assert not hasattr(dynamodb, "create_table")
+    assert hasattr(boto3.Session().client("dynamodb", region_name="us-east-1"), "create_table")
