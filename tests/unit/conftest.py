@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -96,9 +97,9 @@ def make_ingestor(
     clock: FakeClock,
     metrics: FakeMetrics,
 ) -> MakeIngestor:
-    """An Ingestor on the shared fakes, with any IngestConfig field changed."""
+    """An Ingestor on the shared fakes, with any IngestConfig field changed (and its ``ready``)."""
 
-    def make(**config_changes: Any) -> Ingestor:
+    def make(*, ready: Callable[[], None] | None = None, **config_changes: Any) -> Ingestor:
         return Ingestor(
             replace(ingest_config, **config_changes),
             store=store,
@@ -108,6 +109,7 @@ def make_ingestor(
             signing_key=lambda: SIGNING_KEY,
             clock=clock,
             metrics=metrics,
+            ready=ready,
         )
 
     return make

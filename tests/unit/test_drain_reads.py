@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from functions.core.ingest import Ingestor, Kind
 from functions.core.ports import LineEntry
-from functions.core.status import SUBMITTING, UNPARSE, VideoRecord
+from functions.core.status import SUBMITTING, UNPARSE
 from tests.unit.fakes import T0, FakeClock, FakeGate, FakeObjects, InMemoryStore, created
 
 
-class CountingLine:
-    """Counts ``store.line`` calls (the by-line Query on DynamoDB)."""
+class Counting:
+    """Counts the calls of one of the store's reads: ``line`` (the by-line Query on DynamoDB) or
+    ``get`` (GetItem)."""
 
-    def __init__(self, store: InMemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, store: InMemoryStore, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls = 0
-        read = store.line
+        read = getattr(store, method)
 
-        def line(limit: int) -> Sequence[LineEntry]:
+        def counted(*args: Any) -> Any:
             self.calls += 1
-            return read(limit)
+            return read(*args)
 
-        monkeypatch.setattr(store, "line", line)
+        monkeypatch.setattr(store, method, counted)
 
 
 def _drain(ingestor: Ingestor, clock: FakeClock, wait: float) -> list[Kind]:
@@ -33,15 +35,15 @@ def _drain(ingestor: Ingestor, clock: FakeClock, wait: float) -> list[Kind]:
 @pytest.fixture
 def line(
     ingestor: Ingestor, store: InMemoryStore, objects: FakeObjects, monkeypatch: pytest.MonkeyPatch
-) -> CountingLine:
+) -> Counting:
     """One video in line; the line's reads counted from now on."""
     objects.add("clips/a.mp4")
     ingestor.enqueue(created("clips/a.mp4"))
-    return CountingLine(store, monkeypatch)
+    return Counting(store, "line", monkeypatch)
 
 
 def test_a_video_that_does_not_wait_is_found_in_the_line_once(
-    ingestor: Ingestor, clock: FakeClock, line: CountingLine
+    ingestor: Ingestor, clock: FakeClock, line: Counting
 ) -> None:
     """Given one video in line and a free slot, then its turn reads the line once before its upload
     (and once more after it, finding the line empty)."""
@@ -50,7 +52,7 @@ def test_a_video_that_does_not_wait_is_found_in_the_line_once(
 
 
 def test_after_waiting_for_its_slot_the_line_is_read_again(
-    ingestor: Ingestor, gate: FakeGate, clock: FakeClock, line: CountingLine
+    ingestor: Ingestor, gate: FakeGate, clock: FakeClock, line: Counting
 ) -> None:
     """Given the slot is 3 s away, then the line is read again after the wait (it may have moved)."""
     gate.next_free = T0 + 3
@@ -92,20 +94,6 @@ def test_when_the_video_read_was_taken_meanwhile_the_next_one_in_line_goes(
     assert [r.status for r in store.all() if r.video_id == head.video_id] == [SUBMITTING]
 
 
-class CountingGets:
-    """Counts ``store.get`` calls (GetItem on DynamoDB)."""
-
-    def __init__(self, store: InMemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.calls = 0
-        read = store.get
-
-        def get(video_id: str) -> VideoRecord | None:
-            self.calls += 1
-            return read(video_id)
-
-        monkeypatch.setattr(store, "get", get)
-
-
 def test_a_drop_taken_in_the_invocation_that_enqueued_it_is_claimed_without_a_read(
     ingestor: Ingestor,
     store: InMemoryStore,
@@ -117,7 +105,7 @@ def test_a_drop_taken_in_the_invocation_that_enqueued_it_is_claimed_without_a_re
     instance just created is claimed as stored (its conditional write checks it): no GetItem."""
     objects.add("clips/a.mp4")
     ingestor.enqueue(created("clips/a.mp4"))
-    reads = CountingGets(store, monkeypatch)
+    reads = Counting(store, "get", monkeypatch)
     assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
     assert reads.calls == 0
     assert store.only().status == UNPARSE
@@ -140,7 +128,7 @@ def test_a_drop_changed_since_it_was_enqueued_is_judged_on_the_stored_record(
     read = store.line
     reads_of_line = iter([lagging])
     monkeypatch.setattr(store, "line", lambda limit: next(reads_of_line, None) or read(limit))
-    reads = CountingGets(store, monkeypatch)
+    reads = Counting(store, "get", monkeypatch)
     assert _drain(ingestor, clock, wait=5.0) == []
     assert reads.calls == 1
     assert store.only().status == SUBMITTING and store.only().attempts == 0
@@ -161,6 +149,6 @@ def test_what_a_drain_did_not_take_is_read_again_at_its_turn(
     ingestor.enqueue(created("clips/a.mp4"))
     assert _drain(ingestor, clock, wait=5.0) == []
     clock.advance(30)
-    reads = CountingGets(store, monkeypatch)
+    reads = Counting(store, "get", monkeypatch)
     assert _drain(ingestor, clock, wait=5.0) == [Kind.SUBMITTED]
     assert reads.calls == 1

@@ -24,7 +24,7 @@ from functions.core.errors import (
     ProviderTransient,
     ProviderUnavailable,
 )
-from functions.core.ingest import IngestConfig, Ingestor, Kind, Outcome, fields_from_metadata
+from functions.core.ingest import Ingestor, Kind, Outcome, fields_from_metadata
 from functions.core.objects import ObjectRef
 from functions.core.signing import callback_url, token_for, token_matches
 from functions.core.status import (
@@ -1044,13 +1044,11 @@ def test_two_calls_of_one_instance_are_never_closer_than_the_limit_even_when_slo
 
 
 def test_what_a_call_needs_is_made_before_the_slot_is_reserved_and_only_when_a_video_is_due(
-    ingest_config: IngestConfig,
-    store: InMemoryStore,
+    make_ingestor: MakeIngestor,
     objects: FakeObjects,
     provider: FakeProvider,
     gate: FakeGate,
     clock: FakeClock,
-    metrics: FakeMetrics,
 ) -> None:
     """Given a cold instance whose clients and secrets take 0.4 s to make (``ready``), when the line
     is empty nothing is made; when a video is due, they are made first and the call leaves at its
@@ -1076,17 +1074,7 @@ def test_what_a_call_needs_is_made_before_the_slot_is_reserved_and_only_when_a_v
         return upload_url(request)
 
     provider.upload_url = timed  # type: ignore[method-assign]
-    ingestor = Ingestor(
-        ingest_config,
-        store=store,
-        objects=objects,
-        provider=provider,
-        gate=gate,
-        signing_key=lambda: SIGNING_KEY,
-        clock=clock,
-        metrics=metrics,
-        ready=ready,
-    )
+    ingestor = make_ingestor(ready=ready)
     assert drain(ingestor, clock) == [] and steps == []  # nothing due: nothing made
 
     objects.add("clips/a.mp4")
