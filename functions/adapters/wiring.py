@@ -109,14 +109,23 @@ class _Deferred:
         return getattr(made, name)
 
 
-def ready(client: BaseClient, *secrets: Callable[[], object]) -> None:
-    """Makes a deferred ``client`` and reads ``secrets`` (each cached): what an upload_url call needs.
-    A failure here is not reported: the step that needs it fails again, where it is handled."""
-    for step in (lambda: client.meta, *secrets):
-        try:
-            step()
-        except Exception:  # noqa: S112 - reported where it is used, not here
-            continue
+def ready(client: BaseClient, *secrets: Callable[[], object]) -> Callable[[], None]:
+    """What makes a deferred ``client`` and reads ``secrets`` (each cached): what an upload_url call
+    needs, made before the first slot. Once every step has succeeded it does nothing (a read that
+    expires later happens where it is used, as any cached read; a paused line never reads again
+    for it). A failure here is not reported: the step that needs it fails again, where it is
+    handled, and the next call here tries again."""
+    steps: list[Callable[[], object]] = [lambda: client.meta, *secrets]
+
+    def make() -> None:
+        for step in list(steps):
+            try:
+                step()
+            except Exception:  # noqa: S112 - reported where it is used, not here
+                continue
+            steps.remove(step)
+
+    return make
 
 
 def secrets(session: boto3.Session, client: SecretsManagerClient | None = None) -> SecretsProvider:

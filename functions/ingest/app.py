@@ -130,7 +130,7 @@ def build(settings: IngestSettings, session: boto3.Session | None = None) -> Ing
         signing_key=lambda: signing_key().encode("utf-8"),
         clock=clock,
         metrics=app_metrics,
-        ready=lambda: wiring.ready(s3, signing_key, provider.read_credentials),
+        ready=wiring.ready(s3, signing_key, provider.read_credentials),
         playlists=Playlists(
             HlsConfig(
                 staging_bucket=settings.hls_staging_bucket,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -84,3 +85,38 @@ def test_the_reconcile_cold_start_makes_only_the_dynamodb_client(
     real, made = session
     handler.build(ReconcileSettings.from_env(RECONCILE_ENV), real)
     assert made == ["dynamodb"]
+
+
+def test_ready_makes_the_client_and_reads_the_secrets_until_each_has_succeeded_once() -> None:
+    """Before the first slot: the deferred client made, both secrets read. A read that fails (an
+    outage) is tried again at the next slot, not reported here; once all succeeded, nothing more
+    (a paused line does not read the API key every tick)."""
+    clients: list[SimpleNamespace] = []
+
+    def make_client() -> SimpleNamespace:
+        clients.append(SimpleNamespace(meta="a client's meta"))
+        return clients[-1]
+
+    client = wiring.deferred(make_client)
+    reads: list[str] = []
+    outage = [True]
+
+    def signing_key() -> str:
+        reads.append("signing")
+        return "k"
+
+    def api_key() -> str:
+        reads.append("api")
+        if outage[0]:
+            raise ConnectionError("Secrets Manager unreachable")
+        return "key"
+
+    make_ready = wiring.ready(client, signing_key, api_key)  # type: ignore[arg-type]
+    assert clients == [] and reads == []
+    make_ready()
+    assert len(clients) == 1 and reads == ["signing", "api"]
+    outage[0] = False
+    make_ready()
+    assert reads == ["signing", "api", "api"]  # only the one that failed
+    make_ready()
+    assert len(clients) == 1 and reads == ["signing", "api", "api"]
