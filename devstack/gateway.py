@@ -37,7 +37,7 @@ from devstack.http import LocalHttpServer, Request, Response
 from devstack.lambda_context import LOCAL_ACCOUNT_ID, FakeLambdaContext
 from devstack.running import Running
 from devstack.sigv4 import Caller, SignatureRefused, SigV4Verifier
-from functions.core.signing import CALLBACK_PATH_PREFIX
+from functions.core.signing import CALLBACK_PATH_PREFIX, CALLBACK_RESOURCE
 from functions.core.views import STATUS_PATH
 
 __all__ = ["MAX_PAYLOAD_BYTES", "CallbackGateway", "StatusRoutes", "proxy_event", "status_event"]
@@ -48,7 +48,7 @@ Handler = Callable[[dict[str, Any], LambdaContext], Any]
 
 # API Gateway's payload limit for REST APIs.
 MAX_PAYLOAD_BYTES: Final = 10 * 1024 * 1024
-RESOURCE: Final = CALLBACK_PATH_PREFIX + "{video_id}"
+RESOURCE: Final = CALLBACK_RESOURCE
 _ROUTE: Final = re.compile(
     rf"^/(?P<stage>[^/]+)(?P<path>{re.escape(CALLBACK_PATH_PREFIX)}(?P<video_id>[^/]+))$"
 )

@@ -35,7 +35,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 import boto3
-import botocore.session
 
 from devstack.emulator import MemoriesEmulator
 from devstack.gateway import CallbackGateway, StatusRoutes
@@ -65,7 +64,7 @@ from functions.core.settings import (
 from functions.core.signing import video_id_for
 from functions.core.status import VideoRecord
 from functions.core.views import STATUS_PATH
-from infra.botocore_models import cached_models
+from infra.botocore_models import cached_models, session_on
 
 if TYPE_CHECKING:
     # Types only: importing the handler modules creates their Powertools objects, which read the
@@ -296,9 +295,7 @@ def function_session() -> boto3.Session:
     """A session like a deployed function's: botocore reads the trimmed service models the asset
     ships (``infra/botocore_models.py``; ``AWS_DATA_PATH`` in Lambda) before its own, so a call
     the trimmed models lack fails here as it would there."""
-    core = botocore.session.Session()
-    core.set_config_variable("data_path", str(cached_models(REPO_ROOT / ".cache" / "botocore-models")))
-    return boto3.Session(botocore_session=core)
+    return session_on(cached_models(REPO_ROOT / ".cache" / "botocore-models"))
 
 
 def _app_module(function: str) -> Any:

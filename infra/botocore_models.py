@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import boto3
 import botocore
+import botocore.session
 from botocore.loaders import Loader
 
 # Per service, the operations the functions (and the operator command's upgrade step) call, by
@@ -97,6 +99,14 @@ def write_models(target: Path, botocore_data: Path | None = None) -> Path:
         text = json.dumps(trimmed(model, operations), separators=(",", ":"), sort_keys=True)
         (folder / "service-2.json").write_text(text, encoding="utf-8")
     return target
+
+
+def session_on(data_path: Path) -> boto3.Session:
+    """A session whose botocore reads the models in ``data_path`` before its own, as
+    ``AWS_DATA_PATH`` makes a deployed function's."""
+    core = botocore.session.Session()
+    core.set_config_variable("data_path", str(data_path))
+    return boto3.Session(botocore_session=core)
 
 
 def cached_models(cache_root: Path) -> Path:

@@ -19,6 +19,7 @@ from functions.adapters.wiring import ColdStart
 from functions.callback.app import CallbackApp, build, logger, metrics, tracer
 from functions.core.errors import CallbackRefused
 from functions.core.settings import CallbackSettings
+from functions.core.signing import CALLBACK_RESOURCE, VIDEO_ID_PARAMETER
 
 cold_start = ColdStart(CallbackSettings.from_env, build)
 
@@ -39,8 +40,8 @@ def answer(status: int, body: dict[str, str]) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext, app: CallbackApp | None = None) -> dict[str, Any]:
     request = APIGatewayProxyEvent(event)
-    video_id = (request.path_parameters or {}).get("video_id")
-    if request.http_method != "POST" or request.resource != "/callbacks/{video_id}" or not video_id:
+    video_id = (request.path_parameters or {}).get(VIDEO_ID_PARAMETER)
+    if request.http_method != "POST" or request.resource != CALLBACK_RESOURCE or not video_id:
         return answer(HTTPStatus.NOT_FOUND, {"error": "not found"})
     try:
         return answer(HTTPStatus.OK, cold_start(app).receive(video_id, request))

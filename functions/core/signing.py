@@ -22,6 +22,9 @@ from functions.core import env
 from functions.core.errors import SettingsError
 
 CALLBACK_PATH_PREFIX: Final = "/callbacks/"
+# The callback route as API Gateway names it (the event's ``resource``) and its path parameter.
+VIDEO_ID_PARAMETER: Final = "video_id"
+CALLBACK_RESOURCE: Final = f"{CALLBACK_PATH_PREFIX}{{{VIDEO_ID_PARAMETER}}}"
 TOKEN_PARAMETER: Final = "token"
 # The provider folder of a video outside the default one: a hint that saves the callback a read
 # (functions.core.callbacks); not signed, since the callback's write insists on the record's folder.

@@ -14,14 +14,13 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from functions.core.callbacks import CLIENT_ID_MAX_LENGTH, VIDEO_NO_MAX_LENGTH
-from functions.core.signing import CALLBACK_PATH_PREFIX
+from functions.core.signing import CALLBACK_PATH_PREFIX, VIDEO_ID_PARAMETER
 from functions.core.status import PROVIDER_STATUS_MAX_LENGTH
 from functions.core.views import STATUS_PATH
 
 __all__ = ["ACCESS_LOG_FIELDS", "VIDEO_ID_PARAMETER", "CallbackApi"]
 
 STAGE_NAME: Final = "prod"
-VIDEO_ID_PARAMETER: Final = "video_id"
 LOG_RETENTION: Final = logs.RetentionDays.ONE_MONTH
 
 # JSON access log. `$context.resourcePath` is the route template (/callbacks/{video_id}): the

@@ -7,27 +7,27 @@ import ast
 import re
 from pathlib import Path
 
-import boto3
-import botocore.session
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ParamValidationError
 from botocore.loaders import Loader
 
 from infra import botocore_models
-from infra.botocore_models import OPERATIONS, trimmed, write_models
+from infra.botocore_models import OPERATIONS, session_on, trimmed, write_models
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 # Made by a library for the functions, not in their source: Powertools' SecretsProvider.
 LIBRARY_CALLS = {"get_secret_value"}
 
 
-def _session(data_path: Path) -> boto3.Session:
-    core = botocore.session.Session()
-    core.set_config_variable("data_path", str(data_path))
-    return boto3.Session(
-        botocore_session=core, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+@pytest.fixture(autouse=True)
+def _region(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "x"),
+        ("AWS_SECRET_ACCESS_KEY", "x"),
+    ):
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +64,13 @@ def test_every_operation_the_functions_call_is_kept() -> None:
 
 
 def test_a_client_on_the_trimmed_models_has_the_kept_operations_only(models: Path) -> None:
-    client = _session(models).client("dynamodb")
+    client = session_on(models).client("dynamodb")
     assert hasattr(client, "update_item") and hasattr(client, "query")
     assert not hasattr(client, "create_table")
     # The shapes came along: requests are still validated against them.
     with pytest.raises(ParamValidationError, match="Key"):
         client.get_item(TableName="t")  # type: ignore[call-arg]
-    s3 = _session(models).client("s3")
+    s3 = session_on(models).client("s3")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
     assert "X-Amz-Signature=" in url or "Signature=" in url
     assert s3.can_paginate("list_object_versions")
